@@ -1,0 +1,387 @@
+//! Configuration: a TOML file (optional) overridden by `JOINTURE_*` environment
+//! variables, validated once at start. Relative paths in a file are relative to
+//! that file's folder; with no file, to the working directory.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// A configuration problem, always naming where it comes from.
+#[derive(Debug, Error)]
+#[error("{source_name}: {message}")]
+pub struct ConfigError {
+    pub source_name: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(source_name: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            source_name: source_name.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Support contact shown on failure pages.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Support {
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub url: Option<String>,
+}
+
+/// The attribute names read for each piece of identity, by SAML `Name` or
+/// `FriendlyName`. The defaults cover Entree, the French ENTs and EduConnect.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttributeNames {
+    pub school_code: Vec<String>,
+    pub last_name: Vec<String>,
+    pub first_name: Vec<String>,
+    pub birth_date: Vec<String>,
+    pub role: Vec<String>,
+    pub class_name: Vec<String>,
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+impl Default for AttributeNames {
+    fn default() -> Self {
+        AttributeNames {
+            school_code: strings(&[
+                "nlEduPersonHomeOrganizationId",
+                "urn:mace:dir:attribute-def:nlEduPersonHomeOrganizationId",
+                "urn:oid:1.3.6.1.4.1.1076.20.100.10.10.2",
+                "ENTStructureUAI",
+                "FrEduCtEleveUAI",
+                "urn:oid:1.3.6.1.4.1.20326.10.999.1.72",
+            ]),
+            last_name: strings(&["sn", "urn:oid:2.5.4.4", "urn:mace:dir:attribute-def:sn"]),
+            first_name: strings(&[
+                "givenName",
+                "urn:oid:2.5.4.42",
+                "urn:mace:dir:attribute-def:givenName",
+            ]),
+            birth_date: strings(&[
+                "ENTPersonDateNaissance",
+                "FrEduCtDateNaissance",
+                "urn:oid:1.3.6.1.4.1.20326.10.999.1.67",
+                "schacDateOfBirth",
+                "urn:oid:1.3.6.1.4.1.25178.1.2.3",
+            ]),
+            role: strings(&[
+                "eduPersonAffiliation",
+                "urn:oid:1.3.6.1.4.1.5923.1.1.1.1",
+                "urn:mace:dir:attribute-def:eduPersonAffiliation",
+                "FrEduCtPersonAffiliation",
+                "urn:oid:1.3.6.1.4.1.20326.10.999.1.7",
+                "ENTPersonProfils",
+            ]),
+            class_name: strings(&["ENTEleveClasses", "ENTEleveClasse"]),
+        }
+    }
+}
+
+/// One `[[idp]]` table: a metadata file (one EntityDescriptor, or an
+/// EntitiesDescriptor meaning every IdP in it) and how to read its assertions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdpConfig {
+    pub metadata: PathBuf,
+    #[serde(default = "default_subject")]
+    pub subject: String,
+    #[serde(default)]
+    pub account_id_attribute: Option<String>,
+    #[serde(default = "yes")]
+    pub allow_idp_initiated: bool,
+    /// Step 3 of resolution: automatic matching by name and birth date.
+    #[serde(default = "yes")]
+    pub match_identity: bool,
+    #[serde(default)]
+    pub attributes: AttributeNames,
+}
+
+fn default_subject() -> String {
+    "nameid".into()
+}
+fn yes() -> bool {
+    true
+}
+
+impl IdpConfig {
+    /// An IdP with every default, for `JOINTURE_IDP_METADATA` and the demo.
+    pub fn with_metadata(metadata: PathBuf) -> Self {
+        IdpConfig {
+            metadata,
+            subject: default_subject(),
+            account_id_attribute: None,
+            allow_idp_initiated: true,
+            match_identity: true,
+            attributes: AttributeNames::default(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    public_url: Option<String>,
+    listen: Option<String>,
+    database_url: Option<String>,
+    sp_key: Option<PathBuf>,
+    sp_cert: Option<PathBuf>,
+    clock_skew_seconds: Option<i64>,
+    retention_days: Option<i64>,
+    max_body_bytes: Option<usize>,
+    support: Option<Support>,
+    #[serde(default)]
+    idp: Vec<IdpConfig>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Base URL without trailing slash; SP entity ID and ACS derive from it.
+    pub public_url: String,
+    pub listen: String,
+    /// Path of the SQLite file.
+    pub database_path: PathBuf,
+    pub sp_key: PathBuf,
+    pub sp_cert: PathBuf,
+    pub clock_skew_seconds: i64,
+    /// How long raw responses and client details of failures are kept.
+    pub retention_days: i64,
+    /// The largest POST body the ACS reads.
+    pub max_body_bytes: usize,
+    pub support: Support,
+    pub idps: Vec<IdpConfig>,
+}
+
+impl Config {
+    pub fn sp_entity_id(&self) -> String {
+        format!("{}/saml/metadata", self.public_url)
+    }
+    pub fn acs_url(&self) -> String {
+        format!("{}/saml/acs", self.public_url)
+    }
+    /// Whether cookies must carry `Secure` (and may use the `__Host-` prefix).
+    pub fn is_https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    /// Built-in defaults, relative to the working directory.
+    pub fn defaults() -> Config {
+        Config::resolve(FileConfig::default(), Path::new("."), "defaults")
+            .expect("built-in defaults are valid")
+    }
+
+    /// Reads the file (if any) and then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let (fc, base, name) = match file {
+            Some(path) => {
+                let name = path.display().to_string();
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::new(&name, format!("cannot read: {e}")))?;
+                let fc: FileConfig = toml::from_str(&text)
+                    .map_err(|e| ConfigError::new(&name, e.to_string().trim().replace('\n', " ")))?;
+                let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+                (fc, base, name)
+            }
+            None => (FileConfig::default(), PathBuf::from("."), "defaults".to_string()),
+        };
+        let fc = apply_env(fc, |k| std::env::var(k).ok())?;
+        Config::resolve(fc, &base, &name)
+    }
+
+    fn resolve(fc: FileConfig, base: &Path, name: &str) -> Result<Config, ConfigError> {
+        let err = |m: String| ConfigError::new(name, m);
+        let rel = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        let public_url = fc
+            .public_url
+            .unwrap_or_else(|| "http://127.0.0.1:8080".into())
+            .trim_end_matches('/')
+            .to_string();
+        let parsed = url::Url::parse(&public_url)
+            .map_err(|e| err(format!("public_url {public_url:?}: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.path() != "/" {
+            return Err(err(format!(
+                "public_url {public_url:?}: must be http(s)://host[:port] with no path"
+            )));
+        }
+        let database_url = fc
+            .database_url
+            .unwrap_or_else(|| "sqlite://jointure.db".into());
+        let database_path = match database_url.strip_prefix("sqlite://") {
+            Some(p) if !p.is_empty() => rel(PathBuf::from(p)),
+            _ => {
+                return Err(err(format!(
+                    "database_url {database_url:?}: expected sqlite://relative.db or sqlite:///absolute/path.db"
+                )))
+            }
+        };
+        let clock_skew_seconds = fc.clock_skew_seconds.unwrap_or(180);
+        if !(0..=3600).contains(&clock_skew_seconds) {
+            return Err(err("clock_skew_seconds: must be between 0 and 3600".into()));
+        }
+        let retention_days = fc.retention_days.unwrap_or(90);
+        if retention_days < 1 {
+            return Err(err("retention_days: must be at least 1".into()));
+        }
+        let max_body_bytes = fc.max_body_bytes.unwrap_or(256 * 1024);
+        if max_body_bytes < 1024 {
+            return Err(err("max_body_bytes: must be at least 1024".into()));
+        }
+        let listen = fc.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
+        listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| err(format!("listen {listen:?}: {e}")))?;
+        let mut idps = fc.idp;
+        for idp in &mut idps {
+            idp.metadata = rel(std::mem::take(&mut idp.metadata));
+            if idp.subject.trim().is_empty() {
+                return Err(err("idp.subject: must be \"nameid\" or an attribute name".into()));
+            }
+        }
+        Ok(Config {
+            public_url,
+            listen,
+            database_path,
+            sp_key: rel(fc.sp_key.unwrap_or_else(|| "sp.key".into())),
+            sp_cert: rel(fc.sp_cert.unwrap_or_else(|| "sp.crt".into())),
+            clock_skew_seconds,
+            retention_days,
+            max_body_bytes,
+            support: fc.support.unwrap_or_default(),
+            idps,
+        })
+    }
+}
+
+/// Applies `JOINTURE_*` variables over the file's values. Paths given in the
+/// environment are relative to the working directory, so they are made
+/// absolute here.
+fn apply_env(
+    mut fc: FileConfig,
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<FileConfig, ConfigError> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let abs = |p: String| cwd.join(p);
+    let num = |k: &str, v: String| {
+        v.trim()
+            .parse::<i64>()
+            .map_err(|_| ConfigError::new(k, format!("{v:?} is not a whole number")))
+    };
+    if let Some(v) = get("JOINTURE_PUBLIC_URL") {
+        fc.public_url = Some(v);
+    }
+    if let Some(v) = get("JOINTURE_LISTEN") {
+        fc.listen = Some(v);
+    }
+    if let Some(v) = get("JOINTURE_DATABASE_URL") {
+        // A relative sqlite path from the environment is relative to the cwd.
+        fc.database_url = Some(match v.strip_prefix("sqlite://") {
+            Some(p) if !p.starts_with('/') && !p.is_empty() => {
+                format!("sqlite://{}", abs(p.to_string()).display())
+            }
+            _ => v,
+        });
+    }
+    if let Some(v) = get("JOINTURE_SP_KEY") {
+        fc.sp_key = Some(abs(v));
+    }
+    if let Some(v) = get("JOINTURE_SP_CERT") {
+        fc.sp_cert = Some(abs(v));
+    }
+    if let Some(v) = get("JOINTURE_CLOCK_SKEW_SECONDS") {
+        fc.clock_skew_seconds = Some(num("JOINTURE_CLOCK_SKEW_SECONDS", v)?);
+    }
+    if let Some(v) = get("JOINTURE_RETENTION_DAYS") {
+        fc.retention_days = Some(num("JOINTURE_RETENTION_DAYS", v)?);
+    }
+    if let Some(v) = get("JOINTURE_MAX_BODY_BYTES") {
+        let n = num("JOINTURE_MAX_BODY_BYTES", v)?;
+        fc.max_body_bytes = Some(usize::try_from(n).map_err(|_| {
+            ConfigError::new("JOINTURE_MAX_BODY_BYTES", "must not be negative")
+        })?);
+    }
+    for (key, field) in [
+        ("JOINTURE_SUPPORT_PHONE", 0),
+        ("JOINTURE_SUPPORT_EMAIL", 1),
+        ("JOINTURE_SUPPORT_URL", 2),
+    ] {
+        if let Some(v) = get(key) {
+            let s = fc.support.get_or_insert_with(Support::default);
+            let slot = match field {
+                0 => &mut s.phone,
+                1 => &mut s.email,
+                _ => &mut s.url,
+            };
+            *slot = Some(v);
+        }
+    }
+    if let Some(v) = get("JOINTURE_IDP_METADATA") {
+        for p in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            fc.idp.push(IdpConfig::with_metadata(abs(p.to_string())));
+        }
+    }
+    Ok(fc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::defaults();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.sp_entity_id(), "http://127.0.0.1:8080/saml/metadata");
+        assert_eq!(c.acs_url(), "http://127.0.0.1:8080/saml/acs");
+        assert!(c.database_path.ends_with("jointure.db"));
+        assert_eq!(c.clock_skew_seconds, 180);
+    }
+
+    #[test]
+    fn file_paths_are_relative_to_the_file_and_env_overrides_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("j.toml");
+        std::fs::write(
+            &path,
+            "database_url = \"sqlite://data/j.db\"\nclock_skew_seconds = 60\n[[idp]]\nmetadata = \"idp/ent.xml\"\nsubject = \"uid\"\n",
+        )
+        .expect("write");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let fc: FileConfig = toml::from_str(&text).expect("toml");
+        let fc = apply_env(fc, |k| (k == "JOINTURE_CLOCK_SKEW_SECONDS").then(|| "30".into()))
+            .expect("env");
+        let c = Config::resolve(fc, dir.path(), "j.toml").expect("valid");
+        assert_eq!(c.database_path, dir.path().join("data/j.db"));
+        assert_eq!(c.idps[0].metadata, dir.path().join("idp/ent.xml"));
+        assert_eq!(c.idps[0].subject, "uid");
+        assert_eq!(c.clock_skew_seconds, 30);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let fc = FileConfig {
+            database_url: Some("postgres://x".into()),
+            ..Default::default()
+        };
+        let e = Config::resolve(fc, Path::new("."), "c.toml").expect_err("refused");
+        assert!(e.to_string().starts_with("c.toml: database_url"), "{e}");
+        let e = apply_env(FileConfig::default(), |k| {
+            (k == "JOINTURE_RETENTION_DAYS").then(|| "many".into())
+        })
+        .expect_err("refused");
+        assert!(e.to_string().contains("JOINTURE_RETENTION_DAYS"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        assert!(toml::from_str::<FileConfig>("colour = \"blue\"").is_err());
+    }
+}

@@ -1,0 +1,366 @@
+//! One login, start to end: verify the response, check InResponseTo and the
+//! replay cache, read school code and subject, resolve the identity, and
+//! record the failure when any step refuses. The ACS, `jointure ingest` and
+//! the API all come through here, so they classify alike.
+
+use crate::resolve::{decide_match, parse_date, parse_school_code, AssertedPerson, FailureKind, MatchOutcome, Role};
+use crate::saml::{Claims, Rejection, Verified};
+use crate::store::{self, accounts, failures, mappings, replay, schools};
+use crate::Service;
+use sqlx::SqliteConnection;
+
+/// Where a response came from, for the record.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub relay_state: Option<String>,
+}
+
+/// How a login ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Resolved {
+        account_id: String,
+        /// The RelayState to honour (ours from the pending request, else the
+        /// posted one); the caller keeps it same-origin.
+        relay_state: Option<String>,
+    },
+    Failed {
+        kind: FailureKind,
+        reference: String,
+        support_code: String,
+    },
+}
+
+/// A refusal found after verification, with what we know by then.
+struct Refusal {
+    kind: FailureKind,
+    detail: String,
+    school_code: Option<String>,
+    subject: Option<String>,
+    candidates: Option<String>,
+}
+
+fn refuse(kind: FailureKind, detail: impl Into<String>) -> Refusal {
+    Refusal {
+        kind,
+        detail: detail.into(),
+        school_code: None,
+        subject: None,
+        candidates: None,
+    }
+}
+
+/// Processes a raw `SAMLResponse` form value (base64).
+pub async fn process_encoded(
+    svc: &Service,
+    encoded: &str,
+    ctx: &Context,
+) -> Result<Outcome, sqlx::Error> {
+    match crate::saml::decode_saml_response(encoded) {
+        Ok(xml) => process_xml(svc, xml, ctx).await,
+        Err(why) => {
+            let rej = Rejection::new(FailureKind::MalformedRequest, why);
+            record_rejection(svc, rej, Some(encoded.to_string()), ctx).await
+        }
+    }
+}
+
+/// Processes a decoded response document.
+pub async fn process_xml(svc: &Service, xml: String, ctx: &Context) -> Result<Outcome, sqlx::Error> {
+    let verifier = svc.verifier.clone();
+    let (xml, verified) = tokio::task::spawn_blocking(move || {
+        let r = verifier.verify(&xml, chrono::Utc::now());
+        (xml, r)
+    })
+    .await
+    .map_err(|e| sqlx::Error::Protocol(format!("verification task failed: {e}")))?;
+    match verified {
+        Err(rej) => record_rejection(svc, rej, Some(xml), ctx).await,
+        Ok(v) => resolve_verified(svc, v, xml, ctx).await,
+    }
+}
+
+/// Records a refusal that came before (or at) signature verification.
+pub async fn record_rejection(
+    svc: &Service,
+    rej: Rejection,
+    raw: Option<String>,
+    ctx: &Context,
+) -> Result<Outcome, sqlx::Error> {
+    let idp_cfg = rej.issuer.as_deref().and_then(|i| svc.verifier.idp(i));
+    let mut f = failures::NewFailure {
+        kind: Some(rej.kind),
+        // An unknown issuer is recorded too: it is what the admin needs to
+        // see ("unknown Entity ID").
+        idp_entity_id: rej.issuer.clone(),
+        detail: rej.detail.clone(),
+        raw_response: raw,
+        client_ip: ctx.client_ip.clone(),
+        user_agent: ctx.user_agent.clone(),
+        relay_state: ctx.relay_state.clone(),
+        ..Default::default()
+    };
+    if let Some(claims) = &rej.unverified {
+        let attrs = idp_cfg.map(|i| i.config.attributes.clone()).unwrap_or_default();
+        describe_claims(&mut f, claims, &attrs, false);
+        f.school_code = claims
+            .first(&attrs.school_code)
+            .and_then(parse_school_code)
+            .map(|c| c.as_str().to_string());
+        f.subject = idp_cfg.and_then(|i| subject_of(claims, &i.config.subject));
+    }
+    let mut conn = svc.pool.acquire().await?;
+    let (reference, support_code) = failures::record(&mut conn, &f).await?;
+    tracing::info!(kind = %rej.kind, %support_code, "login refused");
+    Ok(Outcome::Failed {
+        kind: rej.kind,
+        reference,
+        support_code,
+    })
+}
+
+fn subject_of(claims: &Claims, subject: &str) -> Option<String> {
+    let v = if subject.eq_ignore_ascii_case("nameid") {
+        claims.name_id.as_deref()
+    } else {
+        claims.first(&[subject])
+    };
+    v.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+fn person_of(claims: &Claims, attrs: &crate::config::AttributeNames) -> AssertedPerson {
+    AssertedPerson {
+        last_name: claims.first(&attrs.last_name).map(str::to_string),
+        first_name: claims.first(&attrs.first_name).map(str::to_string),
+        birth_date: claims.first(&attrs.birth_date).and_then(parse_date),
+        role: claims
+            .values(&attrs.role)
+            .into_iter()
+            .flatten()
+            .find_map(|v| Role::parse(v)),
+        class_name: claims.first(&attrs.class_name).map(str::to_string),
+    }
+}
+
+fn describe_claims(
+    f: &mut failures::NewFailure,
+    claims: &Claims,
+    attrs: &crate::config::AttributeNames,
+    verified: bool,
+) {
+    let p = person_of(claims, attrs);
+    f.asserted_json = serde_json::to_string(claims).unwrap_or_else(|_| "{}".into());
+    f.asserted_verified = verified;
+    f.asserted_last_name = p.last_name;
+    f.asserted_first_name = p.first_name;
+    // The date as sent when it does not parse, so the admin sees it.
+    f.asserted_birth_date = p
+        .birth_date
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .or_else(|| claims.first(&attrs.birth_date).map(str::to_string));
+    f.asserted_role = p.role.map(|r| r.as_str().to_string());
+    f.asserted_class_name = p.class_name;
+}
+
+/// Everything after verification, in one write transaction: the replay
+/// record and the mapping or failure land together or not at all.
+async fn resolve_verified(
+    svc: &Service,
+    v: Verified,
+    xml: String,
+    ctx: &Context,
+) -> Result<Outcome, sqlx::Error> {
+    let Some(idp) = svc.verifier.idp(&v.issuer).cloned() else {
+        // verify() only returns Verified for a configured IdP.
+        let rej = Rejection::new(FailureKind::UnknownIssuer, "issuer vanished");
+        return record_rejection(svc, rej, Some(xml), ctx).await;
+    };
+    let mut tx = store::begin_write(&svc.pool).await?;
+    let attempt = steps(&mut tx, &idp, &v, ctx).await?;
+    let outcome = match attempt {
+        Ok((account_id, relay_state)) => Outcome::Resolved {
+            account_id,
+            relay_state,
+        },
+        Err(refusal) => {
+            let mut f = failures::NewFailure {
+                kind: Some(refusal.kind),
+                idp_entity_id: Some(v.issuer.clone()),
+                school_code: refusal.school_code,
+                subject: refusal.subject,
+                detail: refusal.detail,
+                candidate_ids: refusal.candidates,
+                raw_response: Some(xml),
+                client_ip: ctx.client_ip.clone(),
+                user_agent: ctx.user_agent.clone(),
+                relay_state: ctx.relay_state.clone(),
+                ..Default::default()
+            };
+            describe_claims(&mut f, &v.claims, &idp.config.attributes, true);
+            let (reference, support_code) = failures::record(&mut tx, &f).await?;
+            tracing::info!(kind = %refusal.kind, %support_code, "login refused");
+            Outcome::Failed {
+                kind: refusal.kind,
+                reference,
+                support_code,
+            }
+        }
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+async fn steps(
+    conn: &mut SqliteConnection,
+    idp: &crate::saml::Idp,
+    v: &Verified,
+    ctx: &Context,
+) -> Result<Result<(String, Option<String>), Refusal>, sqlx::Error> {
+    let now = chrono::Utc::now().timestamp();
+    let mut relay_state = ctx.relay_state.clone();
+
+    // InResponseTo: when present it must name a pending request of ours to
+    // this IdP (consumed now); when absent, IdP-initiated login must be on.
+    if v.in_response_to.len() > 1 {
+        return Ok(Err(refuse(FailureKind::Replayed, "the Response and the Assertion name different requests in InResponseTo")));
+    }
+    if let Some(id) = v.in_response_to.iter().next() {
+        match replay::take_pending(conn, id, now).await? {
+            Some((pending_idp, pending_relay)) if pending_idp == v.issuer => {
+                if pending_relay.is_some() {
+                    relay_state = pending_relay;
+                }
+            }
+            Some(_) => return Ok(Err(refuse(FailureKind::Replayed, "InResponseTo names a request sent to another IdP"))),
+            None => return Ok(Err(refuse(FailureKind::Replayed, "InResponseTo names no pending request of ours (unknown, used or expired)"))),
+        }
+    } else if !idp.config.allow_idp_initiated {
+        return Ok(Err(refuse(FailureKind::Replayed, "unsolicited response, and IdP-initiated login is off for this IdP")));
+    }
+
+    // Replay: the assertion ID is kept until the assertion expires.
+    if !replay::remember_assertion(conn, &v.issuer, &v.assertion_id, v.replay_until.timestamp()).await? {
+        return Ok(Err(refuse(FailureKind::Replayed, format!("assertion {} was already used", v.assertion_id))));
+    }
+
+    let attrs = &idp.config.attributes;
+    let subject = subject_of(&v.claims, &idp.config.subject);
+    let with = |mut r: Refusal, school: Option<String>| {
+        r.school_code = school;
+        r.subject = subject.clone();
+        r
+    };
+
+    // School code: the first configured attribute present; BRIN or UAI by
+    // shape. Several values (a teacher in two schools) are all considered.
+    let values: Vec<&str> = v
+        .claims
+        .values(&attrs.school_code)
+        .unwrap_or(&[])
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if values.is_empty() {
+        return Ok(Err(with(refuse(FailureKind::MissingSchoolCode, "no school code attribute in the assertion"), None)));
+    }
+    let valid: Vec<String> = values
+        .iter()
+        .filter_map(|s| parse_school_code(s))
+        .map(|c| c.as_str().to_string())
+        .collect();
+    if valid.is_empty() {
+        let shown: Vec<String> = values.iter().map(|s| format!("{s:?}")).collect();
+        return Ok(Err(with(
+            refuse(FailureKind::InvalidSchoolCode, format!("{} is neither a BRIN nor a valid UAI", shown.join(", "))),
+            None,
+        )));
+    }
+    let mut registered = Vec::new();
+    for code in &valid {
+        if schools::get(conn, code).await?.is_some() && !registered.contains(code) {
+            registered.push(code.clone());
+        }
+    }
+    let school_code = registered.first().cloned().or_else(|| valid.first().cloned());
+    if registered.is_empty() {
+        return Ok(Err(with(
+            refuse(FailureKind::UnknownSchool, format!("school {} is not registered", valid.join(", "))),
+            school_code,
+        )));
+    }
+
+    // Subject.
+    let Some(subject_value) = subject.clone() else {
+        return Ok(Err(with(
+            refuse(FailureKind::MissingSubject, format!("no value for the subject {:?}", idp.config.subject)),
+            school_code,
+        )));
+    };
+
+    // 1. An existing mapping.
+    if let Some(account_id) = mappings::find(conn, &v.issuer, &subject_value).await? {
+        return Ok(match accounts::get(conn, &account_id).await? {
+            Some(a) if a.active => Ok((account_id, relay_state)),
+            _ => Err(with(refuse(FailureKind::AccountDisabled, format!("mapped to account {account_id}, which is deactivated")), school_code)),
+        });
+    }
+
+    // 2. The IdP passes our account ID; only an account of the asserted
+    // school(s) is taken, so one school's IdP cannot reach another's pupils.
+    let mut notes = Vec::new();
+    if let Some(attr) = &idp.config.account_id_attribute {
+        if let Some(account_id) = v.claims.first(&[attr.as_str()]) {
+            match accounts::get(conn, account_id).await? {
+                Some(a) if registered.contains(&a.school_code) => {
+                    if !a.active {
+                        return Ok(Err(with(refuse(FailureKind::AccountDisabled, format!("account {account_id} passed by the IdP is deactivated")), school_code)));
+                    }
+                    mappings::insert(conn, &v.issuer, &subject_value, &a.account_id, mappings::Source::Attribute, None).await?;
+                    return Ok(Ok((a.account_id, relay_state)));
+                }
+                Some(_) => notes.push(format!("account {account_id} passed in {attr} belongs to another school")),
+                None => notes.push(format!("account {account_id} passed in {attr} does not exist")),
+            }
+        }
+    }
+
+    // 3. Careful automatic matching in the asserted school(s).
+    if !idp.config.match_identity {
+        notes.push("automatic matching is off for this IdP".into());
+        return Ok(Err(with(refuse(FailureKind::IdentityMismatch, notes.join("; ")), school_code)));
+    }
+    let person = person_of(&v.claims, attrs);
+    let Some(key) = person.identity_key() else {
+        notes.push("the assertion lacks last name, first name or birth date, so no automatic match".into());
+        return Ok(Err(with(refuse(FailureKind::IdentityMismatch, notes.join("; ")), school_code)));
+    };
+    let found = accounts::identity_matches(conn, &registered, &key).await?;
+    let (active, inactive): (Vec<_>, Vec<_>) = found.into_iter().partition(|a| a.active);
+    match decide_match(active.into_iter().map(|a| a.account_id).collect()) {
+        MatchOutcome::Unique(account_id) => {
+            let others = mappings::subjects_for(conn, &v.issuer, &account_id).await?;
+            if !others.is_empty() {
+                notes.push(format!("the only matching account {account_id} is already linked to another identity at this IdP"));
+                return Ok(Err(with(refuse(FailureKind::IdentityMismatch, notes.join("; ")), school_code)));
+            }
+            mappings::insert(conn, &v.issuer, &subject_value, &account_id, mappings::Source::Auto, None).await?;
+            Ok(Ok((account_id, relay_state)))
+        }
+        MatchOutcome::Several(ids) => {
+            let mut r = with(refuse(FailureKind::AmbiguousIdentity, format!("{} accounts match name and birth date", ids.len())), school_code);
+            r.candidates = Some(ids.join(","));
+            Ok(Err(r))
+        }
+        MatchOutcome::None if !inactive.is_empty() => Ok(Err(with(
+            refuse(FailureKind::AccountDisabled, format!("the matching account {} is deactivated", inactive[0].account_id)),
+            school_code,
+        ))),
+        MatchOutcome::None => {
+            notes.push("no account matches name and birth date in the school".into());
+            Ok(Err(with(refuse(FailureKind::IdentityMismatch, notes.join("; ")), school_code)))
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! The `jointure` command: parses the command line and calls the library.
+//! Exit codes: 0 success, 1 user error (one line naming file, row, field),
+//! 2 internal error.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use jointure::config::Config;
+use jointure::csv_io::{self, ImportKind};
+use jointure::flow::{self, Context, Outcome};
+use jointure::{Application, Service};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "jointure", version, about = "SAML front door and identity resolution desk for school services")]
+struct Cli {
+    /// Configuration file (TOML); every key can be overridden by JOINTURE_* variables.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Add the demo IdP, schools, accounts and a demo admin.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Create or update the database schema.
+    Migrate,
+    /// Import a CSV file (all-or-nothing).
+    Import {
+        what: ImportWhat,
+        file: PathBuf,
+        /// Show what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Record SAMLResponse files (XML or base64) as if posted to the ACS.
+    Ingest {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Manage admins.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ImportWhat {
+    Schools,
+    Accounts,
+}
+
+#[derive(Subcommand)]
+enum AdminAction {
+    /// Add (or update) an admin; the password is read from stdin.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["superadmin", "school_admin"])]
+        role: String,
+        #[arg(long = "school", value_name = "CODE")]
+        schools: Vec<String>,
+    },
+}
+
+/// An error and its exit code.
+enum Failure {
+    User(String),
+    Internal(String),
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Self {
+        Failure::Internal(format!("database: {e}"))
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("JOINTURE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("jointure: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::User(m)) => {
+            eprintln!("jointure: {m}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Internal(m)) => {
+            eprintln!("jointure: internal error: {m}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn service(config: Config) -> Result<Service, Failure> {
+    Service::build(config, Vec::new())
+        .await
+        .map_err(|e| Failure::User(e.to_string()))
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let config = Config::load(cli.config.as_deref()).map_err(|e| Failure::User(e.to_string()))?;
+    match cli.command {
+        Command::Serve { demo } => {
+            let public_url = config.public_url.clone();
+            let app = Application::build(config, demo)
+                .await
+                .map_err(|e| Failure::User(e.to_string()))?;
+            if demo {
+                if let Some(pw) = app.demo_admin_password() {
+                    println!("Demo IdP:    {public_url}/demo/idp");
+                    println!("Demo admin:  {} / {pw}", jointure::demo::ADMIN_EMAIL);
+                }
+            }
+            println!("jointure listening on port {} — {public_url}", app.port());
+            app.run().await.map_err(|e| Failure::Internal(e.to_string()))
+        }
+        Command::Migrate => {
+            let path = config.database_path.clone();
+            jointure::store::open(&path)
+                .await
+                .map_err(|e| Failure::User(format!("{}: {e}", path.display())))?;
+            println!("{}: migrated", path.display());
+            Ok(())
+        }
+        Command::Import { what, file, dry_run } => {
+            let name = file.display().to_string();
+            let bytes = std::fs::read(&file).map_err(|e| Failure::User(format!("{name}: cannot read: {e}")))?;
+            let pool = jointure::store::open(&config.database_path).await?;
+            let kind = match what {
+                ImportWhat::Schools => ImportKind::Schools,
+                ImportWhat::Accounts => ImportKind::Accounts,
+            };
+            let report = csv_io::import(&pool, kind, &name, &bytes, dry_run).await?;
+            if !report.errors.is_empty() {
+                for e in &report.errors {
+                    eprintln!("{e}");
+                }
+                return Err(Failure::User(format!(
+                    "{name}: {} bad row(s); nothing was imported",
+                    report.errors.len()
+                )));
+            }
+            println!("{name}: {}", report.summary());
+            Ok(())
+        }
+        Command::Ingest { files } => {
+            let svc = service(config).await?;
+            let mut user_error = None;
+            for file in files {
+                let name = file.display().to_string();
+                let bytes = match std::fs::read(&file) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        user_error = Some(format!("{name}: cannot read: {e}"));
+                        eprintln!("jointure: {name}: cannot read: {e}");
+                        continue;
+                    }
+                };
+                let text = String::from_utf8_lossy(&bytes);
+                let text = text.trim_start_matches('\u{feff}').trim();
+                let ctx = Context {
+                    user_agent: Some("jointure ingest".into()),
+                    ..Default::default()
+                };
+                let outcome = if text.starts_with('<') {
+                    flow::process_xml(&svc, text.to_string(), &ctx).await?
+                } else {
+                    flow::process_encoded(&svc, text, &ctx).await?
+                };
+                match outcome {
+                    Outcome::Resolved { account_id, .. } => println!("{name}\tresolved\t{account_id}"),
+                    Outcome::Failed { kind, reference, .. } => println!("{name}\t{kind}\t{reference}"),
+                }
+            }
+            match user_error {
+                Some(e) => Err(Failure::User(e)),
+                None => Ok(()),
+            }
+        }
+        Command::Admin { action: AdminAction::Add { email, role, schools } } => {
+            let email = email.trim().to_string();
+            if !email.contains('@') {
+                return Err(Failure::User(format!("--email {email:?}: not an e-mail address")));
+            }
+            let mut codes = Vec::new();
+            for s in &schools {
+                let code = jointure::resolve::parse_school_code(s)
+                    .ok_or_else(|| Failure::User(format!("--school {s:?}: neither a BRIN nor a valid UAI")))?;
+                codes.push(code.as_str().to_string());
+            }
+            if role == "school_admin" && codes.is_empty() {
+                return Err(Failure::User("--role school_admin needs at least one --school CODE".into()));
+            }
+            if role == "superadmin" && !codes.is_empty() {
+                return Err(Failure::User("--school is for school_admin only (a superadmin sees every school)".into()));
+            }
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .map_err(|e| Failure::User(format!("stdin: {e}")))?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            if password.chars().count() < 12 {
+                return Err(Failure::User("password (stdin): at least 12 characters".into()));
+            }
+            let hash = jointure::store::admins::hash_password(password).map_err(Failure::Internal)?;
+            let pool = jointure::store::open(&config.database_path).await?;
+            let mut conn = pool.acquire().await?;
+            jointure::store::admins::upsert(&mut conn, &email, &hash, &role, &codes).await?;
+            println!("admin {email} ({role}) saved");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The failure kinds of SPEC §2: one name per way a login can fail, with the
+//! HTTP status the browser gets.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Why a login could not be resolved. Exactly one kind per recorded failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FailureKind {
+    MalformedRequest,
+    UnknownIssuer,
+    InvalidSignature,
+    WrongAudience,
+    Expired,
+    Replayed,
+    IdpError,
+    MissingSchoolCode,
+    InvalidSchoolCode,
+    UnknownSchool,
+    MissingSubject,
+    IdentityMismatch,
+    AmbiguousIdentity,
+    AccountDisabled,
+}
+
+impl FailureKind {
+    /// Every kind, in the order of SPEC §2.
+    pub const ALL: [FailureKind; 14] = [
+        FailureKind::MalformedRequest,
+        FailureKind::UnknownIssuer,
+        FailureKind::InvalidSignature,
+        FailureKind::WrongAudience,
+        FailureKind::Expired,
+        FailureKind::Replayed,
+        FailureKind::IdpError,
+        FailureKind::MissingSchoolCode,
+        FailureKind::InvalidSchoolCode,
+        FailureKind::UnknownSchool,
+        FailureKind::MissingSubject,
+        FailureKind::IdentityMismatch,
+        FailureKind::AmbiguousIdentity,
+        FailureKind::AccountDisabled,
+    ];
+
+    /// The stable name used in the database, CSV, JSON and meta tags.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::MalformedRequest => "malformed_request",
+            FailureKind::UnknownIssuer => "unknown_issuer",
+            FailureKind::InvalidSignature => "invalid_signature",
+            FailureKind::WrongAudience => "wrong_audience",
+            FailureKind::Expired => "expired",
+            FailureKind::Replayed => "replayed",
+            FailureKind::IdpError => "idp_error",
+            FailureKind::MissingSchoolCode => "missing_school_code",
+            FailureKind::InvalidSchoolCode => "invalid_school_code",
+            FailureKind::UnknownSchool => "unknown_school",
+            FailureKind::MissingSubject => "missing_subject",
+            FailureKind::IdentityMismatch => "identity_mismatch",
+            FailureKind::AmbiguousIdentity => "ambiguous_identity",
+            FailureKind::AccountDisabled => "account_disabled",
+        }
+    }
+
+    /// The HTTP status the browser gets with the failure page.
+    pub fn http_status(self) -> u16 {
+        match self {
+            FailureKind::MalformedRequest => 400,
+            FailureKind::IdpError => 502,
+            FailureKind::MissingSchoolCode
+            | FailureKind::InvalidSchoolCode
+            | FailureKind::MissingSubject => 422,
+            _ => 403,
+        }
+    }
+
+    /// Whether the user can fill in the failure form for this kind: only when
+    /// the assertion was valid but matched no single account.
+    pub fn has_form(self) -> bool {
+        matches!(
+            self,
+            FailureKind::IdentityMismatch | FailureKind::AmbiguousIdentity
+        )
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FailureKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        FailureKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown failure kind {s:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_through_its_name() {
+        for kind in FailureKind::ALL {
+            assert_eq!(kind.as_str().parse::<FailureKind>(), Ok(kind));
+        }
+        assert!("nonsense".parse::<FailureKind>().is_err());
+    }
+
+    #[test]
+    fn statuses_follow_the_spec_table() {
+        assert_eq!(FailureKind::MalformedRequest.http_status(), 400);
+        assert_eq!(FailureKind::IdpError.http_status(), 502);
+        assert_eq!(FailureKind::MissingSubject.http_status(), 422);
+        assert_eq!(FailureKind::UnknownSchool.http_status(), 403);
+        assert_eq!(FailureKind::IdentityMismatch.http_status(), 403);
+    }
+}

@@ -1,0 +1,274 @@
+//! IdP metadata, read strictly, and the SP metadata we publish.
+//!
+//! samael trusts whatever `EntityDescriptor` it is given: one without an
+//! entity ID or without signing certificates makes it skip signature checks
+//! altogether (NOTES.md, gaps 1 and 2). So metadata is read here, with a
+//! DTD-refusing parser, and an IdP is only accepted with an entity ID, an
+//! IDPSSODescriptor and at least one signing certificate that parses as X.509.
+
+use super::xml::{parse_strict, MD_NS, DS_NS};
+use super::keys::SpKeys;
+use base64::Engine;
+use std::path::Path;
+
+/// What we keep of one IdP's metadata.
+#[derive(Debug, Clone)]
+pub struct IdpMetadata {
+    pub entity_id: String,
+    /// Base64 DER of each signing certificate.
+    pub signing_certs: Vec<String>,
+    /// The HTTP-Redirect SingleSignOnService location, for SP-initiated login.
+    pub sso_redirect: Option<String>,
+    /// A display name (mdui or Organization), when the metadata has one.
+    pub display_name: Option<String>,
+}
+
+const REDIRECT_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
+
+/// Reads a metadata file: an EntityDescriptor (must be an IdP), or an
+/// EntitiesDescriptor (every IdP in it; SP entries are skipped). Any IdP that
+/// lacks what we need refuses the whole file, naming the entity.
+pub fn load_file(path: &Path) -> Result<Vec<IdpMetadata>, String> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: cannot read: {e}"))?;
+    parse_metadata(&text).map_err(|e| format!("{name}: {e}"))
+}
+
+/// Parses metadata text; see [`load_file`].
+pub fn parse_metadata(text: &str) -> Result<Vec<IdpMetadata>, String> {
+    let doc = parse_strict(text).map_err(|e| format!("not usable XML metadata: {e}"))?;
+    let root = doc.root_element();
+    let mut out = Vec::new();
+    if root.has_tag_name((MD_NS, "EntityDescriptor")) {
+        out.push(read_entity(root)?.ok_or_else(|| {
+            let id = root.attribute("entityID").unwrap_or("?");
+            format!("entity {id:?} has no IDPSSODescriptor")
+        })?);
+    } else if root.has_tag_name((MD_NS, "EntitiesDescriptor")) {
+        for entity in root
+            .descendants()
+            .filter(|n| n.has_tag_name((MD_NS, "EntityDescriptor")))
+        {
+            if let Some(idp) = read_entity(entity)? {
+                out.push(idp);
+            }
+        }
+        if out.is_empty() {
+            return Err("the EntitiesDescriptor holds no IdP (no IDPSSODescriptor)".into());
+        }
+    } else {
+        return Err(format!(
+            "root element is <{}>, expected md:EntityDescriptor or md:EntitiesDescriptor",
+            root.tag_name().name()
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for idp in &out {
+        if !seen.insert(idp.entity_id.as_str()) {
+            return Err(format!("entity {:?} appears twice", idp.entity_id));
+        }
+    }
+    Ok(out)
+}
+
+fn read_entity(entity: roxmltree::Node) -> Result<Option<IdpMetadata>, String> {
+    let Some(idp) = entity
+        .children()
+        .find(|n| n.has_tag_name((MD_NS, "IDPSSODescriptor")))
+    else {
+        return Ok(None);
+    };
+    let entity_id = entity
+        .attribute("entityID")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or("an EntityDescriptor with an IDPSSODescriptor has no entityID")?
+        .to_string();
+    let mut signing_certs = Vec::new();
+    for kd in idp
+        .children()
+        .filter(|n| n.has_tag_name((MD_NS, "KeyDescriptor")))
+    {
+        // No `use` means both signing and encryption.
+        if !matches!(kd.attribute("use"), None | Some("signing") | Some("")) {
+            continue;
+        }
+        for cert in kd
+            .descendants()
+            .filter(|n| n.has_tag_name((DS_NS, "X509Certificate")))
+        {
+            let b64: String = cert
+                .text()
+                .unwrap_or("")
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(&b64)
+                .map_err(|_| format!("entity {entity_id:?}: a signing certificate is not base64"))?;
+            openssl::x509::X509::from_der(&der).map_err(|_| {
+                format!("entity {entity_id:?}: a signing certificate is not X.509")
+            })?;
+            signing_certs.push(b64);
+        }
+    }
+    if signing_certs.is_empty() {
+        return Err(format!(
+            "entity {entity_id:?} has no signing certificate (KeyDescriptor use=\"signing\" with an X509Certificate)"
+        ));
+    }
+    let sso_redirect = idp
+        .children()
+        .filter(|n| n.has_tag_name((MD_NS, "SingleSignOnService")))
+        .find(|n| n.attribute("Binding") == Some(REDIRECT_BINDING))
+        .and_then(|n| n.attribute("Location"))
+        .map(str::to_string);
+    let display_name = entity
+        .descendants()
+        .find(|n| {
+            n.tag_name().name() == "DisplayName" || n.tag_name().name() == "OrganizationDisplayName"
+        })
+        .and_then(|n| n.text())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    Ok(Some(IdpMetadata {
+        entity_id,
+        signing_certs,
+        sso_redirect,
+        display_name,
+    }))
+}
+
+impl IdpMetadata {
+    /// The same facts as a minimal EntityDescriptor that samael parses; only
+    /// what we validated reaches samael.
+    pub fn to_samael(&self) -> Result<samael::metadata::EntityDescriptor, String> {
+        let mut xml = format!(
+            "<md:EntityDescriptor xmlns:md=\"{MD_NS}\" xmlns:ds=\"{DS_NS}\" entityID=\"{}\"><md:IDPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\">",
+            escape(&self.entity_id)
+        );
+        for c in &self.signing_certs {
+            xml.push_str(&format!(
+                "<md:KeyDescriptor use=\"signing\"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{c}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
+            ));
+        }
+        if let Some(loc) = &self.sso_redirect {
+            xml.push_str(&format!(
+                "<md:SingleSignOnService Binding=\"{REDIRECT_BINDING}\" Location=\"{}\"/>",
+                escape(loc)
+            ));
+        }
+        xml.push_str("</md:IDPSSODescriptor></md:EntityDescriptor>");
+        xml.parse()
+            .map_err(|e| format!("entity {:?}: samael refused the metadata: {e}", self.entity_id))
+    }
+}
+
+/// Escapes text for an XML attribute or element.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The SP metadata we publish. Built here rather than by samael, whose
+/// metadata marks both key descriptors `use="signing"` and expires in 48 h.
+pub fn sp_metadata_xml(entity_id: &str, acs_url: &str, keys: &SpKeys) -> Result<String, String> {
+    let cert = keys.cert_base64().map_err(|e| e.to_string())?;
+    let key_info = format!(
+        "<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"
+    );
+    Ok(format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<md:EntityDescriptor xmlns:md="{MD_NS}" xmlns:ds="{DS_NS}" entityID="{eid}">
+  <md:SPSSODescriptor AuthnRequestsSigned="true" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:KeyDescriptor use="signing">{key_info}</md:KeyDescriptor>
+    <md:KeyDescriptor use="encryption">{key_info}
+      <md:EncryptionMethod Algorithm="http://www.w3.org/2009/xmlenc11#aes128-gcm"/>
+      <md:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/>
+      <md:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/>
+    </md:KeyDescriptor>
+    <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>
+    <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:transient</md:NameIDFormat>
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{acs}" index="0" isDefault="true"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>
+"#,
+        eid = escape(entity_id),
+        acs = escape(acs_url),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert_b64() -> String {
+        super::super::keys::generate("idp.test", 2048)
+            .expect("keys")
+            .cert_base64()
+            .expect("b64")
+    }
+
+    fn entity(id: &str, body: &str) -> String {
+        format!("<md:EntityDescriptor xmlns:md=\"{MD_NS}\" xmlns:ds=\"{DS_NS}\" entityID=\"{id}\">{body}</md:EntityDescriptor>")
+    }
+
+    fn idp_body(cert: &str) -> String {
+        format!("<md:IDPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\"><md:KeyDescriptor use=\"signing\"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding=\"{REDIRECT_BINDING}\" Location=\"https://idp.test/sso\"/></md:IDPSSODescriptor>")
+    }
+
+    #[test]
+    fn a_complete_idp_entity_is_read() {
+        let idps = parse_metadata(&entity("https://idp.test", &idp_body(&cert_b64()))).expect("ok");
+        assert_eq!(idps.len(), 1);
+        assert_eq!(idps[0].entity_id, "https://idp.test");
+        assert_eq!(idps[0].sso_redirect.as_deref(), Some("https://idp.test/sso"));
+        idps[0].to_samael().expect("samael accepts it");
+    }
+
+    #[test]
+    fn metadata_without_signing_certificate_is_refused() {
+        let body = "<md:IDPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\"/>";
+        let e = parse_metadata(&entity("https://idp.test", body)).expect_err("refused");
+        assert!(e.contains("no signing certificate"), "{e}");
+    }
+
+    #[test]
+    fn metadata_without_entity_id_or_idp_descriptor_is_refused() {
+        let no_id = format!("<md:EntityDescriptor xmlns:md=\"{MD_NS}\" xmlns:ds=\"{DS_NS}\">{}</md:EntityDescriptor>", idp_body(&cert_b64()));
+        assert!(parse_metadata(&no_id).expect_err("refused").contains("no entityID"));
+        let sp_only = entity("https://sp.test", "<md:SPSSODescriptor/>");
+        assert!(parse_metadata(&sp_only).expect_err("refused").contains("no IDPSSODescriptor"));
+        let wrong_root = "<html/>";
+        assert!(parse_metadata(wrong_root).expect_err("refused").contains("root element"));
+    }
+
+    #[test]
+    fn an_aggregate_yields_every_idp_in_it() {
+        let cert = cert_b64();
+        let agg = format!(
+            "<md:EntitiesDescriptor xmlns:md=\"{MD_NS}\" xmlns:ds=\"{DS_NS}\">{}{}{}</md:EntitiesDescriptor>",
+            entity("https://a.test", &idp_body(&cert)),
+            entity("https://sp.test", "<md:SPSSODescriptor/>"),
+            entity("https://b.test", &idp_body(&cert)),
+        );
+        let ids: Vec<_> = parse_metadata(&agg).expect("ok").into_iter().map(|i| i.entity_id).collect();
+        assert_eq!(ids, ["https://a.test", "https://b.test"]);
+    }
+
+    #[test]
+    fn metadata_with_a_doctype_is_refused() {
+        let e = parse_metadata("<!DOCTYPE x [<!ENTITY a \"b\">]><x/>").expect_err("refused");
+        assert!(e.contains("not usable XML"), "{e}");
+    }
+}

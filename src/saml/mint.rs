@@ -1,0 +1,275 @@
+//! A small SAML identity provider that mints signed responses: the demo IdP
+//! of `serve --demo`, and the tests' source of real signed responses (fresh
+//! keys, current times; nothing stored that could expire).
+
+use super::keys::{generate, SpKeys};
+use super::metadata::escape;
+use super::xml::{DS_NS, MD_NS};
+use chrono::{DateTime, Duration, Utc};
+use samael::crypto::{Crypto, CryptoProvider};
+
+/// An IdP with its own key pair.
+pub struct MintingIdp {
+    pub entity_id: String,
+    keys: SpKeys,
+    key_der: Vec<u8>,
+}
+
+/// Which parts carry a signature, and with which algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signing {
+    pub response: bool,
+    pub assertion: bool,
+    /// RSA-SHA1 with SHA-1 digests, which must be refused.
+    pub sha1: bool,
+}
+
+impl Default for Signing {
+    fn default() -> Self {
+        Signing {
+            response: false,
+            assertion: true,
+            sha1: false,
+        }
+    }
+}
+
+/// Everything a minted response says. [`ResponseSpec::new`] gives a valid
+/// one; tests and demo scenarios change one field to reach each failure.
+#[derive(Debug, Clone)]
+pub struct ResponseSpec {
+    pub issuer: String,
+    pub destination: Option<String>,
+    pub audience: Option<String>,
+    pub recipient: String,
+    pub in_response_to: Option<String>,
+    pub name_id: String,
+    pub attributes: Vec<(String, Vec<String>)>,
+    pub issue_instant: DateTime<Utc>,
+    pub not_before: DateTime<Utc>,
+    pub not_on_or_after: DateTime<Utc>,
+    /// None for Success.
+    pub status: Option<String>,
+    pub signing: Signing,
+    pub response_id: String,
+    pub assertion_id: String,
+}
+
+/// A random XML ID (an NCName: it starts with `_`).
+pub fn random_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    format!("_{}", hex(&bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+impl ResponseSpec {
+    /// A valid response of `issuer` for the SP at `sp_entity_id`/`acs_url`.
+    pub fn new(issuer: &str, sp_entity_id: &str, acs_url: &str, name_id: &str) -> Self {
+        let now = Utc::now();
+        ResponseSpec {
+            issuer: issuer.into(),
+            destination: Some(acs_url.into()),
+            audience: Some(sp_entity_id.into()),
+            recipient: acs_url.into(),
+            in_response_to: None,
+            name_id: name_id.into(),
+            attributes: Vec::new(),
+            issue_instant: now,
+            not_before: now - Duration::seconds(60),
+            not_on_or_after: now + Duration::seconds(300),
+            status: None,
+            signing: Signing::default(),
+            response_id: random_id(),
+            assertion_id: random_id(),
+        }
+    }
+
+    /// Adds an attribute with one value.
+    pub fn attr(mut self, name: &str, value: &str) -> Self {
+        self.attributes.push((name.into(), vec![value.into()]));
+        self
+    }
+
+    /// Moves every time of the response by `by` (negative: into the past).
+    pub fn shifted(mut self, by: Duration) -> Self {
+        self.issue_instant += by;
+        self.not_before += by;
+        self.not_on_or_after += by;
+        self
+    }
+}
+
+fn signature_template(reference: &str, sha1: bool) -> String {
+    let (sig, dig) = if sha1 {
+        (
+            "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+            "http://www.w3.org/2000/09/xmldsig#sha1",
+        )
+    } else {
+        (
+            "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+            "http://www.w3.org/2001/04/xmlenc#sha256",
+        )
+    };
+    format!(
+        "<ds:Signature xmlns:ds=\"{DS_NS}\"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/><ds:SignatureMethod Algorithm=\"{sig}\"/><ds:Reference URI=\"#{reference}\"><ds:Transforms><ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/><ds:Transform Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/></ds:Transforms><ds:DigestMethod Algorithm=\"{dig}\"/><ds:DigestValue></ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue></ds:SignatureValue></ds:Signature>"
+    )
+}
+
+/// Removes the XML declaration that libxml2 puts on serialised documents.
+fn strip_declaration(xml: &str) -> &str {
+    let t = xml.trim_start();
+    match t.strip_prefix("<?xml") {
+        Some(rest) => rest.split_once("?>").map(|(_, r)| r.trim_start()).unwrap_or(t),
+        None => t,
+    }
+}
+
+impl MintingIdp {
+    /// A new IdP with a fresh RSA-2048 key.
+    pub fn generate(entity_id: &str) -> Result<Self, String> {
+        let keys = generate("jointure test IdP", 2048).map_err(|e| e.to_string())?;
+        let key_der = keys
+            .key
+            .rsa()
+            .and_then(|r| r.private_key_to_der())
+            .map_err(|e| e.to_string())?;
+        Ok(MintingIdp {
+            entity_id: entity_id.into(),
+            keys,
+            key_der,
+        })
+    }
+
+    pub fn cert_base64(&self) -> String {
+        self.keys.cert_base64().unwrap_or_default()
+    }
+
+    /// Metadata describing this IdP, with its signing certificate.
+    pub fn metadata_xml(&self, sso_url: &str) -> String {
+        format!(
+            "<md:EntityDescriptor xmlns:md=\"{MD_NS}\" xmlns:ds=\"{DS_NS}\" entityID=\"{eid}\"><md:IDPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\"><md:KeyDescriptor use=\"signing\"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect\" Location=\"{sso}\"/></md:IDPSSODescriptor></md:EntityDescriptor>",
+            eid = escape(&self.entity_id),
+            cert = self.cert_base64(),
+            sso = escape(sso_url),
+        )
+    }
+
+    /// Signs the first signature template in `xml`.
+    pub fn sign(&self, xml: &str) -> Result<String, String> {
+        Crypto::sign_xml(xml, &self.key_der).map_err(|e| format!("signing: {e}"))
+    }
+
+    /// The Assertion element, signed when the spec says so.
+    pub fn assertion_xml(&self, s: &ResponseSpec) -> Result<String, String> {
+        let mut attrs = String::new();
+        for (name, values) in &s.attributes {
+            attrs.push_str(&format!(
+                "<saml:Attribute Name=\"{}\" NameFormat=\"urn:oasis:names:tc:SAML:2.0:attrname-format:uri\">",
+                escape(name)
+            ));
+            for v in values {
+                attrs.push_str(&format!(
+                    "<saml:AttributeValue xsi:type=\"xs:string\">{}</saml:AttributeValue>",
+                    escape(v)
+                ));
+            }
+            attrs.push_str("</saml:Attribute>");
+        }
+        let audience = s
+            .audience
+            .as_ref()
+            .map(|a| {
+                format!(
+                    "<saml:AudienceRestriction><saml:Audience>{}</saml:Audience></saml:AudienceRestriction>",
+                    escape(a)
+                )
+            })
+            .unwrap_or_default();
+        let irt = s
+            .in_response_to
+            .as_ref()
+            .map(|i| format!(" InResponseTo=\"{}\"", escape(i)))
+            .unwrap_or_default();
+        let sig = if s.signing.assertion {
+            signature_template(&s.assertion_id, s.signing.sha1)
+        } else {
+            String::new()
+        };
+        let xml = format!(
+            "<saml:Assertion xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" xmlns:xs=\"http://www.w3.org/2001/XMLSchema\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" ID=\"{aid}\" Version=\"2.0\" IssueInstant=\"{ii}\"><saml:Issuer>{iss}</saml:Issuer>{sig}<saml:Subject><saml:NameID Format=\"urn:oasis:names:tc:SAML:2.0:nameid-format:persistent\">{nid}</saml:NameID><saml:SubjectConfirmation Method=\"urn:oasis:names:tc:SAML:2.0:cm:bearer\"><saml:SubjectConfirmationData NotOnOrAfter=\"{noa}\" Recipient=\"{rcp}\"{irt}/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore=\"{nb}\" NotOnOrAfter=\"{noa}\">{audience}</saml:Conditions><saml:AuthnStatement AuthnInstant=\"{ii}\" SessionIndex=\"{aid}\"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement><saml:AttributeStatement>{attrs}</saml:AttributeStatement></saml:Assertion>",
+            aid = escape(&s.assertion_id),
+            ii = ts(s.issue_instant),
+            iss = escape(&s.issuer),
+            nid = escape(&s.name_id),
+            noa = ts(s.not_on_or_after),
+            nb = ts(s.not_before),
+            rcp = escape(&s.recipient),
+        );
+        if s.signing.assertion {
+            Ok(strip_declaration(&self.sign(&xml)?).to_string())
+        } else {
+            Ok(xml)
+        }
+    }
+
+    /// The Response around `assertion` (already signed or not), signed when
+    /// the spec says so.
+    pub fn response_around(&self, s: &ResponseSpec, assertion: &str) -> Result<String, String> {
+        let status = s
+            .status
+            .as_deref()
+            .unwrap_or("urn:oasis:names:tc:SAML:2.0:status:Success");
+        let dest = s
+            .destination
+            .as_ref()
+            .map(|d| format!(" Destination=\"{}\"", escape(d)))
+            .unwrap_or_default();
+        let irt = s
+            .in_response_to
+            .as_ref()
+            .map(|i| format!(" InResponseTo=\"{}\"", escape(i)))
+            .unwrap_or_default();
+        let sig = if s.signing.response {
+            signature_template(&s.response_id, s.signing.sha1)
+        } else {
+            String::new()
+        };
+        let xml = format!(
+            "<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"{rid}\" Version=\"2.0\" IssueInstant=\"{ii}\"{dest}{irt}><saml:Issuer>{iss}</saml:Issuer>{sig}<samlp:Status><samlp:StatusCode Value=\"{st}\"/></samlp:Status>{assertion}</samlp:Response>",
+            rid = escape(&s.response_id),
+            ii = ts(s.issue_instant),
+            iss = escape(&s.issuer),
+            st = escape(status),
+        );
+        if s.signing.response {
+            Ok(strip_declaration(&self.sign(&xml)?).to_string())
+        } else {
+            Ok(xml)
+        }
+    }
+
+    /// A whole response per the spec. An error status carries no assertion,
+    /// as IdPs send it.
+    pub fn response(&self, s: &ResponseSpec) -> Result<String, String> {
+        let assertion = if s.status.is_some() {
+            String::new()
+        } else {
+            self.assertion_xml(s)?
+        };
+        self.response_around(s, &assertion)
+    }
+}
+
+/// Base64 as the HTTP-POST binding carries it.
+pub fn to_base64(xml: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(xml.as_bytes())
+}

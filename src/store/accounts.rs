@@ -1,0 +1,107 @@
+//! Local accounts of the service.
+
+use super::schools::Upsert;
+use crate::resolve::{fold_name, IdentityKey, Role};
+use chrono::NaiveDate;
+use serde::Serialize;
+use sqlx::{Row, SqliteConnection};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Account {
+    pub account_id: String,
+    pub school_code: String,
+    pub last_name: String,
+    pub first_name: String,
+    pub birth_date: Option<NaiveDate>,
+    pub role: Role,
+    pub class_name: Option<String>,
+    pub email: Option<String>,
+    pub active: bool,
+}
+
+fn from_row(r: &sqlx::sqlite::SqliteRow) -> Account {
+    let birth: Option<String> = r.get("birth_date");
+    let role: String = r.get("role");
+    Account {
+        account_id: r.get("account_id"),
+        school_code: r.get("school_code"),
+        last_name: r.get("last_name"),
+        first_name: r.get("first_name"),
+        birth_date: birth.and_then(|b| NaiveDate::parse_from_str(&b, "%Y-%m-%d").ok()),
+        role: Role::parse(&role).unwrap_or(Role::Student),
+        class_name: r.get("class_name"),
+        email: r.get("email"),
+        active: r.get::<i64, _>("active") != 0,
+    }
+}
+
+const COLUMNS: &str =
+    "account_id, school_code, last_name, first_name, birth_date, role, class_name, email, active";
+
+pub async fn get(conn: &mut SqliteConnection, account_id: &str) -> Result<Option<Account>, sqlx::Error> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM accounts WHERE account_id = ?"))
+        .bind(account_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Creates or updates an account (an import reactivates it); says which.
+pub async fn upsert(conn: &mut SqliteConnection, a: &Account) -> Result<Upsert, sqlx::Error> {
+    let existing = get(conn, &a.account_id).await?;
+    if existing.as_ref() == Some(a) {
+        return Ok(Upsert::Unchanged);
+    }
+    let now = super::now_text();
+    sqlx::query(
+        "INSERT INTO accounts (account_id, school_code, last_name, first_name, birth_date, role, class_name, email, folded_last, folded_first, active, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(account_id) DO UPDATE SET school_code = excluded.school_code, last_name = excluded.last_name,
+           first_name = excluded.first_name, birth_date = excluded.birth_date, role = excluded.role,
+           class_name = excluded.class_name, email = excluded.email, folded_last = excluded.folded_last,
+           folded_first = excluded.folded_first, active = excluded.active, updated_at = excluded.updated_at",
+    )
+    .bind(&a.account_id)
+    .bind(&a.school_code)
+    .bind(&a.last_name)
+    .bind(&a.first_name)
+    .bind(a.birth_date.map(|d| d.format("%Y-%m-%d").to_string()))
+    .bind(a.role.as_str())
+    .bind(&a.class_name)
+    .bind(&a.email)
+    .bind(fold_name(&a.last_name))
+    .bind(fold_name(&a.first_name))
+    .bind(a.active as i64)
+    .bind(&now)
+    .bind(&now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(if existing.is_some() {
+        Upsert::Updated
+    } else {
+        Upsert::Created
+    })
+}
+
+/// Accounts of the given schools whose folded names and birth date equal
+/// the key, active or not (the caller tells the difference).
+pub async fn identity_matches(
+    conn: &mut SqliteConnection,
+    schools: &[String],
+    key: &IdentityKey,
+) -> Result<Vec<Account>, sqlx::Error> {
+    let mut out = Vec::new();
+    for school in schools {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM accounts WHERE school_code = ? AND folded_last = ? AND folded_first = ? AND birth_date = ? ORDER BY account_id"
+        ))
+        .bind(school)
+        .bind(&key.folded_last)
+        .bind(&key.folded_first)
+        .bind(key.birth_date.format("%Y-%m-%d").to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        out.extend(rows.iter().map(from_row));
+    }
+    Ok(out)
+}

@@ -1,0 +1,73 @@
+//! Admin accounts, with Argon2id password hashes.
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use sqlx::SqliteConnection;
+
+/// Argon2id with m = 19456 KiB, t = 2, p = 1 (the OWASP minimum).
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19_456, 2, 1, None).expect("valid Argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
+
+/// Creates an admin, or replaces the password, role and schools of an
+/// existing one with the same e-mail.
+pub async fn upsert(
+    conn: &mut SqliteConnection,
+    email: &str,
+    password_hash: &str,
+    role: &str,
+    schools: &[String],
+) -> Result<i64, sqlx::Error> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO admins (email, password_hash, role, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT(email) DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role
+         RETURNING id",
+    )
+    .bind(email)
+    .bind(password_hash)
+    .bind(role)
+    .bind(super::now_text())
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM admin_schools WHERE admin_id = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    for s in schools {
+        sqlx::query("INSERT INTO admin_schools (admin_id, school_code) VALUES (?, ?)")
+            .bind(id)
+            .bind(s)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let h = hash_password("correct horse").expect("hash");
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong horse", &h));
+        assert!(!verify_password("correct horse", "not a hash"));
+    }
+}

@@ -1,0 +1,235 @@
+//! Recorded login failures. Repeats of an open (IdP, subject, kind) fold
+//! into one row with a counter.
+
+use crate::resolve::FailureKind;
+use rand::Rng;
+use sqlx::{Row, SqliteConnection};
+
+/// A failure about to be recorded.
+#[derive(Debug, Clone, Default)]
+pub struct NewFailure {
+    pub kind: Option<FailureKind>,
+    pub idp_entity_id: Option<String>,
+    pub school_code: Option<String>,
+    pub subject: Option<String>,
+    pub detail: String,
+    /// The claims as JSON (`{"name_id":…, "attributes":[…]}`).
+    pub asserted_json: String,
+    /// Whether those claims passed signature verification.
+    pub asserted_verified: bool,
+    pub asserted_last_name: Option<String>,
+    pub asserted_first_name: Option<String>,
+    pub asserted_birth_date: Option<String>,
+    pub asserted_role: Option<String>,
+    pub asserted_class_name: Option<String>,
+    /// Account IDs automatic matching found (homonyms).
+    pub candidate_ids: Option<String>,
+    pub raw_response: Option<String>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub relay_state: Option<String>,
+}
+
+/// A stored failure, as pages and exports read it.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub id: i64,
+    pub reference: String,
+    pub support_code: String,
+    pub kind: FailureKind,
+    pub status: String,
+    pub idp_entity_id: Option<String>,
+    pub school_code: Option<String>,
+    pub subject: Option<String>,
+    pub detail: String,
+    pub asserted_json: String,
+    pub asserted_verified: bool,
+    pub asserted_last_name: Option<String>,
+    pub asserted_first_name: Option<String>,
+    pub asserted_birth_date: Option<String>,
+    pub asserted_role: Option<String>,
+    pub asserted_class_name: Option<String>,
+    pub raw_response: Option<String>,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub count: i64,
+    pub report_json: Option<String>,
+    pub resolved_account_id: Option<String>,
+    pub resolved_at: Option<String>,
+}
+
+/// The largest raw response kept with a failure; the rest is cut (the body
+/// limit already bounds it, this bounds what minors' data we keep).
+pub const RAW_RESPONSE_LIMIT: usize = 64 * 1024;
+
+/// A reference: 256 random bits, URL-safe. It is a capability: whoever holds
+/// it sees the failure page.
+fn new_reference() -> String {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A support code such as `JNT-7K3F9Q`: short, read over the phone, so no
+/// I, L, O or U (Crockford's alphabet).
+fn new_support_code() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut rng = rand::thread_rng();
+    let code: String = (0..6)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("JNT-{code}")
+}
+
+fn truncate(s: Option<String>, max: usize) -> Option<String> {
+    s.map(|mut s| {
+        if s.len() > max {
+            let mut cut = max;
+            while !s.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            s.truncate(cut);
+        }
+        s
+    })
+}
+
+/// Records a failure, or folds it into the open one of the same (IdP,
+/// subject, kind); returns its reference and support code.
+pub async fn record(
+    conn: &mut SqliteConnection,
+    f: &NewFailure,
+) -> Result<(String, String), sqlx::Error> {
+    let kind = f.kind.unwrap_or(FailureKind::MalformedRequest);
+    let now = super::now_text();
+    let raw = truncate(f.raw_response.clone(), RAW_RESPONSE_LIMIT);
+    let ua = truncate(f.user_agent.clone(), 512);
+    let relay = truncate(f.relay_state.clone(), 1024);
+    // A support-code collision (1 in 10^9 per pair) is retried.
+    for _ in 0..5 {
+        let r = sqlx::query(
+            "INSERT INTO failures (reference, support_code, kind, idp_entity_id, school_code, subject, detail,
+               asserted_json, asserted_verified, asserted_last_name, asserted_first_name, asserted_birth_date,
+               asserted_role, asserted_class_name, candidate_ids, raw_response, client_ip, user_agent, relay_state,
+               first_seen, last_seen)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (idp_entity_id, subject, kind)
+               WHERE status = 'open' AND idp_entity_id IS NOT NULL AND subject IS NOT NULL
+             DO UPDATE SET count = count + 1, last_seen = excluded.last_seen,
+               school_code = excluded.school_code, detail = excluded.detail,
+               asserted_json = excluded.asserted_json, asserted_verified = excluded.asserted_verified,
+               asserted_last_name = excluded.asserted_last_name, asserted_first_name = excluded.asserted_first_name,
+               asserted_birth_date = excluded.asserted_birth_date, asserted_role = excluded.asserted_role,
+               asserted_class_name = excluded.asserted_class_name, candidate_ids = excluded.candidate_ids,
+               raw_response = excluded.raw_response, client_ip = excluded.client_ip,
+               user_agent = excluded.user_agent, relay_state = excluded.relay_state
+             RETURNING reference, support_code",
+        )
+        .bind(new_reference())
+        .bind(new_support_code())
+        .bind(kind.as_str())
+        .bind(&f.idp_entity_id)
+        .bind(&f.school_code)
+        .bind(&f.subject)
+        .bind(&f.detail)
+        .bind(&f.asserted_json)
+        .bind(f.asserted_verified as i64)
+        .bind(&f.asserted_last_name)
+        .bind(&f.asserted_first_name)
+        .bind(&f.asserted_birth_date)
+        .bind(&f.asserted_role)
+        .bind(&f.asserted_class_name)
+        .bind(&f.candidate_ids)
+        .bind(&raw)
+        .bind(&f.client_ip)
+        .bind(&ua)
+        .bind(&relay)
+        .bind(&now)
+        .bind(&now)
+        .fetch_one(&mut *conn)
+        .await;
+        match r {
+            Ok(row) => return Ok((row.get("reference"), row.get("support_code"))),
+            Err(e) if super::is_unique_violation(&e) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(sqlx::Error::Protocol("could not draw a unique support code".into()))
+}
+
+const COLUMNS: &str = "id, reference, support_code, kind, status, idp_entity_id, school_code, subject, detail,
+    asserted_json, asserted_verified, asserted_last_name, asserted_first_name, asserted_birth_date,
+    asserted_role, asserted_class_name, raw_response, first_seen, last_seen, count, report_json,
+    resolved_account_id, resolved_at";
+
+fn from_row(r: &sqlx::sqlite::SqliteRow) -> Failure {
+    let kind: String = r.get("kind");
+    Failure {
+        id: r.get("id"),
+        reference: r.get("reference"),
+        support_code: r.get("support_code"),
+        kind: kind.parse().unwrap_or(FailureKind::MalformedRequest),
+        status: r.get("status"),
+        idp_entity_id: r.get("idp_entity_id"),
+        school_code: r.get("school_code"),
+        subject: r.get("subject"),
+        detail: r.get("detail"),
+        asserted_json: r.get("asserted_json"),
+        asserted_verified: r.get::<i64, _>("asserted_verified") != 0,
+        asserted_last_name: r.get("asserted_last_name"),
+        asserted_first_name: r.get("asserted_first_name"),
+        asserted_birth_date: r.get("asserted_birth_date"),
+        asserted_role: r.get("asserted_role"),
+        asserted_class_name: r.get("asserted_class_name"),
+        raw_response: r.get("raw_response"),
+        first_seen: r.get("first_seen"),
+        last_seen: r.get("last_seen"),
+        count: r.get("count"),
+        report_json: r.get("report_json"),
+        resolved_account_id: r.get("resolved_account_id"),
+        resolved_at: r.get("resolved_at"),
+    }
+}
+
+pub async fn by_reference(
+    conn: &mut SqliteConnection,
+    reference: &str,
+) -> Result<Option<Failure>, sqlx::Error> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM failures WHERE reference = ?"))
+        .bind(reference)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.as_ref().map(from_row))
+}
+
+/// Stores (or replaces) the user's report on an open failure; false when the
+/// failure is no longer open.
+pub async fn save_report(
+    conn: &mut SqliteConnection,
+    reference: &str,
+    report_json: &str,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE failures SET report_json = ?, reported_at = ? WHERE reference = ? AND status = 'open'",
+    )
+    .bind(report_json)
+    .bind(super::now_text())
+    .bind(reference)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Forgets the raw response and client details of failures not seen for
+/// `days` days: these are minors' data, kept only as long as needed.
+pub async fn purge_personal_data(conn: &mut SqliteConnection, days: i64) -> Result<u64, sqlx::Error> {
+    let cutoff = super::time_text(chrono::Utc::now() - chrono::Duration::days(days));
+    let r = sqlx::query(
+        "UPDATE failures SET raw_response = NULL, client_ip = NULL, user_agent = NULL
+         WHERE last_seen < ? AND (raw_response IS NOT NULL OR client_ip IS NOT NULL OR user_agent IS NOT NULL)",
+    )
+    .bind(cutoff)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}

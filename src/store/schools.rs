@@ -1,0 +1,63 @@
+//! Registered schools.
+
+use serde::Serialize;
+use sqlx::{Row, SqliteConnection};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct School {
+    pub code: String,
+    pub name: String,
+}
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsert {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+pub async fn upsert(conn: &mut SqliteConnection, s: &School) -> Result<Upsert, sqlx::Error> {
+    let existing = get(conn, &s.code).await?;
+    let now = super::now_text();
+    match existing {
+        None => {
+            sqlx::query("INSERT INTO schools (code, name, created_at, updated_at) VALUES (?, ?, ?, ?)")
+                .bind(&s.code)
+                .bind(&s.name)
+                .bind(&now)
+                .bind(&now)
+                .execute(&mut *conn)
+                .await?;
+            Ok(Upsert::Created)
+        }
+        Some(e) if e == *s => Ok(Upsert::Unchanged),
+        Some(_) => {
+            sqlx::query("UPDATE schools SET name = ?, updated_at = ? WHERE code = ?")
+                .bind(&s.name)
+                .bind(&now)
+                .bind(&s.code)
+                .execute(&mut *conn)
+                .await?;
+            Ok(Upsert::Updated)
+        }
+    }
+}
+
+pub async fn get(conn: &mut SqliteConnection, code: &str) -> Result<Option<School>, sqlx::Error> {
+    let row = sqlx::query("SELECT code, name FROM schools WHERE code = ?")
+        .bind(code)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.map(|r| School {
+        code: r.get("code"),
+        name: r.get("name"),
+    }))
+}
+
+/// Every registered code, for validating a whole import at once.
+pub async fn all_codes(conn: &mut SqliteConnection) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT code FROM schools ORDER BY code")
+        .fetch_all(&mut *conn)
+        .await
+}

@@ -1,0 +1,498 @@
+//! The failure page a user lands on, and the failure form ("Identification
+//! impossible … renseignez le formulaire puis cliquez sur Envoyer").
+
+use super::{render, tr, AppState};
+use crate::error::AppError;
+use crate::i18n::Tr;
+use crate::resolve::{parse_date, FailureKind};
+use crate::store::failures::{self, Failure};
+use crate::store::schools;
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/failures/{reference}", get(show))
+        .route("/failures/{reference}/report", post(report))
+}
+
+/// One child row of a parent's report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildRow {
+    pub last_name: String,
+    pub first_name: String,
+    pub birth_date: String,
+    pub class_name: String,
+}
+
+/// What the user declared on the failure form, as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub last_name: String,
+    pub first_name: String,
+    pub birth_date: String,
+    pub role: String,
+    pub class_name: String,
+    pub email: String,
+    pub phone: String,
+    pub message: String,
+    #[serde(default)]
+    pub children: Vec<ChildRow>,
+}
+
+/// The form as shown: values, errors by field (translation keys) and CSRF.
+pub struct FormView {
+    pub values: HashMap<&'static str, String>,
+    pub errors: HashMap<&'static str, &'static str>,
+    pub child_errors: HashMap<usize, &'static str>,
+    pub children: Vec<ChildRow>,
+    pub csrf: String,
+}
+
+impl FormView {
+    pub fn value(&self, field: &str) -> &str {
+        self.values.get(field).map(String::as_str).unwrap_or("")
+    }
+    pub fn error(&self, field: &str) -> Option<&'static str> {
+        self.errors.get(field).copied()
+    }
+    pub fn child_error(&self, i: &usize) -> Option<&'static str> {
+        self.child_errors.get(i).copied()
+    }
+    pub fn label(&self, field: &str) -> &'static str {
+        match field {
+            "last_name" => "form.last_name",
+            "first_name" => "form.first_name",
+            "class_name" => "form.class_name",
+            "email" => "form.email",
+            "phone" => "form.phone",
+            _ => "form.message",
+        }
+    }
+    pub fn role_is(&self, role: &str) -> bool {
+        self.value("role") == role
+    }
+    pub fn role_label(&self, role: &str) -> &'static str {
+        match role {
+            "student" => "form.role.student",
+            "parent" => "form.role.parent",
+            "teacher" => "form.role.teacher",
+            _ => "form.role.staff",
+        }
+    }
+
+    fn from_report(r: &Report, csrf: String) -> FormView {
+        let values = [
+            ("last_name", &r.last_name),
+            ("first_name", &r.first_name),
+            ("birth_date", &r.birth_date),
+            ("role", &r.role),
+            ("class_name", &r.class_name),
+            ("email", &r.email),
+            ("phone", &r.phone),
+            ("message", &r.message),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.clone()))
+        .collect();
+        let mut children = r.children.clone();
+        if children.is_empty() {
+            children.push(ChildRow::default());
+        }
+        FormView {
+            values,
+            errors: HashMap::new(),
+            child_errors: HashMap::new(),
+            children,
+            csrf,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "failure.html")]
+struct FailurePage<'a> {
+    t: Tr,
+    f: &'a Failure,
+    kind_title: String,
+    kind_text: String,
+    status_text: &'a str,
+    login_again: Option<String>,
+    help: Vec<&'a str>,
+    show_form: bool,
+    form: FormView,
+    asserted_last_name: &'a str,
+    asserted_first_name: &'a str,
+    asserted_birth_date: &'a str,
+    asserted_class_name: &'a str,
+    school: Option<String>,
+    portal: Option<String>,
+    support: &'a crate::config::Support,
+}
+
+/// The help steps for a kind, as translation keys, most useful first.
+fn help_keys(kind: FailureKind) -> &'static [&'static str] {
+    use FailureKind::*;
+    match kind {
+        MalformedRequest | InvalidSignature | Replayed => &["help.close_browser", "help.private_window", "help.contact_support"],
+        Expired => &["help.clock", "help.close_browser", "help.private_window", "help.contact_support"],
+        WrongAudience | IdpError => &["help.close_browser", "help.private_window", "help.contact_support"],
+        UnknownIssuer | UnknownSchool => &["help.school_connected", "help.contact_support"],
+        MissingSchoolCode | InvalidSchoolCode | MissingSubject | AccountDisabled => &["help.contact_support"],
+        IdentityMismatch | AmbiguousIdentity => &["form.intro", "help.contact_support"],
+    }
+}
+
+/// The CSRF token of a failure's form: an HMAC of its reference under the
+/// server's secret. The user has no session; the token proves the POST
+/// comes from our page.
+pub fn form_csrf(st: &AppState, reference: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(st.svc.form_secret.as_bytes())
+        .expect("HMAC takes any key length");
+    mac.update(b"failure-report:");
+    mac.update(reference.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Renders the failure page. `form` carries a re-shown form (with errors);
+/// otherwise the last report, or what the IdP asserted, fills it.
+pub async fn failure_page(
+    st: &AppState,
+    t: Tr,
+    f: &Failure,
+    status: StatusCode,
+    form: Option<FormView>,
+) -> Result<Response, AppError> {
+    let mut conn = st.svc.pool.acquire().await?;
+    let school = match &f.school_code {
+        Some(code) => Some(match schools::get(&mut conn, code).await? {
+            Some(s) => format!("{} ({})", s.name, s.code),
+            None => code.clone(),
+        }),
+        None => None,
+    };
+    drop(conn);
+    let idp = f.idp_entity_id.as_deref().and_then(|i| st.svc.verifier.idp(i));
+    let portal = idp
+        .map(|i| i.meta.display_name.clone().unwrap_or_else(|| i.meta.entity_id.clone()))
+        .or_else(|| f.idp_entity_id.clone());
+    let login_again = (f.status == "resolved")
+        .then(|| idp.filter(|i| i.meta.sso_redirect.is_some()))
+        .flatten()
+        .map(|i| {
+            let q: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("idp", &i.meta.entity_id)
+                .finish();
+            format!("/saml/login?{q}")
+        });
+    let status_text = match f.status.as_str() {
+        "resolved" => t.get("failure.status.resolved"),
+        "dismissed" => t.get("failure.status.dismissed"),
+        _ if f.kind.has_form() => t.get("failure.status.open"),
+        _ => "",
+    };
+    let form = form.unwrap_or_else(|| {
+        let report = f
+            .report_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<Report>(j).ok())
+            .unwrap_or_else(|| Report {
+                last_name: f.asserted_last_name.clone().unwrap_or_default(),
+                first_name: f.asserted_first_name.clone().unwrap_or_default(),
+                birth_date: f.asserted_birth_date.clone().unwrap_or_default(),
+                role: f.asserted_role.clone().unwrap_or_default(),
+                class_name: f.asserted_class_name.clone().unwrap_or_default(),
+                ..Default::default()
+            });
+        FormView::from_report(&report, form_csrf(st, &f.reference))
+    });
+    let not_sent = t.get("form.not_sent");
+    let page = FailurePage {
+        t,
+        f,
+        kind_title: t.kind(f.kind.as_str(), "title"),
+        kind_text: t.kind(f.kind.as_str(), "text"),
+        status_text,
+        login_again,
+        help: help_keys(f.kind).iter().map(|k| t.get(k)).collect(),
+        show_form: f.kind.has_form() && f.status == "open",
+        form,
+        asserted_last_name: f.asserted_last_name.as_deref().unwrap_or(not_sent),
+        asserted_first_name: f.asserted_first_name.as_deref().unwrap_or(not_sent),
+        asserted_birth_date: f.asserted_birth_date.as_deref().unwrap_or(not_sent),
+        asserted_class_name: f.asserted_class_name.as_deref().unwrap_or(not_sent),
+        school,
+        portal,
+        support: &st.svc.config.support,
+    };
+    Ok(render(status, &page))
+}
+
+async fn load(st: &AppState, reference: &str) -> Result<Failure, AppError> {
+    // References are 43 URL-safe characters; anything else is not looked up.
+    if reference.len() > 64 || !reference.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(AppError::NotFound);
+    }
+    let mut conn = st.svc.pool.acquire().await?;
+    failures::by_reference(&mut conn, reference)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+async fn show(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(reference): Path<String>,
+) -> Result<Response, AppError> {
+    let f = load(&st, &reference).await?;
+    failure_page(&st, tr(&headers), &f, StatusCode::OK, None).await
+}
+
+#[derive(Template)]
+#[template(path = "report_sent.html")]
+struct SentPage<'a> {
+    t: Tr,
+    reference: &'a str,
+}
+
+/// Reads the posted form; repeated `child_*[]` fields become rows.
+fn parse_report(body: &[u8]) -> (Report, HashMap<String, String>) {
+    let mut r = Report::default();
+    let mut other = HashMap::new();
+    let mut cols: [Vec<String>; 4] = Default::default();
+    for (k, v) in url::form_urlencoded::parse(body) {
+        let v = v.trim().to_string();
+        match k.as_ref() {
+            "last_name" => r.last_name = v,
+            "first_name" => r.first_name = v,
+            "birth_date" => r.birth_date = v,
+            "role" => r.role = v,
+            "class_name" => r.class_name = v,
+            "email" => r.email = v,
+            "phone" => r.phone = v,
+            "message" => r.message = v,
+            "child_last_name[]" => cols[0].push(v),
+            "child_first_name[]" => cols[1].push(v),
+            "child_birth_date[]" => cols[2].push(v),
+            "child_class_name[]" => cols[3].push(v),
+            k => {
+                other.insert(k.to_string(), v);
+            }
+        }
+    }
+    let n = cols.iter().map(Vec::len).max().unwrap_or(0).min(20);
+    let at = |c: &Vec<String>, i: usize| c.get(i).cloned().unwrap_or_default();
+    r.children = (0..n)
+        .map(|i| ChildRow {
+            last_name: at(&cols[0], i),
+            first_name: at(&cols[1], i),
+            birth_date: at(&cols[2], i),
+            class_name: at(&cols[3], i),
+        })
+        .collect();
+    (r, other)
+}
+
+/// Validates a report; returns errors by field (translation keys).
+pub fn validate(r: &mut Report) -> (HashMap<&'static str, &'static str>, HashMap<usize, &'static str>) {
+    let mut e = HashMap::new();
+    let mut ce = HashMap::new();
+    let too_long = |s: &str, n: usize| s.chars().count() > n;
+    for (field, value) in [("last_name", &r.last_name), ("first_name", &r.first_name)] {
+        if value.is_empty() {
+            e.insert(field, "form.error.required");
+        } else if too_long(value, 100) {
+            e.insert(field, "form.error.too_long");
+        }
+    }
+    let today = chrono::Utc::now().date_naive();
+    let valid_birth = |s: &str| parse_date(s).filter(|d| *d < today && d.format("%Y").to_string().as_str() >= "1900");
+    match valid_birth(&r.birth_date) {
+        _ if r.birth_date.is_empty() => {
+            e.insert("birth_date", "form.error.required");
+        }
+        Some(d) => r.birth_date = d.format("%Y-%m-%d").to_string(),
+        None => {
+            e.insert("birth_date", "form.error.date");
+        }
+    }
+    if !["student", "parent", "teacher", "staff"].contains(&r.role.as_str()) {
+        e.insert("role", "form.error.role");
+    }
+    if too_long(&r.class_name, 100) {
+        e.insert("class_name", "form.error.too_long");
+    }
+    let email_ok = |s: &str| {
+        s.len() <= 200
+            && !s.contains(char::is_whitespace)
+            && s.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !b.starts_with('.') && !b.ends_with('.'))
+    };
+    if !r.email.is_empty() && !email_ok(&r.email) {
+        e.insert("email", "form.error.email");
+    }
+    let phone_ok = |s: &str| {
+        let digits = s.chars().filter(char::is_ascii_digit).count();
+        (6..=20).contains(&digits) && s.len() <= 30 && s.chars().all(|c| c.is_ascii_digit() || " +().-".contains(c))
+    };
+    if !r.phone.is_empty() && !phone_ok(&r.phone) {
+        e.insert("phone", "form.error.phone");
+    }
+    if r.email.is_empty() && r.phone.is_empty() {
+        e.insert("email", "form.error.contact");
+    }
+    if too_long(&r.message, 2000) {
+        e.insert("message", "form.error.too_long");
+    }
+    // Blank child rows are dropped; children only count for a parent.
+    r.children.retain(|c| !(c.last_name.is_empty() && c.first_name.is_empty() && c.birth_date.is_empty() && c.class_name.is_empty()));
+    if r.role == "parent" {
+        if r.children.is_empty() {
+            e.insert("children", "form.error.children");
+        }
+        for (i, c) in r.children.iter_mut().enumerate() {
+            let birth = valid_birth(&c.birth_date);
+            if c.last_name.is_empty() || c.first_name.is_empty() || birth.is_none() || too_long(&c.last_name, 100) || too_long(&c.first_name, 100) || too_long(&c.class_name, 100) {
+                ce.insert(i, "form.error.child");
+            } else if let Some(d) = birth {
+                c.birth_date = d.format("%Y-%m-%d").to_string();
+            }
+        }
+    } else {
+        r.children.clear();
+    }
+    (e, ce)
+}
+
+/// The failure form's POST: CSRF-checked, rate-limited per address and per
+/// failure, validated; errors re-show the form with the input kept.
+async fn report(
+    State(st): State<AppState>,
+    Path(reference): Path<String>,
+    req: Request,
+) -> Result<Response, AppError> {
+    let (parts, body) = req.into_parts();
+    let t = tr(&parts.headers);
+    let f = load(&st, &reference).await?;
+    let body: Bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map_err(|_| AppError::BadRequest("form too large".into()))?;
+    let (mut r, other) = parse_report(&body);
+    let expected = form_csrf(&st, &f.reference);
+    let given = other.get("csrf_token").map(String::as_str).unwrap_or("");
+    if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        return Ok(super::message_page(StatusCode::FORBIDDEN, t, t.get("page.error"), "CSRF"));
+    }
+    if !(f.kind.has_form() && f.status == "open") {
+        return Ok(super::message_page(StatusCode::CONFLICT, t, t.get("failure.heading"), t.get("form.closed")));
+    }
+    let ip = super::client_ip(&parts.extensions).unwrap_or_else(|| "unknown".into());
+    if !st.limits.report_by_ip.allow(&ip) || !st.limits.report_by_failure.allow(&f.reference) {
+        return Ok(super::message_page(StatusCode::TOO_MANY_REQUESTS, t, t.get("failure.heading"), t.get("form.too_many")));
+    }
+    // "Add a child" / "remove this child": re-show, nothing saved.
+    let add = other.contains_key("add_child");
+    let remove = other.get("remove_child").and_then(|v| v.parse::<usize>().ok());
+    if add || remove.is_some() {
+        if let Some(i) = remove.filter(|i| *i < r.children.len()) {
+            r.children.remove(i);
+        }
+        if add && r.children.len() < 20 {
+            r.children.push(ChildRow::default());
+        }
+        let view = FormView::from_report(&r, expected);
+        return failure_page(&st, t, &f, StatusCode::OK, Some(view)).await;
+    }
+    let (errors, child_errors) = validate(&mut r);
+    if !errors.is_empty() || !child_errors.is_empty() {
+        let mut view = FormView::from_report(&r, expected);
+        view.errors = errors;
+        view.child_errors = child_errors;
+        return failure_page(&st, t, &f, StatusCode::UNPROCESSABLE_ENTITY, Some(view)).await;
+    }
+    let json = serde_json::to_string(&r).map_err(|e| AppError::Internal(e.to_string()))?;
+    let mut conn = st.svc.pool.acquire().await?;
+    if !failures::save_report(&mut conn, &f.reference, &json).await? {
+        return Ok(super::message_page(StatusCode::CONFLICT, t, t.get("failure.heading"), t.get("form.closed")));
+    }
+    Ok(render(StatusCode::OK, &SentPage { t, reference: &f.reference }))
+}
+
+/// Compares secrets in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> Report {
+        Report {
+            last_name: "Dupont".into(),
+            first_name: "Élodie".into(),
+            birth_date: "01/05/2010".into(),
+            role: "student".into(),
+            email: "e@example.test".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_complete_report_passes_and_dates_are_normalised() {
+        let mut r = valid();
+        let (e, ce) = validate(&mut r);
+        assert!(e.is_empty() && ce.is_empty(), "{e:?}");
+        assert_eq!(r.birth_date, "2010-05-01");
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let mut r = Report { role: "pirate".into(), birth_date: "2010-02-30".into(), email: "nope".into(), phone: "12".into(), ..Default::default() };
+        let (e, _) = validate(&mut r);
+        assert_eq!(e.get("last_name"), Some(&"form.error.required"));
+        assert_eq!(e.get("birth_date"), Some(&"form.error.date"));
+        assert_eq!(e.get("role"), Some(&"form.error.role"));
+        assert_eq!(e.get("email"), Some(&"form.error.email"));
+        assert_eq!(e.get("phone"), Some(&"form.error.phone"));
+    }
+
+    #[test]
+    fn a_parent_names_at_least_one_complete_child() {
+        let mut r = Report { role: "parent".into(), ..valid() };
+        assert_eq!(validate(&mut r).0.get("children"), Some(&"form.error.children"));
+        let mut r = Report {
+            role: "parent".into(),
+            children: vec![
+                ChildRow { last_name: "Dupont".into(), first_name: "Léo".into(), birth_date: "2015-01-02".into(), class_name: "CM1".into() },
+                ChildRow::default(),
+                ChildRow { last_name: "Dupont".into(), ..Default::default() },
+            ],
+            ..valid()
+        };
+        let (e, ce) = validate(&mut r);
+        assert!(e.is_empty());
+        assert_eq!(r.children.len(), 2, "the blank row is dropped");
+        assert_eq!(ce.get(&1), Some(&"form.error.child"));
+    }
+
+    #[test]
+    fn children_rows_are_read_from_repeated_fields() {
+        let (r, other) = parse_report(b"role=parent&child_last_name%5B%5D=A&child_first_name%5B%5D=B&child_last_name%5B%5D=C&csrf_token=x");
+        assert_eq!(r.children.len(), 2);
+        assert_eq!(r.children[1].last_name, "C");
+        assert_eq!(r.children[1].first_name, "");
+        assert_eq!(other.get("csrf_token").map(String::as_str), Some("x"));
+    }
+}

@@ -1,0 +1,210 @@
+//! HTTP: one router, state in one `AppState`, a module per area.
+
+pub mod demo;
+pub mod failures;
+pub mod saml;
+
+use crate::i18n::{Lang, Tr};
+use crate::Service;
+use askama::Template;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    pub svc: Arc<Service>,
+    /// Present only under `serve --demo`.
+    pub demo: Option<Arc<crate::demo::Demo>>,
+    pub limits: Arc<Limits>,
+}
+
+impl AppState {
+    pub fn new(svc: Arc<Service>, demo: Option<Arc<crate::demo::Demo>>) -> AppState {
+        AppState {
+            svc,
+            demo,
+            limits: Arc::new(Limits::default()),
+        }
+    }
+}
+
+/// The rate limits of the user-facing forms.
+pub struct Limits {
+    /// Failure-form posts per client address.
+    pub report_by_ip: RateLimiter,
+    /// Failure-form posts per failure.
+    pub report_by_failure: RateLimiter,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            report_by_ip: RateLimiter::new(30, std::time::Duration::from_secs(600)),
+            report_by_failure: RateLimiter::new(10, std::time::Duration::from_secs(600)),
+        }
+    }
+}
+
+/// A sliding-window counter per key, in memory (one instance; a shared
+/// store comes with the multi-instance backend).
+pub struct RateLimiter {
+    max: usize,
+    window: std::time::Duration,
+    hits: std::sync::Mutex<std::collections::HashMap<String, Vec<std::time::Instant>>>,
+}
+
+impl RateLimiter {
+    pub fn new(max: usize, window: std::time::Duration) -> Self {
+        RateLimiter {
+            max,
+            window,
+            hits: Default::default(),
+        }
+    }
+
+    /// Counts a hit for `key`; false when the key is over its limit.
+    pub fn allow(&self, key: &str) -> bool {
+        let now = std::time::Instant::now();
+        let mut map = match self.hits.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        if map.len() > 100_000 {
+            // Bound memory under a flood of distinct keys.
+            map.retain(|_, v| v.last().is_some_and(|t| now.duration_since(*t) < self.window));
+        }
+        let v = map.entry(key.to_string()).or_default();
+        v.retain(|t| now.duration_since(*t) < self.window);
+        if v.len() >= self.max {
+            return false;
+        }
+        v.push(now);
+        true
+    }
+}
+
+/// All routes. The demo IdP's routes exist only under `--demo`.
+pub fn router(state: AppState) -> Router {
+    let mut r = Router::new()
+        .route("/", get(|| async { axum::response::Redirect::to("/me") }))
+        .route("/static/style.css", get(style))
+        .route("/static/autopost.js", get(autopost_js))
+        .merge(saml::routes())
+        .merge(failures::routes());
+    if state.demo.is_some() {
+        r = r.merge(demo::routes());
+    }
+    r.fallback(|| async { crate::error::AppError::NotFound })
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+/// Headers every page carries: no framing, no sniffing, a strict CSP (our
+/// pages have no inline script), no referrer leaking references.
+async fn security_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action *; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+async fn style() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../static/style.css"),
+    )
+        .into_response()
+}
+
+async fn autopost_js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../static/autopost.js"),
+    )
+        .into_response()
+}
+
+/// The language of a request.
+pub fn tr(headers: &HeaderMap) -> Tr {
+    Tr::new(Lang::from_accept_language(
+        headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
+    ))
+}
+
+/// Renders a template with a status.
+pub fn render<T: Template>(status: StatusCode, page: &T) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    t: Tr,
+    title: &'a str,
+    text: &'a str,
+}
+
+/// A page with a title and a sentence.
+pub fn message_page(status: StatusCode, t: Tr, title: &str, text: &str) -> Response {
+    render(status, &MessagePage { t, title, text })
+}
+
+/// A cookie's value from the request.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The session cookie's name: `__Host-` prefixed when served over https
+/// (the prefix requires Secure), so no subdomain can plant or widen it.
+pub fn session_cookie_name(svc: &Service, kind: &str) -> String {
+    if svc.config.is_https() {
+        format!("__Host-jointure_{kind}")
+    } else {
+        format!("jointure_{kind}")
+    }
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax (the ACS POST arrives
+/// cross-site and redirects; Lax still sends the cookie on that top-level
+/// navigation), Path=/, Secure over https.
+pub fn session_cookie(svc: &Service, kind: &str, value: &str, max_age: i64) -> String {
+    let secure = if svc.config.is_https() { "; Secure" } else { "" };
+    format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        session_cookie_name(svc, kind)
+    )
+}
+
+/// The client address as the socket saw it (no proxy header is trusted).
+pub fn client_ip(req_ext: &axum::http::Extensions) -> Option<String> {
+    req_ext
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+}

@@ -1,0 +1,192 @@
+//! The user side of SAML: our metadata, SP-initiated login, the ACS, and
+//! `/me`.
+
+use super::{render, tr, AppState};
+use crate::error::AppError;
+use crate::flow::{self, Context, Outcome};
+use crate::i18n::Tr;
+use crate::resolve::FailureKind;
+use crate::saml::Rejection;
+use crate::store::{accounts, failures, replay, schools, sessions};
+use askama::Template;
+use axum::extract::{Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+/// How long a user session lasts.
+const USER_SESSION_SECONDS: i64 = 8 * 3600;
+/// How long an AuthnRequest we sent may be answered.
+const PENDING_REQUEST_SECONDS: i64 = 10 * 60;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/saml/metadata", get(metadata))
+        .route("/saml/login", get(login))
+        .route("/saml/acs", post(acs))
+        .route("/me", get(me))
+}
+
+async fn metadata(State(st): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/samlmetadata+xml")],
+        st.svc.sp_metadata.clone(),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    idp: String,
+    relay: Option<String>,
+}
+
+/// A RelayState we honour: a path on this site, or an absolute URL of it
+/// (reduced to its path). Anything else would make us an open redirector.
+pub fn same_origin_path(public_url: &str, relay: &str) -> Option<String> {
+    let relay = relay.trim();
+    let path = match relay.strip_prefix(public_url) {
+        Some(rest) if rest.starts_with('/') => rest,
+        Some(_) => return None,
+        None => relay,
+    };
+    let ok = path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.starts_with("/\\")
+        && path.len() <= 1024
+        && !path.chars().any(|c| c.is_control() || c == '\\');
+    ok.then(|| path.to_string())
+}
+
+async fn login(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Result<Response, AppError> {
+    let t = tr(&headers);
+    let Some(idp) = st.svc.verifier.idp(&q.idp) else {
+        return Ok(super::message_page(StatusCode::NOT_FOUND, t, t.get("failure.heading"), t.get("login.unknown_idp")));
+    };
+    if idp.meta.sso_redirect.is_none() {
+        return Ok(super::message_page(StatusCode::BAD_REQUEST, t, t.get("failure.heading"), t.get("login.no_redirect")));
+    }
+    let relay = q.relay.as_deref().and_then(|r| same_origin_path(&st.svc.config.public_url, r));
+    let id = crate::saml::new_request_id();
+    let expires = chrono::Utc::now().timestamp() + PENDING_REQUEST_SECONDS;
+    {
+        let mut conn = st.svc.pool.acquire().await?;
+        replay::add_pending(&mut conn, &id, &idp.meta.entity_id, relay.as_deref(), expires).await?;
+    }
+    // The RelayState sent to the IdP is an opaque handle; the path itself
+    // stays server-side with the request.
+    let url = crate::saml::authn_redirect(&st.svc.verifier, idp, &st.svc.sp_keys.key, &id, &id)
+        .map_err(AppError::Internal)?;
+    Ok(Redirect::to(url.as_str()).into_response())
+}
+
+/// The ACS: reads the POST under the size limit, runs the flow, and either
+/// opens a session and redirects, or shows the failure page.
+async fn acs(State(st): State<AppState>, req: Request) -> Result<Response, AppError> {
+    let (parts, body) = req.into_parts();
+    let t = tr(&parts.headers);
+    let mut ctx = Context {
+        client_ip: super::client_ip(&parts.extensions),
+        user_agent: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        relay_state: None,
+    };
+    let limit = st.svc.config.max_body_bytes;
+    let outcome = match axum::body::to_bytes(body, limit).await {
+        Err(_) => {
+            let rej = Rejection::new(FailureKind::MalformedRequest, format!("POST body over the size limit of {limit} bytes"));
+            flow::record_rejection(&st.svc, rej, None, &ctx).await?
+        }
+        Ok(bytes) => {
+            let mut saml = Vec::new();
+            for (k, v) in url::form_urlencoded::parse(&bytes) {
+                match k.as_ref() {
+                    "SAMLResponse" => saml.push(v.into_owned()),
+                    "RelayState" => ctx.relay_state = Some(v.into_owned()),
+                    _ => {}
+                }
+            }
+            match saml.as_slice() {
+                [one] => flow::process_encoded(&st.svc, one, &ctx).await?,
+                other => {
+                    let why = if other.is_empty() { "no SAMLResponse field in the POST" } else { "several SAMLResponse fields in the POST" };
+                    let raw = String::from_utf8_lossy(&bytes).into_owned();
+                    flow::record_rejection(&st.svc, Rejection::new(FailureKind::MalformedRequest, why), Some(raw), &ctx).await?
+                }
+            }
+        }
+    };
+    match outcome {
+        Outcome::Resolved { account_id, relay_state } => {
+            let mut conn = st.svc.pool.acquire().await?;
+            let token = sessions::create(&mut conn, "user", &account_id, USER_SESSION_SECONDS).await?;
+            let target = relay_state
+                .as_deref()
+                .and_then(|r| same_origin_path(&st.svc.config.public_url, r))
+                .unwrap_or_else(|| "/me".into());
+            let cookie = super::session_cookie(&st.svc, "session", &token, USER_SESSION_SECONDS);
+            Ok((StatusCode::SEE_OTHER, [(header::LOCATION, target), (header::SET_COOKIE, cookie)]).into_response())
+        }
+        Outcome::Failed { kind, reference, .. } => {
+            let mut conn = st.svc.pool.acquire().await?;
+            let f = failures::by_reference(&mut conn, &reference).await?.ok_or(AppError::NotFound)?;
+            drop(conn);
+            let status = StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+            super::failures::failure_page(&st, t, &f, status, None).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "me.html")]
+struct MePage {
+    t: Tr,
+    account: accounts::Account,
+    school_name: String,
+}
+
+async fn me(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    let t = tr(&headers);
+    let name = super::session_cookie_name(&st.svc, "session");
+    let mut conn = st.svc.pool.acquire().await?;
+    let session = match super::cookie(&headers, &name) {
+        Some(token) => sessions::get(&mut conn, "user", &token).await?,
+        None => None,
+    };
+    let account = match session {
+        Some(s) => accounts::get(&mut conn, &s.principal).await?,
+        None => None,
+    };
+    let Some(account) = account.filter(|a| a.active) else {
+        return Ok(super::message_page(StatusCode::UNAUTHORIZED, t, t.get("me.heading"), t.get("me.not_logged_in")));
+    };
+    let school_name = schools::get(&mut conn, &account.school_code)
+        .await?
+        .map(|s| s.name)
+        .unwrap_or_default();
+    Ok(render(StatusCode::OK, &MePage { t, account, school_name }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin_path;
+
+    #[test]
+    fn only_same_origin_relay_states_are_honoured() {
+        let base = "https://app.test";
+        assert_eq!(same_origin_path(base, "/courses?x=1").as_deref(), Some("/courses?x=1"));
+        assert_eq!(same_origin_path(base, "https://app.test/a").as_deref(), Some("/a"));
+        for bad in ["//evil.test/", "/\\evil.test", "https://evil.test/", "https://app.test.evil.test/", "javascript:alert(1)", "relative", "/a\nb"] {
+            assert_eq!(same_origin_path(base, bad), None, "{bad}");
+        }
+    }
+}
