@@ -240,10 +240,24 @@ impl Verifier {
             return Err(with_issuer(FailureKind::InvalidSignature, why.clone()));
         }
         // samael's error type is !Send; it is turned into ours right here.
-        let assertion = idp
-            .sp
-            .parse_xml_response(xml, None)
-            .map_err(|e| with_issuer(kind_of_samael_error(&e), format!("samael: {e}")))?;
+        let assertion = idp.sp.parse_xml_response(xml, None).map_err(|e| {
+            // samael verifies the signature before it deserialises, so a
+            // parse error comes from a signed document; an empty NameID is
+            // one (it cannot deserialise it), and is a missing subject.
+            let parse_error = matches!(
+                e,
+                SamlError::FailedToParseSamlResponse(_) | SamlError::FailedToParseSamlAssertion(_)
+            );
+            let empty_name_id = shape
+                .unverified
+                .as_ref()
+                .is_some_and(|c| c.name_id.as_deref().is_none_or(str::is_empty));
+            if parse_error && empty_name_id && idp.config.subject.eq_ignore_ascii_case("nameid") {
+                with_issuer(FailureKind::MissingSubject, "the NameID is empty".into())
+            } else {
+                with_issuer(kind_of_samael_error(&e), format!("samael: {e}"))
+            }
+        })?;
         let claims = claims_of(&assertion);
         let fail = |kind, detail: String| Rejection {
             kind,

@@ -1,0 +1,228 @@
+//! The test harness: a real server on port 0 over a real SQLite file, an IdP
+//! with a fresh key pair that mints signed responses, and an HTTP client.
+#![allow(dead_code)]
+
+use jointure::config::{Config, IdpConfig};
+use jointure::resolve::Role;
+use jointure::saml::mint::{to_base64, MintingIdp, ResponseSpec};
+use jointure::store::accounts::Account;
+use jointure::store::schools::School;
+use jointure::store::{accounts, mappings, schools};
+use jointure::{Application, Service};
+use std::sync::Arc;
+
+pub const SP: &str = "https://sp.test";
+pub const UAI: &str = "0751234J";
+pub const UAI_B: &str = "0330001X";
+pub const BRIN: &str = "12AB";
+
+pub struct TestApp {
+    pub base: String,
+    pub svc: Arc<Service>,
+    pub idp: MintingIdp,
+    pub client: reqwest::Client,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn sp_entity_id() -> String {
+    format!("{SP}/saml/metadata")
+}
+pub fn acs_url() -> String {
+    format!("{SP}/saml/acs")
+}
+
+/// A config in `dir` trusting `idp`; the IdP passes `serviceAccountId`.
+pub fn config_for(dir: &std::path::Path, idp: &MintingIdp) -> Config {
+    let meta = dir.join("idp.xml");
+    std::fs::write(&meta, idp.metadata_xml("https://idp.test/sso")).expect("write metadata");
+    let mut c = Config::defaults();
+    c.public_url = SP.into();
+    c.listen = "127.0.0.1:0".into();
+    c.database_path = dir.join("jointure.db");
+    c.sp_key = dir.join("sp.key");
+    c.sp_cert = dir.join("sp.crt");
+    let mut idp_cfg = IdpConfig::with_metadata(meta);
+    idp_cfg.account_id_attribute = Some("serviceAccountId".into());
+    c.idps = vec![idp_cfg];
+    c
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("client")
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawns with a config changed by `tweak`, and the usual seed data.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let idp = MintingIdp::generate("https://idp.test/saml").expect("idp");
+        let mut config = config_for(dir.path(), &idp);
+        tweak(&mut config);
+        let app = Application::build(config, false).await.expect("app builds");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let svc = app.service();
+        tokio::spawn(app.run());
+        let t = TestApp { base, svc, idp, client: client(), dir };
+        t.seed().await;
+        t
+    }
+
+    async fn seed(&self) {
+        let mut conn = self.svc.pool.acquire().await.expect("conn");
+        for (code, name) in [(UAI, "Collège A"), (BRIN, "School B")] {
+            schools::upsert(&mut conn, &School { code: code.into(), name: name.into() })
+                .await
+                .expect("school");
+        }
+        for (id, school, last, first, birth, active) in [
+            ("A-1", UAI, "Dupont-Martin", "Élodie", "2011-04-12", true),
+            ("A-2", UAI, "Martin", "Camille", "2011-01-20", true),
+            ("A-3", UAI, "Martin", "Camille", "2011-01-20", true),
+            ("A-4", UAI, "Petit", "Noah", "2009-06-30", false),
+            ("A-5", UAI, "Haddad", "Inès", "1985-02-07", true),
+            ("B-1", BRIN, "de Vries", "Sanne", "2013-02-14", true),
+        ] {
+            self.add_account(id, school, last, first, birth, active, &mut conn).await;
+        }
+    }
+
+    pub async fn add_account(
+        &self,
+        id: &str,
+        school: &str,
+        last: &str,
+        first: &str,
+        birth: &str,
+        active: bool,
+        conn: &mut sqlx::SqliteConnection,
+    ) {
+        let a = Account {
+            account_id: id.into(),
+            school_code: school.into(),
+            last_name: last.into(),
+            first_name: first.into(),
+            birth_date: Some(birth.parse().expect("date")),
+            role: Role::Student,
+            class_name: Some("4B".into()),
+            email: None,
+            active,
+        };
+        accounts::upsert(conn, &a).await.expect("account");
+    }
+
+    pub async fn map(&self, subject: &str, account: &str) {
+        let mut conn = self.svc.pool.acquire().await.expect("conn");
+        mappings::insert(&mut conn, &self.idp.entity_id, subject, account, mappings::Source::Admin, Some("test"))
+            .await
+            .expect("mapping");
+    }
+
+    /// A valid response for `subject` with French ENT attributes.
+    pub fn ent(&self, subject: &str, last: &str, first: &str, birth: &str, uai: &str) -> ResponseSpec {
+        ResponseSpec::new(&self.idp.entity_id, &sp_entity_id(), &acs_url(), subject)
+            .attr("sn", last)
+            .attr("givenName", first)
+            .attr("ENTPersonDateNaissance", birth)
+            .attr("ENTStructureUAI", uai)
+    }
+
+    /// A valid response for a person who has no account.
+    pub fn nobody(&self, subject: &str) -> ResponseSpec {
+        self.ent(subject, "Inconnu", "Jean", "01/01/2011", UAI)
+    }
+
+    pub fn mint(&self, spec: &ResponseSpec) -> String {
+        self.idp.response(spec).expect("mint")
+    }
+
+    /// Posts a form body to the ACS.
+    pub async fn post_form(&self, body: String) -> reqwest::Response {
+        self.client
+            .post(format!("{}/saml/acs", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("post")
+    }
+
+    /// Posts a response document as the HTTP-POST binding does.
+    pub async fn post_xml(&self, xml: &str) -> reqwest::Response {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("SAMLResponse", &to_base64(xml))
+            .finish();
+        self.post_form(body).await
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.base)).send().await.expect("get")
+    }
+
+    /// Posts, expects a failure page, checks its kind and status, and
+    /// returns the stored row.
+    pub async fn expect_failure(&self, xml: &str, kind: &str, status: u16) -> jointure::store::failures::Failure {
+        let res = self.post_xml(xml).await;
+        self.check_failure(res, kind, status).await
+    }
+
+    pub async fn check_failure(&self, res: reqwest::Response, kind: &str, status: u16) -> jointure::store::failures::Failure {
+        assert_eq!(res.status().as_u16(), status, "HTTP status for {kind}");
+        let html = res.text().await.expect("body");
+        assert_eq!(meta(&html, "jointure-failure-kind").as_deref(), Some(kind), "meta kind; page: {}", &html[..html.len().min(600)]);
+        assert_eq!(meta(&html, "jointure-failure-status").as_deref(), Some("open"));
+        let reference = meta(&html, "jointure-reference").expect("reference meta");
+        let code = meta(&html, "jointure-support-code").expect("support code meta");
+        assert!(code.starts_with("JNT-") && code.len() == 10, "{code}");
+        let f = self.failure(&reference).await.expect("stored failure");
+        assert_eq!(f.kind.as_str(), kind, "stored kind");
+        assert_eq!(f.support_code, code);
+        assert_eq!(f.status, "open");
+        assert!(html.contains(&code), "support code shown");
+        f
+    }
+
+    pub async fn failure(&self, reference: &str) -> Option<jointure::store::failures::Failure> {
+        let mut conn = self.svc.pool.acquire().await.expect("conn");
+        jointure::store::failures::by_reference(&mut conn, reference).await.expect("query")
+    }
+
+    /// Posts and expects a login: 303 to `/me`, where the account shows.
+    pub async fn expect_login(&self, xml: &str, account_id: &str) {
+        let res = self.post_xml(xml).await;
+        assert_eq!(res.status().as_u16(), 303, "login should succeed: {}", res.text().await.unwrap_or_default());
+        assert_eq!(res.headers().get("location").and_then(|v| v.to_str().ok()), Some("/me"));
+        let me = self.get("/me").await;
+        assert_eq!(me.status().as_u16(), 200);
+        let html = me.text().await.expect("me");
+        assert!(html.contains(&format!("<dd id=\"account-id\">{account_id}</dd>")), "{html}");
+    }
+
+    pub async fn mapping(&self, subject: &str) -> Option<(String, String)> {
+        sqlx::query_as("SELECT account_id, source FROM mappings WHERE idp_entity_id = ? AND subject = ?")
+            .bind(&self.idp.entity_id)
+            .bind(subject)
+            .fetch_optional(&self.svc.pool)
+            .await
+            .expect("query")
+    }
+
+    pub async fn count_failures(&self) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM failures").fetch_one(&self.svc.pool).await.expect("count")
+    }
+}
+
+/// The content of `<meta name="NAME" content="…">`.
+pub fn meta(html: &str, name: &str) -> Option<String> {
+    let needle = format!("<meta name=\"{name}\" content=\"");
+    let start = html.find(&needle)? + needle.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_string())
+}
