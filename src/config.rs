@@ -186,12 +186,17 @@ impl Config {
                 let name = path.display().to_string();
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| ConfigError::new(&name, format!("cannot read: {e}")))?;
-                let fc: FileConfig = toml::from_str(&text)
-                    .map_err(|e| ConfigError::new(&name, e.to_string().trim().replace('\n', " ")))?;
+                let fc: FileConfig = toml::from_str(&text).map_err(|e| {
+                    ConfigError::new(&name, e.to_string().trim().replace('\n', " "))
+                })?;
                 let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
                 (fc, base, name)
             }
-            None => (FileConfig::default(), PathBuf::from("."), "defaults".to_string()),
+            None => (
+                FileConfig::default(),
+                PathBuf::from("."),
+                "defaults".to_string(),
+            ),
         };
         let fc = apply_env(fc, |k| std::env::var(k).ok())?;
         Config::resolve(fc, &base, &name)
@@ -243,7 +248,9 @@ impl Config {
         for idp in &mut idps {
             idp.metadata = rel(std::mem::take(&mut idp.metadata));
             if idp.subject.trim().is_empty() {
-                return Err(err("idp.subject: must be \"nameid\" or an attribute name".into()));
+                return Err(err(
+                    "idp.subject: must be \"nameid\" or an attribute name".into()
+                ));
             }
         }
         Ok(Config {
@@ -304,9 +311,10 @@ fn apply_env(
     }
     if let Some(v) = get("JOINTURE_MAX_BODY_BYTES") {
         let n = num("JOINTURE_MAX_BODY_BYTES", v)?;
-        fc.max_body_bytes = Some(usize::try_from(n).map_err(|_| {
-            ConfigError::new("JOINTURE_MAX_BODY_BYTES", "must not be negative")
-        })?);
+        fc.max_body_bytes =
+            Some(usize::try_from(n).map_err(|_| {
+                ConfigError::new("JOINTURE_MAX_BODY_BYTES", "must not be negative")
+            })?);
     }
     for (key, field) in [
         ("JOINTURE_SUPPORT_PHONE", 0),
@@ -356,8 +364,10 @@ mod tests {
         .expect("write");
         let text = std::fs::read_to_string(&path).expect("read");
         let fc: FileConfig = toml::from_str(&text).expect("toml");
-        let fc = apply_env(fc, |k| (k == "JOINTURE_CLOCK_SKEW_SECONDS").then(|| "30".into()))
-            .expect("env");
+        let fc = apply_env(fc, |k| {
+            (k == "JOINTURE_CLOCK_SKEW_SECONDS").then(|| "30".into())
+        })
+        .expect("env");
         let c = Config::resolve(fc, dir.path(), "j.toml").expect("valid");
         assert_eq!(c.database_path, dir.path().join("data/j.db"));
         assert_eq!(c.idps[0].metadata, dir.path().join("idp/ent.xml"));

@@ -50,7 +50,10 @@ impl ImportReport {
             self.created, self.updated, self.unchanged
         );
         if !self.ignored_columns.is_empty() {
-            s.push_str(&format!("; ignored columns: {}", self.ignored_columns.join(", ")));
+            s.push_str(&format!(
+                "; ignored columns: {}",
+                self.ignored_columns.join(", ")
+            ));
         }
         s
     }
@@ -61,7 +64,10 @@ pub fn decode_text(bytes: &[u8]) -> String {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match std::str::from_utf8(bytes) {
         Ok(s) => s.to_string(),
-        Err(_) => encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned(),
+        Err(_) => encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(bytes)
+            .0
+            .into_owned(),
     }
 }
 
@@ -80,7 +86,9 @@ pub fn detect_delimiter(text: &str) -> u8 {
             _ => {}
         }
     }
-    let best = (0..3).max_by_key(|&i| (counts[i], std::cmp::Reverse(i))).unwrap_or(0);
+    let best = (0..3)
+        .max_by_key(|&i| (counts[i], std::cmp::Reverse(i)))
+        .unwrap_or(0);
     [b',', b';', b'\t'][best]
 }
 
@@ -115,7 +123,11 @@ pub fn read_table(
     };
     let text = decode_text(bytes);
     if text.trim().is_empty() {
-        return Err(vec![err(1, None, "the file is empty (a header row is required)".into())]);
+        return Err(vec![err(
+            1,
+            None,
+            "the file is empty (a header row is required)".into(),
+        )]);
     }
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(detect_delimiter(&text))
@@ -162,7 +174,9 @@ pub fn read_table(
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
                 let message = match e.kind() {
-                    csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => {
                         format!("{len} fields where the header has {expected_len}")
                     }
                     _ => format!("unreadable row: {e}"),
@@ -189,18 +203,35 @@ fn get<'a>(row: &'a HashMap<String, String>, col: &str) -> Option<&'a str> {
 }
 
 /// Parses and validates a schools file.
-pub fn parse_schools(file: &str, bytes: &[u8]) -> Result<(Vec<School>, Vec<String>), Vec<RowError>> {
+pub fn parse_schools(
+    file: &str,
+    bytes: &[u8],
+) -> Result<(Vec<School>, Vec<String>), Vec<RowError>> {
     let table = read_table(file, bytes, &["school_code", "name"], &[])?;
     let mut errors = Vec::new();
     let mut out = Vec::new();
     let mut first_line: HashMap<String, u64> = HashMap::new();
     for (line, row) in &table.rows {
-        let e = |c: &str, m: String| RowError { file: file.into(), line: *line, column: Some(c.into()), message: m };
+        let e = |c: &str, m: String| RowError {
+            file: file.into(),
+            line: *line,
+            column: Some(c.into()),
+            message: m,
+        };
         let code = match get(row, "school_code") {
-            None => { errors.push(e("school_code", "is empty".into())); continue; }
+            None => {
+                errors.push(e("school_code", "is empty".into()));
+                continue;
+            }
             Some(c) => match parse_school_code(c) {
                 Some(c) => c.as_str().to_string(),
-                None => { errors.push(e("school_code", format!("{c:?} is neither a BRIN nor a valid UAI"))); continue; }
+                None => {
+                    errors.push(e(
+                        "school_code",
+                        format!("{c:?} is neither a BRIN nor a valid UAI"),
+                    ));
+                    continue;
+                }
             },
         };
         let Some(name) = get(row, "name") else {
@@ -208,12 +239,22 @@ pub fn parse_schools(file: &str, bytes: &[u8]) -> Result<(Vec<School>, Vec<Strin
             continue;
         };
         if let Some(prev) = first_line.insert(code.clone(), *line) {
-            errors.push(e("school_code", format!("{code} already appears on line {prev}")));
+            errors.push(e(
+                "school_code",
+                format!("{code} already appears on line {prev}"),
+            ));
             continue;
         }
-        out.push(School { code, name: name.to_string() });
+        out.push(School {
+            code,
+            name: name.to_string(),
+        });
     }
-    if errors.is_empty() { Ok((out, table.ignored_columns)) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok((out, table.ignored_columns))
+    } else {
+        Err(errors)
+    }
 }
 
 /// Parses and validates an accounts file against the registered schools.
@@ -225,7 +266,13 @@ pub fn parse_accounts(
     let table = read_table(
         file,
         bytes,
-        &["account_id", "school_code", "last_name", "first_name", "role"],
+        &[
+            "account_id",
+            "school_code",
+            "last_name",
+            "first_name",
+            "role",
+        ],
         &["birth_date", "class_name", "email"],
     )?;
     let mut errors = Vec::new();
@@ -233,42 +280,90 @@ pub fn parse_accounts(
     let mut first_line: HashMap<String, u64> = HashMap::new();
     for (line, row) in &table.rows {
         let before = errors.len();
-        let mut e = |c: &str, m: String| errors.push(RowError { file: file.into(), line: *line, column: Some(c.into()), message: m });
+        let mut e = |c: &str, m: String| {
+            errors.push(RowError {
+                file: file.into(),
+                line: *line,
+                column: Some(c.into()),
+                message: m,
+            })
+        };
         let account_id = get(row, "account_id");
-        if account_id.is_none() { e("account_id", "is empty".into()); }
+        if account_id.is_none() {
+            e("account_id", "is empty".into());
+        }
         let school = match get(row, "school_code") {
-            None => { e("school_code", "is empty".into()); None }
+            None => {
+                e("school_code", "is empty".into());
+                None
+            }
             Some(c) => match parse_school_code(c) {
-                None => { e("school_code", format!("{c:?} is neither a BRIN nor a valid UAI")); None }
+                None => {
+                    e(
+                        "school_code",
+                        format!("{c:?} is neither a BRIN nor a valid UAI"),
+                    );
+                    None
+                }
                 Some(code) if !registered.contains(code.as_str()) => {
-                    e("school_code", format!("school {} is not registered", code.as_str())); None
+                    e(
+                        "school_code",
+                        format!("school {} is not registered", code.as_str()),
+                    );
+                    None
                 }
                 Some(code) => Some(code.as_str().to_string()),
             },
         };
         let last_name = get(row, "last_name");
-        if last_name.is_none() { e("last_name", "is empty".into()); }
+        if last_name.is_none() {
+            e("last_name", "is empty".into());
+        }
         let first_name = get(row, "first_name");
-        if first_name.is_none() { e("first_name", "is empty".into()); }
+        if first_name.is_none() {
+            e("first_name", "is empty".into());
+        }
         let birth_date = match get(row, "birth_date") {
             None => None,
             Some(d) => match parse_date(d) {
                 Some(d) => Some(d),
-                None => { e("birth_date", format!("{d:?} is not a date (YYYY-MM-DD, DD/MM/YYYY or DD-MM-YYYY)")); None }
+                None => {
+                    e(
+                        "birth_date",
+                        format!("{d:?} is not a date (YYYY-MM-DD, DD/MM/YYYY or DD-MM-YYYY)"),
+                    );
+                    None
+                }
             },
         };
         let role = match get(row, "role") {
-            None => { e("role", "is empty".into()); None }
+            None => {
+                e("role", "is empty".into());
+                None
+            }
             Some(r) => match Role::parse(r) {
                 Some(r) => Some(r),
-                None => { e("role", format!("{r:?} is not a known role (student, parent, teacher, staff, or élève, responsable, enseignant, personnel, leerling, ouder, docent, medewerker)")); None }
+                None => {
+                    e("role", format!("{r:?} is not a known role (student, parent, teacher, staff, or élève, responsable, enseignant, personnel, leerling, ouder, docent, medewerker)"));
+                    None
+                }
             },
         };
-        if errors.len() > before { continue; }
+        if errors.len() > before {
+            continue;
+        }
         let (Some(account_id), Some(school_code), Some(last_name), Some(first_name), Some(role)) =
-            (account_id, school, last_name, first_name, role) else { continue };
+            (account_id, school, last_name, first_name, role)
+        else {
+            continue;
+        };
         if let Some(prev) = first_line.insert(account_id.to_string(), *line) {
-            errors.push(RowError { file: file.into(), line: *line, column: Some("account_id".into()), message: format!("{account_id} already appears on line {prev}") });
+            errors.push(RowError {
+                file: file.into(),
+                line: *line,
+                column: Some("account_id".into()),
+                message: format!("{account_id} already appears on line {prev}"),
+            });
             continue;
         }
         out.push(Account {
@@ -283,7 +378,11 @@ pub fn parse_accounts(
             active: true,
         });
     }
-    if errors.is_empty() { Ok((out, table.ignored_columns)) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok((out, table.ignored_columns))
+    } else {
+        Err(errors)
+    }
 }
 
 fn count(report: &mut ImportReport, u: Upsert) {
@@ -311,7 +410,10 @@ pub async fn import(
     bytes: &[u8],
     dry_run: bool,
 ) -> Result<ImportReport, sqlx::Error> {
-    let mut report = ImportReport { dry_run, ..Default::default() };
+    let mut report = ImportReport {
+        dry_run,
+        ..Default::default()
+    };
     let mut tx = store::begin_write(pool).await?;
     match kind {
         ImportKind::Schools => match parse_schools(file, bytes) {
@@ -324,7 +426,8 @@ pub async fn import(
             }
         },
         ImportKind::Accounts => {
-            let registered: HashSet<String> = schools::all_codes(&mut tx).await?.into_iter().collect();
+            let registered: HashSet<String> =
+                schools::all_codes(&mut tx).await?.into_iter().collect();
             match parse_accounts(file, bytes, &registered) {
                 Err(errors) => report.errors = errors,
                 Ok((rows, ignored)) => {
@@ -373,15 +476,25 @@ mod tests {
     #[test]
     fn missing_columns_and_bad_rows_name_line_and_column() {
         let e = parse_schools("s.csv", b"school_code\n0751234J\n").expect_err("bad");
-        assert_eq!(e[0].to_string(), "s.csv:1: column name: required column is missing");
-        let e = parse_schools("s.csv", b"name,school_code\nA,0751234A\nB,\n,12AB\nC,12AB\nD,12ab\n").expect_err("bad");
+        assert_eq!(
+            e[0].to_string(),
+            "s.csv:1: column name: required column is missing"
+        );
+        let e = parse_schools(
+            "s.csv",
+            b"name,school_code\nA,0751234A\nB,\n,12AB\nC,12AB\nD,12ab\n",
+        )
+        .expect_err("bad");
         let shown: Vec<String> = e.iter().map(ToString::to_string).collect();
-        assert_eq!(shown, [
-            "s.csv:2: column school_code: \"0751234A\" is neither a BRIN nor a valid UAI",
-            "s.csv:3: column school_code: is empty",
-            "s.csv:4: column name: is empty",
-            "s.csv:6: column school_code: 12AB already appears on line 5",
-        ]);
+        assert_eq!(
+            shown,
+            [
+                "s.csv:2: column school_code: \"0751234A\" is neither a BRIN nor a valid UAI",
+                "s.csv:3: column school_code: is empty",
+                "s.csv:4: column name: is empty",
+                "s.csv:6: column school_code: 12AB already appears on line 5",
+            ]
+        );
     }
 
     #[test]

@@ -4,13 +4,13 @@
 //! Nothing here exists without `--demo`.
 
 use crate::config::{Config, IdpConfig};
+use crate::resolve::Role;
 use crate::saml::metadata::IdpMetadata;
 use crate::saml::mint::{MintingIdp, ResponseSpec};
 use crate::store::accounts::Account;
 use crate::store::mappings::Source;
 use crate::store::schools::School;
 use crate::store::{self, accounts, admins, mappings, replay, schools};
-use crate::resolve::Role;
 use crate::{Service, StartError};
 use chrono::{Duration, NaiveDate};
 
@@ -23,24 +23,96 @@ pub struct Scenario {
 }
 
 pub const SCENARIOS: &[Scenario] = &[
-    Scenario { id: "match", label: "Élodie Dupont-Martin (ENT) — automatic match on name, first name and birth date", expect: "success" },
-    Scenario { id: "mapped", label: "Lucas Bernard (ENT) — identity already linked", expect: "success" },
-    Scenario { id: "account_id", label: "Inès Haddad (ENT) — the ENT passes our account ID", expect: "success" },
-    Scenario { id: "entree", label: "Sanne de Vries (Entree) — identity already linked", expect: "success" },
-    Scenario { id: "mismatch", label: "Jean Inconnu (ENT) — no such account", expect: "identity_mismatch" },
-    Scenario { id: "homonym", label: "Camille Martin (ENT) — two pupils share name and birth date", expect: "ambiguous_identity" },
-    Scenario { id: "disabled", label: "Noah Petit (ENT) — left the school, account deactivated", expect: "account_disabled" },
-    Scenario { id: "missing_school", label: "Entree login without BRIN", expect: "missing_school_code" },
-    Scenario { id: "invalid_school", label: "UAI 0751234A (wrong check letter)", expect: "invalid_school_code" },
-    Scenario { id: "unknown_school", label: "UAI 0330001X, a school not connected", expect: "unknown_school" },
-    Scenario { id: "missing_subject", label: "Subject attribute left empty", expect: "missing_subject" },
-    Scenario { id: "expired", label: "A response issued an hour ago", expect: "expired" },
-    Scenario { id: "replayed", label: "A response that was already used", expect: "replayed" },
-    Scenario { id: "wrong_audience", label: "A response meant for another service", expect: "wrong_audience" },
-    Scenario { id: "bad_signature", label: "A name changed after signing", expect: "invalid_signature" },
-    Scenario { id: "unknown_issuer", label: "A response from an IdP this service does not know", expect: "unknown_issuer" },
-    Scenario { id: "idp_error", label: "The IdP answers AuthnFailed", expect: "idp_error" },
-    Scenario { id: "malformed", label: "XML with a DOCTYPE (entity expansion attempt)", expect: "malformed_request" },
+    Scenario {
+        id: "match",
+        label: "Élodie Dupont-Martin (ENT) — automatic match on name, first name and birth date",
+        expect: "success",
+    },
+    Scenario {
+        id: "mapped",
+        label: "Lucas Bernard (ENT) — identity already linked",
+        expect: "success",
+    },
+    Scenario {
+        id: "account_id",
+        label: "Inès Haddad (ENT) — the ENT passes our account ID",
+        expect: "success",
+    },
+    Scenario {
+        id: "entree",
+        label: "Sanne de Vries (Entree) — identity already linked",
+        expect: "success",
+    },
+    Scenario {
+        id: "mismatch",
+        label: "Jean Inconnu (ENT) — no such account",
+        expect: "identity_mismatch",
+    },
+    Scenario {
+        id: "homonym",
+        label: "Camille Martin (ENT) — two pupils share name and birth date",
+        expect: "ambiguous_identity",
+    },
+    Scenario {
+        id: "disabled",
+        label: "Noah Petit (ENT) — left the school, account deactivated",
+        expect: "account_disabled",
+    },
+    Scenario {
+        id: "missing_school",
+        label: "Entree login without BRIN",
+        expect: "missing_school_code",
+    },
+    Scenario {
+        id: "invalid_school",
+        label: "UAI 0751234A (wrong check letter)",
+        expect: "invalid_school_code",
+    },
+    Scenario {
+        id: "unknown_school",
+        label: "UAI 0330001X, a school not connected",
+        expect: "unknown_school",
+    },
+    Scenario {
+        id: "missing_subject",
+        label: "Subject attribute left empty",
+        expect: "missing_subject",
+    },
+    Scenario {
+        id: "expired",
+        label: "A response issued an hour ago",
+        expect: "expired",
+    },
+    Scenario {
+        id: "replayed",
+        label: "A response that was already used",
+        expect: "replayed",
+    },
+    Scenario {
+        id: "wrong_audience",
+        label: "A response meant for another service",
+        expect: "wrong_audience",
+    },
+    Scenario {
+        id: "bad_signature",
+        label: "A name changed after signing",
+        expect: "invalid_signature",
+    },
+    Scenario {
+        id: "unknown_issuer",
+        label: "A response from an IdP this service does not know",
+        expect: "unknown_issuer",
+    },
+    Scenario {
+        id: "idp_error",
+        label: "The IdP answers AuthnFailed",
+        expect: "idp_error",
+    },
+    Scenario {
+        id: "malformed",
+        label: "XML with a DOCTYPE (entity expansion attempt)",
+        expect: "malformed_request",
+    },
 ];
 
 pub const DEMO_UAI: &str = "0751234J";
@@ -85,19 +157,101 @@ impl Demo {
     /// new at every start and printed).
     pub async fn seed(&self, svc: &Service) -> Result<(), sqlx::Error> {
         let mut tx = store::begin_write(&svc.pool).await?;
-        for (code, name) in [(DEMO_UAI, "Collège Victor Hugo (démo)"), (DEMO_BRIN, "Basisschool De Linde (demo)")] {
-            schools::upsert(&mut tx, &School { code: code.into(), name: name.into() }).await?;
+        for (code, name) in [
+            (DEMO_UAI, "Collège Victor Hugo (démo)"),
+            (DEMO_BRIN, "Basisschool De Linde (demo)"),
+        ] {
+            schools::upsert(
+                &mut tx,
+                &School {
+                    code: code.into(),
+                    name: name.into(),
+                },
+            )
+            .await?;
         }
         let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day);
         let people = [
-            ("D-1001", DEMO_UAI, "Dupont-Martin", "Élodie", d(2011, 4, 12), Role::Student, "4B", true),
-            ("D-1002", DEMO_UAI, "Bernard", "Lucas", d(2010, 9, 3), Role::Student, "3A", true),
-            ("D-1003", DEMO_UAI, "Haddad", "Inès", d(1985, 2, 7), Role::Teacher, "", true),
-            ("D-1004", DEMO_UAI, "Martin", "Camille", d(2011, 1, 20), Role::Student, "4A", true),
-            ("D-1005", DEMO_UAI, "Martin", "Camille", d(2011, 1, 20), Role::Student, "4C", true),
-            ("D-1006", DEMO_UAI, "Petit", "Noah", d(2009, 6, 30), Role::Student, "3B", false),
-            ("D-1007", DEMO_UAI, "Dupond", "Jean", d(2011, 8, 1), Role::Student, "4B", true),
-            ("D-2001", DEMO_BRIN, "de Vries", "Sanne", d(2013, 2, 14), Role::Student, "groep 7", true),
+            (
+                "D-1001",
+                DEMO_UAI,
+                "Dupont-Martin",
+                "Élodie",
+                d(2011, 4, 12),
+                Role::Student,
+                "4B",
+                true,
+            ),
+            (
+                "D-1002",
+                DEMO_UAI,
+                "Bernard",
+                "Lucas",
+                d(2010, 9, 3),
+                Role::Student,
+                "3A",
+                true,
+            ),
+            (
+                "D-1003",
+                DEMO_UAI,
+                "Haddad",
+                "Inès",
+                d(1985, 2, 7),
+                Role::Teacher,
+                "",
+                true,
+            ),
+            (
+                "D-1004",
+                DEMO_UAI,
+                "Martin",
+                "Camille",
+                d(2011, 1, 20),
+                Role::Student,
+                "4A",
+                true,
+            ),
+            (
+                "D-1005",
+                DEMO_UAI,
+                "Martin",
+                "Camille",
+                d(2011, 1, 20),
+                Role::Student,
+                "4C",
+                true,
+            ),
+            (
+                "D-1006",
+                DEMO_UAI,
+                "Petit",
+                "Noah",
+                d(2009, 6, 30),
+                Role::Student,
+                "3B",
+                false,
+            ),
+            (
+                "D-1007",
+                DEMO_UAI,
+                "Dupond",
+                "Jean",
+                d(2011, 8, 1),
+                Role::Student,
+                "4B",
+                true,
+            ),
+            (
+                "D-2001",
+                DEMO_BRIN,
+                "de Vries",
+                "Sanne",
+                d(2013, 2, 14),
+                Role::Student,
+                "groep 7",
+                true,
+            ),
         ];
         for (id, school, last, first, birth, role, class, active) in people {
             let a = Account {
@@ -114,7 +268,11 @@ impl Demo {
             accounts::upsert(&mut tx, &a).await?;
         }
         let idp = &self.idp.entity_id;
-        for (subject, account) in [("demo-lucas", "D-1002"), ("demo-noah", "D-1006"), ("demo-sanne", "D-2001")] {
+        for (subject, account) in [
+            ("demo-lucas", "D-1002"),
+            ("demo-noah", "D-1006"),
+            ("demo-sanne", "D-2001"),
+        ] {
             mappings::insert(&mut tx, idp, subject, account, Source::Admin, Some("demo")).await?;
         }
         let hash = admins::hash_password(&self.admin_password).map_err(sqlx::Error::Protocol)?;
@@ -122,23 +280,41 @@ impl Demo {
         tx.commit().await
     }
 
-    fn ent(&self, subject: &str, last: &str, first: &str, birth: &str, uai: &str, class: &str) -> ResponseSpec {
-        ResponseSpec::new(&self.idp.entity_id, &self.sp_entity_id, &self.acs_url, subject)
-            .attr("sn", last)
-            .attr("givenName", first)
-            .attr("ENTPersonDateNaissance", birth)
-            .attr("ENTStructureUAI", uai)
-            .attr("ENTEleveClasses", class)
-            .attr("ENTPersonProfils", "National_ELV")
+    fn ent(
+        &self,
+        subject: &str,
+        last: &str,
+        first: &str,
+        birth: &str,
+        uai: &str,
+        class: &str,
+    ) -> ResponseSpec {
+        ResponseSpec::new(
+            &self.idp.entity_id,
+            &self.sp_entity_id,
+            &self.acs_url,
+            subject,
+        )
+        .attr("sn", last)
+        .attr("givenName", first)
+        .attr("ENTPersonDateNaissance", birth)
+        .attr("ENTStructureUAI", uai)
+        .attr("ENTEleveClasses", class)
+        .attr("ENTPersonProfils", "National_ELV")
     }
 
     fn entree(&self, subject: &str, brin: Option<&str>) -> ResponseSpec {
-        let mut s = ResponseSpec::new(&self.idp.entity_id, &self.sp_entity_id, &self.acs_url, subject)
-            .attr("uid", subject)
-            .attr("givenName", "Sanne")
-            .attr("sn", "de Vries")
-            .attr("eduPersonAffiliation", "student")
-            .attr("nlEduPersonHomeOrganization", "Basisschool De Linde");
+        let mut s = ResponseSpec::new(
+            &self.idp.entity_id,
+            &self.sp_entity_id,
+            &self.acs_url,
+            subject,
+        )
+        .attr("uid", subject)
+        .attr("givenName", "Sanne")
+        .attr("sn", "de Vries")
+        .attr("eduPersonAffiliation", "student")
+        .attr("nlEduPersonHomeOrganization", "Basisschool De Linde");
         if let Some(b) = brin {
             s = s.attr("nlEduPersonHomeOrganizationId", b);
         }
@@ -154,51 +330,142 @@ impl Demo {
         in_response_to: Option<String>,
     ) -> Result<String, String> {
         let mut spec = match scenario {
-            "match" => self.ent("demo-elodie", "DUPONT MARTIN", "ELODIE", "12/04/2011", DEMO_UAI, "4B"),
-            "mapped" => self.ent("demo-lucas", "Bernard", "Lucas", "03/09/2010", DEMO_UAI, "3A"),
+            "match" => self.ent(
+                "demo-elodie",
+                "DUPONT MARTIN",
+                "ELODIE",
+                "12/04/2011",
+                DEMO_UAI,
+                "4B",
+            ),
+            "mapped" => self.ent(
+                "demo-lucas",
+                "Bernard",
+                "Lucas",
+                "03/09/2010",
+                DEMO_UAI,
+                "3A",
+            ),
             "account_id" => self
                 .ent("demo-ines", "Haddad", "Inès", "07/02/1985", DEMO_UAI, "")
                 .attr("serviceAccountId", "D-1003"),
             "entree" => self.entree("demo-sanne", Some(DEMO_BRIN)),
-            "mismatch" => self.ent("demo-jean-inconnu", "Inconnu", "Jean", "01/01/2011", DEMO_UAI, "4B"),
-            "homonym" => self.ent("demo-camille", "Martin", "Camille", "20/01/2011", DEMO_UAI, "4A"),
+            "mismatch" => self.ent(
+                "demo-jean-inconnu",
+                "Inconnu",
+                "Jean",
+                "01/01/2011",
+                DEMO_UAI,
+                "4B",
+            ),
+            "homonym" => self.ent(
+                "demo-camille",
+                "Martin",
+                "Camille",
+                "20/01/2011",
+                DEMO_UAI,
+                "4A",
+            ),
             "disabled" => self.ent("demo-noah", "Petit", "Noah", "30/06/2009", DEMO_UAI, "3B"),
             "missing_school" => self.entree("demo-sanne-nobrin", None),
-            "invalid_school" => self.ent("demo-bad-uai", "Durand", "Paul", "01/02/2011", "0751234A", "4B"),
-            "unknown_school" => self.ent("demo-other-school", "Durand", "Paul", "01/02/2011", "0330001X", "4B"),
+            "invalid_school" => self.ent(
+                "demo-bad-uai",
+                "Durand",
+                "Paul",
+                "01/02/2011",
+                "0751234A",
+                "4B",
+            ),
+            "unknown_school" => self.ent(
+                "demo-other-school",
+                "Durand",
+                "Paul",
+                "01/02/2011",
+                "0330001X",
+                "4B",
+            ),
             "missing_subject" => self.ent("", "Durand", "Paul", "01/02/2011", DEMO_UAI, "4B"),
             "expired" => self
                 .ent("demo-late", "Durand", "Paul", "01/02/2011", DEMO_UAI, "4B")
                 .shifted(-Duration::hours(1)),
-            "replayed" => self.ent("demo-replay", "Durand", "Paul", "01/02/2011", DEMO_UAI, "4B"),
+            "replayed" => self.ent(
+                "demo-replay",
+                "Durand",
+                "Paul",
+                "01/02/2011",
+                DEMO_UAI,
+                "4B",
+            ),
             "wrong_audience" => {
-                let mut s = self.ent("demo-audience", "Durand", "Paul", "01/02/2011", DEMO_UAI, "4B");
+                let mut s = self.ent(
+                    "demo-audience",
+                    "Durand",
+                    "Paul",
+                    "01/02/2011",
+                    DEMO_UAI,
+                    "4B",
+                );
                 s.audience = Some("https://another-service.example.test/saml/metadata".into());
                 s
             }
-            "bad_signature" => self.ent("demo-tampered", "Durand", "Paul", "01/02/2011", DEMO_UAI, "4B"),
+            "bad_signature" => self.ent(
+                "demo-tampered",
+                "Durand",
+                "Paul",
+                "01/02/2011",
+                DEMO_UAI,
+                "4B",
+            ),
             "unknown_issuer" => {
-                let mut s = self.ent("demo-stranger", "Durand", "Paul", "01/02/2011", DEMO_UAI, "4B");
+                let mut s = self.ent(
+                    "demo-stranger",
+                    "Durand",
+                    "Paul",
+                    "01/02/2011",
+                    DEMO_UAI,
+                    "4B",
+                );
                 s.issuer = self.stranger.entity_id.clone();
                 s
             }
             "idp_error" => {
-                let mut s = self.ent("demo-idp-error", "Durand", "Paul", "01/02/2011", DEMO_UAI, "4B");
+                let mut s = self.ent(
+                    "demo-idp-error",
+                    "Durand",
+                    "Paul",
+                    "01/02/2011",
+                    DEMO_UAI,
+                    "4B",
+                );
                 s.status = Some("urn:oasis:names:tc:SAML:2.0:status:Responder".into());
                 s
             }
-            "malformed" => self.ent("demo-doctype", "Durand", "Paul", "01/02/2011", DEMO_UAI, "4B"),
+            "malformed" => self.ent(
+                "demo-doctype",
+                "Durand",
+                "Paul",
+                "01/02/2011",
+                DEMO_UAI,
+                "4B",
+            ),
             other => return Err(format!("unknown scenario {other:?}")),
         };
         if scenario != "expired" && scenario != "replayed" {
             spec.in_response_to = in_response_to;
         }
-        let signer = if scenario == "unknown_issuer" { &self.stranger } else { &self.idp };
+        let signer = if scenario == "unknown_issuer" {
+            &self.stranger
+        } else {
+            &self.idp
+        };
         let mut xml = signer.response(&spec)?;
         match scenario {
             "bad_signature" => xml = xml.replacen(">Durand<", ">Dupond<", 1),
             "malformed" => {
-                xml = format!("<!DOCTYPE r [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;\">]>{}", xml.replacen(">Paul<", ">&b;<", 1))
+                xml = format!(
+                    "<!DOCTYPE r [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;\">]>{}",
+                    xml.replacen(">Paul<", ">&b;<", 1)
+                )
             }
             "replayed" => {
                 let mut conn = svc.pool.acquire().await.map_err(|e| e.to_string())?;

@@ -23,11 +23,19 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let t = Tr::new(Lang::Fr);
         let (status, title, text) = match &self {
-            AppError::NotFound => (StatusCode::NOT_FOUND, t.get("page.not_found"), t.get("page.not_found.text").to_string()),
+            AppError::NotFound => (
+                StatusCode::NOT_FOUND,
+                t.get("page.not_found"),
+                t.get("page.not_found.text").to_string(),
+            ),
             AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, t.get("page.error"), m.clone()),
             _ => {
                 tracing::error!(error = %self, "request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, t.get("page.error"), t.get("page.error.text").to_string())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    t.get("page.error"),
+                    t.get("page.error.text").to_string(),
+                )
             }
         };
         crate::web::message_page(status, t, title, &text)

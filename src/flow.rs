@@ -3,7 +3,9 @@
 //! record the failure when any step refuses. The ACS, `jointure ingest` and
 //! the API all come through here, so they classify alike.
 
-use crate::resolve::{decide_match, parse_date, parse_school_code, AssertedPerson, FailureKind, MatchOutcome, Role};
+use crate::resolve::{
+    decide_match, parse_date, parse_school_code, AssertedPerson, FailureKind, MatchOutcome, Role,
+};
 use crate::saml::{Claims, Rejection, Verified};
 use crate::store::{self, accounts, failures, mappings, replay, schools};
 use crate::Service;
@@ -68,7 +70,11 @@ pub async fn process_encoded(
 }
 
 /// Processes a decoded response document.
-pub async fn process_xml(svc: &Service, xml: String, ctx: &Context) -> Result<Outcome, sqlx::Error> {
+pub async fn process_xml(
+    svc: &Service,
+    xml: String,
+    ctx: &Context,
+) -> Result<Outcome, sqlx::Error> {
     let verifier = svc.verifier.clone();
     let (xml, verified) = tokio::task::spawn_blocking(move || {
         let r = verifier.verify(&xml, chrono::Utc::now());
@@ -103,7 +109,9 @@ pub async fn record_rejection(
         ..Default::default()
     };
     if let Some(claims) = &rej.unverified {
-        let attrs = idp_cfg.map(|i| i.config.attributes.clone()).unwrap_or_default();
+        let attrs = idp_cfg
+            .map(|i| i.config.attributes.clone())
+            .unwrap_or_default();
         describe_claims(&mut f, claims, &attrs, false);
         f.school_code = claims
             .first(&attrs.school_code)
@@ -127,7 +135,9 @@ fn subject_of(claims: &Claims, subject: &str) -> Option<String> {
     } else {
         claims.first(&[subject])
     };
-    v.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+    v.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 fn person_of(claims: &Claims, attrs: &crate::config::AttributeNames) -> AssertedPerson {
@@ -224,7 +234,10 @@ async fn steps(
     // InResponseTo: when present it must name a pending request of ours to
     // this IdP (consumed now); when absent, IdP-initiated login must be on.
     if v.in_response_to.len() > 1 {
-        return Ok(Err(refuse(FailureKind::Replayed, "the Response and the Assertion name different requests in InResponseTo")));
+        return Ok(Err(refuse(
+            FailureKind::Replayed,
+            "the Response and the Assertion name different requests in InResponseTo",
+        )));
     }
     if let Some(id) = v.in_response_to.iter().next() {
         match replay::take_pending(conn, id, now).await? {
@@ -233,16 +246,34 @@ async fn steps(
                     relay_state = pending_relay;
                 }
             }
-            Some(_) => return Ok(Err(refuse(FailureKind::Replayed, "InResponseTo names a request sent to another IdP"))),
-            None => return Ok(Err(refuse(FailureKind::Replayed, "InResponseTo names no pending request of ours (unknown, used or expired)"))),
+            Some(_) => {
+                return Ok(Err(refuse(
+                    FailureKind::Replayed,
+                    "InResponseTo names a request sent to another IdP",
+                )))
+            }
+            None => {
+                return Ok(Err(refuse(
+                    FailureKind::Replayed,
+                    "InResponseTo names no pending request of ours (unknown, used or expired)",
+                )))
+            }
         }
     } else if !idp.config.allow_idp_initiated {
-        return Ok(Err(refuse(FailureKind::Replayed, "unsolicited response, and IdP-initiated login is off for this IdP")));
+        return Ok(Err(refuse(
+            FailureKind::Replayed,
+            "unsolicited response, and IdP-initiated login is off for this IdP",
+        )));
     }
 
     // Replay: the assertion ID is kept until the assertion expires.
-    if !replay::remember_assertion(conn, &v.issuer, &v.assertion_id, v.replay_until.timestamp()).await? {
-        return Ok(Err(refuse(FailureKind::Replayed, format!("assertion {} was already used", v.assertion_id))));
+    if !replay::remember_assertion(conn, &v.issuer, &v.assertion_id, v.replay_until.timestamp())
+        .await?
+    {
+        return Ok(Err(refuse(
+            FailureKind::Replayed,
+            format!("assertion {} was already used", v.assertion_id),
+        )));
     }
 
     let attrs = &idp.config.attributes;
@@ -264,7 +295,13 @@ async fn steps(
         .filter(|s| !s.is_empty())
         .collect();
     if values.is_empty() {
-        return Ok(Err(with(refuse(FailureKind::MissingSchoolCode, "no school code attribute in the assertion"), None)));
+        return Ok(Err(with(
+            refuse(
+                FailureKind::MissingSchoolCode,
+                "no school code attribute in the assertion",
+            ),
+            None,
+        )));
     }
     let valid: Vec<String> = values
         .iter()
@@ -274,7 +311,10 @@ async fn steps(
     if valid.is_empty() {
         let shown: Vec<String> = values.iter().map(|s| format!("{s:?}")).collect();
         return Ok(Err(with(
-            refuse(FailureKind::InvalidSchoolCode, format!("{} is neither a BRIN nor a valid UAI", shown.join(", "))),
+            refuse(
+                FailureKind::InvalidSchoolCode,
+                format!("{} is neither a BRIN nor a valid UAI", shown.join(", ")),
+            ),
             None,
         )));
     }
@@ -284,10 +324,16 @@ async fn steps(
             registered.push(code.clone());
         }
     }
-    let school_code = registered.first().cloned().or_else(|| valid.first().cloned());
+    let school_code = registered
+        .first()
+        .cloned()
+        .or_else(|| valid.first().cloned());
     if registered.is_empty() {
         return Ok(Err(with(
-            refuse(FailureKind::UnknownSchool, format!("school {} is not registered", valid.join(", "))),
+            refuse(
+                FailureKind::UnknownSchool,
+                format!("school {} is not registered", valid.join(", ")),
+            ),
             school_code,
         )));
     }
@@ -295,7 +341,10 @@ async fn steps(
     // Subject.
     let Some(subject_value) = subject.clone() else {
         return Ok(Err(with(
-            refuse(FailureKind::MissingSubject, format!("no value for the subject {:?}", idp.config.subject)),
+            refuse(
+                FailureKind::MissingSubject,
+                format!("no value for the subject {:?}", idp.config.subject),
+            ),
             school_code,
         )));
     };
@@ -304,7 +353,13 @@ async fn steps(
     if let Some(account_id) = mappings::find(conn, &v.issuer, &subject_value).await? {
         return Ok(match accounts::get(conn, &account_id).await? {
             Some(a) if a.active => Ok((account_id, relay_state)),
-            _ => Err(with(refuse(FailureKind::AccountDisabled, format!("mapped to account {account_id}, which is deactivated")), school_code)),
+            _ => Err(with(
+                refuse(
+                    FailureKind::AccountDisabled,
+                    format!("mapped to account {account_id}, which is deactivated"),
+                ),
+                school_code,
+            )),
         });
     }
 
@@ -316,13 +371,31 @@ async fn steps(
             match accounts::get(conn, account_id).await? {
                 Some(a) if registered.contains(&a.school_code) => {
                     if !a.active {
-                        return Ok(Err(with(refuse(FailureKind::AccountDisabled, format!("account {account_id} passed by the IdP is deactivated")), school_code)));
+                        return Ok(Err(with(
+                            refuse(
+                                FailureKind::AccountDisabled,
+                                format!("account {account_id} passed by the IdP is deactivated"),
+                            ),
+                            school_code,
+                        )));
                     }
-                    mappings::insert(conn, &v.issuer, &subject_value, &a.account_id, mappings::Source::Attribute, None).await?;
+                    mappings::insert(
+                        conn,
+                        &v.issuer,
+                        &subject_value,
+                        &a.account_id,
+                        mappings::Source::Attribute,
+                        None,
+                    )
+                    .await?;
                     return Ok(Ok((a.account_id, relay_state)));
                 }
-                Some(_) => notes.push(format!("account {account_id} passed in {attr} belongs to another school")),
-                None => notes.push(format!("account {account_id} passed in {attr} does not exist")),
+                Some(_) => notes.push(format!(
+                    "account {account_id} passed in {attr} belongs to another school"
+                )),
+                None => notes.push(format!(
+                    "account {account_id} passed in {attr} does not exist"
+                )),
             }
         }
     }
@@ -330,12 +403,20 @@ async fn steps(
     // 3. Careful automatic matching in the asserted school(s).
     if !idp.config.match_identity {
         notes.push("automatic matching is off for this IdP".into());
-        return Ok(Err(with(refuse(FailureKind::IdentityMismatch, notes.join("; ")), school_code)));
+        return Ok(Err(with(
+            refuse(FailureKind::IdentityMismatch, notes.join("; ")),
+            school_code,
+        )));
     }
     let person = person_of(&v.claims, attrs);
     let Some(key) = person.identity_key() else {
-        notes.push("the assertion lacks last name, first name or birth date, so no automatic match".into());
-        return Ok(Err(with(refuse(FailureKind::IdentityMismatch, notes.join("; ")), school_code)));
+        notes.push(
+            "the assertion lacks last name, first name or birth date, so no automatic match".into(),
+        );
+        return Ok(Err(with(
+            refuse(FailureKind::IdentityMismatch, notes.join("; ")),
+            school_code,
+        )));
     };
     let found = accounts::identity_matches(conn, &registered, &key).await?;
     let (active, inactive): (Vec<_>, Vec<_>) = found.into_iter().partition(|a| a.active);
@@ -344,23 +425,49 @@ async fn steps(
             let others = mappings::subjects_for(conn, &v.issuer, &account_id).await?;
             if !others.is_empty() {
                 notes.push(format!("the only matching account {account_id} is already linked to another identity at this IdP"));
-                return Ok(Err(with(refuse(FailureKind::IdentityMismatch, notes.join("; ")), school_code)));
+                return Ok(Err(with(
+                    refuse(FailureKind::IdentityMismatch, notes.join("; ")),
+                    school_code,
+                )));
             }
-            mappings::insert(conn, &v.issuer, &subject_value, &account_id, mappings::Source::Auto, None).await?;
+            mappings::insert(
+                conn,
+                &v.issuer,
+                &subject_value,
+                &account_id,
+                mappings::Source::Auto,
+                None,
+            )
+            .await?;
             Ok(Ok((account_id, relay_state)))
         }
         MatchOutcome::Several(ids) => {
-            let mut r = with(refuse(FailureKind::AmbiguousIdentity, format!("{} accounts match name and birth date", ids.len())), school_code);
+            let mut r = with(
+                refuse(
+                    FailureKind::AmbiguousIdentity,
+                    format!("{} accounts match name and birth date", ids.len()),
+                ),
+                school_code,
+            );
             r.candidates = Some(ids.join(","));
             Ok(Err(r))
         }
         MatchOutcome::None if !inactive.is_empty() => Ok(Err(with(
-            refuse(FailureKind::AccountDisabled, format!("the matching account {} is deactivated", inactive[0].account_id)),
+            refuse(
+                FailureKind::AccountDisabled,
+                format!(
+                    "the matching account {} is deactivated",
+                    inactive[0].account_id
+                ),
+            ),
             school_code,
         ))),
         MatchOutcome::None => {
             notes.push("no account matches name and birth date in the school".into());
-            Ok(Err(with(refuse(FailureKind::IdentityMismatch, notes.join("; ")), school_code)))
+            Ok(Err(with(
+                refuse(FailureKind::IdentityMismatch, notes.join("; ")),
+                school_code,
+            )))
         }
     }
 }

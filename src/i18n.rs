@@ -29,7 +29,11 @@ impl Lang {
             let mut it = part.split(';');
             let tag = it.next().unwrap_or("").trim().to_ascii_lowercase();
             let q = it
-                .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
+                .find_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                })
                 .unwrap_or(1.0);
             let lang = match tag.split('-').next().unwrap_or("") {
                 "fr" => Lang::Fr,
@@ -81,7 +85,11 @@ impl Tr {
             Lang::En => 2,
         };
         let t = tables();
-        t[idx].get(key).or_else(|| t[0].get(key)).copied().unwrap_or(key)
+        t[idx]
+            .get(key)
+            .or_else(|| t[0].get(key))
+            .copied()
+            .unwrap_or(key)
     }
 
     /// The string for a kind-specific key such as `kind.expired.title`.
@@ -423,7 +431,11 @@ mod tests {
 
     #[test]
     fn every_language_has_every_key() {
-        let keys = |t: &[(&'static str, &'static str)]| t.iter().map(|(k, _)| *k).collect::<std::collections::BTreeSet<_>>();
+        let keys = |t: &[(&'static str, &'static str)]| {
+            t.iter()
+                .map(|(k, _)| *k)
+                .collect::<std::collections::BTreeSet<_>>()
+        };
         assert_eq!(keys(FR), keys(NL), "French and Dutch differ");
         assert_eq!(keys(FR), keys(EN), "French and English differ");
         assert_eq!(keys(FR).len(), FR.len(), "a key appears twice");
@@ -445,8 +457,17 @@ mod tests {
     #[test]
     fn accept_language_picks_the_best_supported() {
         assert_eq!(Lang::from_accept_language(None), Lang::Fr);
-        assert_eq!(Lang::from_accept_language(Some("nl-NL,nl;q=0.9,en;q=0.8")), Lang::Nl);
-        assert_eq!(Lang::from_accept_language(Some("de-DE,en;q=0.5,fr;q=0.7")), Lang::Fr);
-        assert_eq!(Lang::from_accept_language(Some("de, en-GB;q=0.3")), Lang::En);
+        assert_eq!(
+            Lang::from_accept_language(Some("nl-NL,nl;q=0.9,en;q=0.8")),
+            Lang::Nl
+        );
+        assert_eq!(
+            Lang::from_accept_language(Some("de-DE,en;q=0.5,fr;q=0.7")),
+            Lang::Fr
+        );
+        assert_eq!(
+            Lang::from_accept_language(Some("de, en-GB;q=0.3")),
+            Lang::En
+        );
     }
 }

@@ -73,9 +73,9 @@ impl Service {
         let sp_metadata =
             saml::metadata::sp_metadata_xml(&config.sp_entity_id(), &config.acs_url(), &sp_keys)
                 .map_err(StartError)?;
-        let pool = store::open(&config.database_path).await.map_err(|e| {
-            StartError(format!("{}: {e}", config.database_path.display()))
-        })?;
+        let pool = store::open(&config.database_path)
+            .await
+            .map_err(|e| StartError(format!("{}: {e}", config.database_path.display())))?;
         let key_der = sp_keys
             .key
             .private_key_to_der()
@@ -120,7 +120,9 @@ impl Application {
         let (service, demo) = if demo {
             let d = demo::Demo::new(&config).map_err(StartError)?;
             let service = Service::build(config, vec![d.idp_entry()?]).await?;
-            d.seed(&service).await.map_err(|e| StartError(format!("demo data: {e}")))?;
+            d.seed(&service)
+                .await
+                .map_err(|e| StartError(format!("demo data: {e}")))?;
             (service, Some(Arc::new(d)))
         } else {
             (Service::build(config, Vec::new()).await?, None)

@@ -12,7 +12,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "jointure", version, about = "SAML front door and identity resolution desk for school services")]
+#[command(
+    name = "jointure",
+    version,
+    about = "SAML front door and identity resolution desk for school services"
+)]
 struct Cli {
     /// Configuration file (TOML); every key can be overridden by JOINTURE_* variables.
     #[arg(long, global = true, value_name = "FILE")]
@@ -91,7 +95,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("jointure: cannot start the runtime: {e}");
@@ -132,7 +139,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
             println!("jointure listening on port {} — {public_url}", app.port());
-            app.run().await.map_err(|e| Failure::Internal(e.to_string()))
+            app.run()
+                .await
+                .map_err(|e| Failure::Internal(e.to_string()))
         }
         Command::Migrate => {
             let path = config.database_path.clone();
@@ -142,9 +151,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             println!("{}: migrated", path.display());
             Ok(())
         }
-        Command::Import { what, file, dry_run } => {
+        Command::Import {
+            what,
+            file,
+            dry_run,
+        } => {
             let name = file.display().to_string();
-            let bytes = std::fs::read(&file).map_err(|e| Failure::User(format!("{name}: cannot read: {e}")))?;
+            let bytes = std::fs::read(&file)
+                .map_err(|e| Failure::User(format!("{name}: cannot read: {e}")))?;
             let pool = jointure::store::open(&config.database_path).await?;
             let kind = match what {
                 ImportWhat::Schools => ImportKind::Schools,
@@ -188,8 +202,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     flow::process_encoded(&svc, text, &ctx).await?
                 };
                 match outcome {
-                    Outcome::Resolved { account_id, .. } => println!("{name}\tresolved\t{account_id}"),
-                    Outcome::Failed { kind, reference, .. } => println!("{name}\t{kind}\t{reference}"),
+                    Outcome::Resolved { account_id, .. } => {
+                        println!("{name}\tresolved\t{account_id}")
+                    }
+                    Outcome::Failed {
+                        kind, reference, ..
+                    } => println!("{name}\t{kind}\t{reference}"),
                 }
             }
             match user_error {
@@ -197,22 +215,36 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 None => Ok(()),
             }
         }
-        Command::Admin { action: AdminAction::Add { email, role, schools } } => {
+        Command::Admin {
+            action:
+                AdminAction::Add {
+                    email,
+                    role,
+                    schools,
+                },
+        } => {
             let email = email.trim().to_string();
             if !email.contains('@') {
-                return Err(Failure::User(format!("--email {email:?}: not an e-mail address")));
+                return Err(Failure::User(format!(
+                    "--email {email:?}: not an e-mail address"
+                )));
             }
             let mut codes = Vec::new();
             for s in &schools {
-                let code = jointure::resolve::parse_school_code(s)
-                    .ok_or_else(|| Failure::User(format!("--school {s:?}: neither a BRIN nor a valid UAI")))?;
+                let code = jointure::resolve::parse_school_code(s).ok_or_else(|| {
+                    Failure::User(format!("--school {s:?}: neither a BRIN nor a valid UAI"))
+                })?;
                 codes.push(code.as_str().to_string());
             }
             if role == "school_admin" && codes.is_empty() {
-                return Err(Failure::User("--role school_admin needs at least one --school CODE".into()));
+                return Err(Failure::User(
+                    "--role school_admin needs at least one --school CODE".into(),
+                ));
             }
             if role == "superadmin" && !codes.is_empty() {
-                return Err(Failure::User("--school is for school_admin only (a superadmin sees every school)".into()));
+                return Err(Failure::User(
+                    "--school is for school_admin only (a superadmin sees every school)".into(),
+                ));
             }
             let mut password = String::new();
             std::io::stdin()
@@ -220,9 +252,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .map_err(|e| Failure::User(format!("stdin: {e}")))?;
             let password = password.trim_end_matches(['\n', '\r']);
             if password.chars().count() < 12 {
-                return Err(Failure::User("password (stdin): at least 12 characters".into()));
+                return Err(Failure::User(
+                    "password (stdin): at least 12 characters".into(),
+                ));
             }
-            let hash = jointure::store::admins::hash_password(password).map_err(Failure::Internal)?;
+            let hash =
+                jointure::store::admins::hash_password(password).map_err(Failure::Internal)?;
             let pool = jointure::store::open(&config.database_path).await?;
             let mut conn = pool.acquire().await?;
             jointure::store::admins::upsert(&mut conn, &email, &hash, &role, &codes).await?;

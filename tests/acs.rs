@@ -19,16 +19,25 @@ async fn existing_mapping_logs_in() {
 #[tokio::test]
 async fn passed_account_id_logs_in_and_creates_an_attribute_mapping() {
     let app = TestApp::spawn().await;
-    let spec = app.ent("sub-ines", "Haddad", "Inès", "", UAI).attr("serviceAccountId", "A-5");
+    let spec = app
+        .ent("sub-ines", "Haddad", "Inès", "", UAI)
+        .attr("serviceAccountId", "A-5");
     app.expect_login(&app.mint(&spec), "A-5").await;
-    assert_eq!(app.mapping("sub-ines").await, Some(("A-5".into(), "attribute".into())));
+    assert_eq!(
+        app.mapping("sub-ines").await,
+        Some(("A-5".into(), "attribute".into()))
+    );
 }
 
 #[tokio::test]
 async fn passed_account_id_of_another_school_is_not_taken() {
     let app = TestApp::spawn().await;
-    let spec = app.ent("sub-x", "Nobody", "X", "", UAI).attr("serviceAccountId", "B-1");
-    let f = app.expect_failure(&app.mint(&spec), "identity_mismatch", 403).await;
+    let spec = app
+        .ent("sub-x", "Nobody", "X", "", UAI)
+        .attr("serviceAccountId", "B-1");
+    let f = app
+        .expect_failure(&app.mint(&spec), "identity_mismatch", 403)
+        .await;
     assert!(f.detail.contains("another school"), "{}", f.detail);
     assert_eq!(app.mapping("sub-x").await, None);
 }
@@ -38,7 +47,10 @@ async fn automatic_matching_folds_case_accents_spaces_and_hyphens() {
     let app = TestApp::spawn().await;
     let xml = app.mint(&app.ent("sub-elodie", "DUPONT MARTIN", "ELODIE", "12/04/2011", UAI));
     app.expect_login(&xml, "A-1").await;
-    assert_eq!(app.mapping("sub-elodie").await, Some(("A-1".into(), "auto".into())));
+    assert_eq!(
+        app.mapping("sub-elodie").await,
+        Some(("A-1".into(), "auto".into()))
+    );
     // The next login goes through the mapping, whatever the names say now.
     let xml = app.mint(&app.ent("sub-elodie", "Renamed", "E", "", UAI));
     app.expect_login(&xml, "A-1").await;
@@ -48,7 +60,11 @@ async fn automatic_matching_folds_case_accents_spaces_and_hyphens() {
 async fn homonyms_are_ambiguous_never_a_guess() {
     let app = TestApp::spawn().await;
     let f = app
-        .expect_failure(&app.mint(&app.ent("sub-camille", "Martin", "Camille", "2011-01-20", UAI)), "ambiguous_identity", 403)
+        .expect_failure(
+            &app.mint(&app.ent("sub-camille", "Martin", "Camille", "2011-01-20", UAI)),
+            "ambiguous_identity",
+            403,
+        )
         .await;
     assert_eq!(f.subject.as_deref(), Some("sub-camille"));
     assert_eq!(app.mapping("sub-camille").await, None);
@@ -69,9 +85,12 @@ async fn missing_saml_response_bad_base64_and_non_xml_are_malformed() {
     let res = app.post_form("RelayState=%2Fx".into()).await;
     let f = app.check_failure(res, "malformed_request", 400).await;
     assert!(f.detail.contains("no SAMLResponse"), "{}", f.detail);
-    let res = app.post_form("SAMLResponse=%25%25%25not-base64".into()).await;
+    let res = app
+        .post_form("SAMLResponse=%25%25%25not-base64".into())
+        .await;
     app.check_failure(res, "malformed_request", 400).await;
-    app.expect_failure("this is not XML", "malformed_request", 400).await;
+    app.expect_failure("this is not XML", "malformed_request", 400)
+        .await;
 }
 
 #[tokio::test]
@@ -79,8 +98,14 @@ async fn line_wrapped_base64_is_accepted() {
     let app = TestApp::spawn().await;
     app.map("sub-wrap", "A-1").await;
     let b64 = jointure::saml::mint::to_base64(&app.mint(&app.ent("sub-wrap", "a", "b", "", UAI)));
-    let wrapped: Vec<String> = b64.as_bytes().chunks(76).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
-    let body = url::form_urlencoded::Serializer::new(String::new()).append_pair("SAMLResponse", &wrapped.join("\r\n")).finish();
+    let wrapped: Vec<String> = b64
+        .as_bytes()
+        .chunks(76)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("SAMLResponse", &wrapped.join("\r\n"))
+        .finish();
     let res = app.post_form(body).await;
     assert_eq!(res.status().as_u16(), 303);
 }
@@ -98,9 +123,15 @@ async fn a_body_over_the_size_limit_gets_the_failure_page_not_a_bare_413() {
 async fn doctype_and_entities_are_malformed() {
     let app = TestApp::spawn().await;
     let xml = app.mint(&app.nobody("sub-dt"));
-    let bomb = format!("<!DOCTYPE r [<!ENTITY a \"aaaa\"><!ENTITY b \"&a;&a;&a;\">]>{}", xml.replacen(">Jean<", ">&b;<", 1));
+    let bomb = format!(
+        "<!DOCTYPE r [<!ENTITY a \"aaaa\"><!ENTITY b \"&a;&a;&a;\">]>{}",
+        xml.replacen(">Jean<", ">&b;<", 1)
+    );
     app.expect_failure(&bomb, "malformed_request", 400).await;
-    let xxe = format!("<!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>{}", xml.replacen(">Jean<", ">&x;<", 1));
+    let xxe = format!(
+        "<!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>{}",
+        xml.replacen(">Jean<", ">&x;<", 1)
+    );
     app.expect_failure(&xxe, "malformed_request", 400).await;
 }
 
@@ -110,8 +141,17 @@ async fn unknown_issuer_is_recorded_with_the_entity_id() {
     let stranger = MintingIdp::generate("https://stranger.test/idp").expect("idp");
     let mut spec = app.nobody("sub-s");
     spec.issuer = stranger.entity_id.clone();
-    let f = app.expect_failure(&stranger.response(&spec).expect("mint"), "unknown_issuer", 403).await;
-    assert_eq!(f.idp_entity_id.as_deref(), Some("https://stranger.test/idp"));
+    let f = app
+        .expect_failure(
+            &stranger.response(&spec).expect("mint"),
+            "unknown_issuer",
+            403,
+        )
+        .await;
+    assert_eq!(
+        f.idp_entity_id.as_deref(),
+        Some("https://stranger.test/idp")
+    );
 }
 
 #[tokio::test]
@@ -120,7 +160,9 @@ async fn an_unsigned_response_is_an_invalid_signature() {
     let mut spec = app.nobody("sub-u");
     spec.signing.assertion = false;
     spec.signing.response = false;
-    let f = app.expect_failure(&app.mint(&spec), "invalid_signature", 403).await;
+    let f = app
+        .expect_failure(&app.mint(&spec), "invalid_signature", 403)
+        .await;
     assert!(f.detail.contains("neither"), "{}", f.detail);
     assert!(!f.asserted_verified);
 }
@@ -130,17 +172,22 @@ async fn wrong_audience_destination_or_recipient_is_refused() {
     let app = TestApp::spawn().await;
     let mut spec = app.nobody("sub-a1");
     spec.audience = Some("https://other.test/saml/metadata".into());
-    app.expect_failure(&app.mint(&spec), "wrong_audience", 403).await;
+    app.expect_failure(&app.mint(&spec), "wrong_audience", 403)
+        .await;
     let mut spec = app.nobody("sub-a2");
     spec.audience = None;
-    let f = app.expect_failure(&app.mint(&spec), "wrong_audience", 403).await;
+    let f = app
+        .expect_failure(&app.mint(&spec), "wrong_audience", 403)
+        .await;
     assert!(f.detail.contains("no AudienceRestriction"), "{}", f.detail);
     let mut spec = app.nobody("sub-a3");
     spec.recipient = "https://other.test/saml/acs".into();
-    app.expect_failure(&app.mint(&spec), "wrong_audience", 403).await;
+    app.expect_failure(&app.mint(&spec), "wrong_audience", 403)
+        .await;
     let mut spec = app.nobody("sub-a4");
     spec.destination = Some("https://other.test/saml/acs".into());
-    app.expect_failure(&app.mint(&spec), "wrong_audience", 403).await;
+    app.expect_failure(&app.mint(&spec), "wrong_audience", 403)
+        .await;
 }
 
 #[tokio::test]
@@ -185,18 +232,28 @@ async fn idp_error_status_logs_nobody_in() {
     spec.signing.response = true;
     let assertion = app.idp.assertion_xml(&spec).expect("assertion");
     spec.status = Some("urn:oasis:names:tc:SAML:2.0:status:Requester".into());
-    let xml = app.idp.response_around(&spec, &assertion).expect("response");
+    let xml = app
+        .idp
+        .response_around(&spec, &assertion)
+        .expect("response");
     app.expect_failure(&xml, "idp_error", 502).await;
 }
 
 #[tokio::test]
 async fn missing_school_code_is_the_entree_missing_brin_case() {
     let app = TestApp::spawn().await;
-    let spec = jointure::saml::mint::ResponseSpec::new(&app.idp.entity_id, &sp_entity_id(), &acs_url(), "sub-nl")
-        .attr("uid", "sub-nl")
-        .attr("givenName", "Sanne")
-        .attr("eduPersonAffiliation", "student");
-    let f = app.expect_failure(&app.mint(&spec), "missing_school_code", 422).await;
+    let spec = jointure::saml::mint::ResponseSpec::new(
+        &app.idp.entity_id,
+        &sp_entity_id(),
+        &acs_url(),
+        "sub-nl",
+    )
+    .attr("uid", "sub-nl")
+    .attr("givenName", "Sanne")
+    .attr("eduPersonAffiliation", "student");
+    let f = app
+        .expect_failure(&app.mint(&spec), "missing_school_code", 422)
+        .await;
     assert_eq!(f.subject.as_deref(), Some("sub-nl"));
     assert!(f.asserted_verified);
     assert_eq!(f.asserted_first_name.as_deref(), Some("Sanne"));
@@ -205,32 +262,70 @@ async fn missing_school_code_is_the_entree_missing_brin_case() {
 #[tokio::test]
 async fn invalid_and_unknown_school_codes_are_told_apart() {
     let app = TestApp::spawn().await;
-    let f = app.expect_failure(&app.mint(&app.ent("sub-1", "a", "b", "", "0751234A")), "invalid_school_code", 422).await;
+    let f = app
+        .expect_failure(
+            &app.mint(&app.ent("sub-1", "a", "b", "", "0751234A")),
+            "invalid_school_code",
+            422,
+        )
+        .await;
     assert_eq!(f.school_code, None);
-    let f = app.expect_failure(&app.mint(&app.ent("sub-2", "a", "b", "", UAI_B)), "unknown_school", 403).await;
+    let f = app
+        .expect_failure(
+            &app.mint(&app.ent("sub-2", "a", "b", "", UAI_B)),
+            "unknown_school",
+            403,
+        )
+        .await;
     assert_eq!(f.school_code.as_deref(), Some(UAI_B));
     // A BRIN sent in the ENT attribute is read by its shape.
     app.map("sub-3", "B-1").await;
-    app.expect_login(&app.mint(&app.ent("sub-3", "a", "b", "", "12ab")), "B-1").await;
+    app.expect_login(&app.mint(&app.ent("sub-3", "a", "b", "", "12ab")), "B-1")
+        .await;
 }
 
 #[tokio::test]
 async fn an_empty_name_id_is_a_missing_subject() {
     let app = TestApp::spawn().await;
-    app.expect_failure(&app.mint(&app.ent("", "Dupont-Martin", "Élodie", "12/04/2011", UAI)), "missing_subject", 422).await;
+    app.expect_failure(
+        &app.mint(&app.ent("", "Dupont-Martin", "Élodie", "12/04/2011", UAI)),
+        "missing_subject",
+        422,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_missing_or_empty_subject_attribute_is_a_missing_subject() {
     let app = TestApp::spawn_with(|c| c.idps[0].subject = "ENTPersonJointure".into()).await;
-    let f = app.expect_failure(&app.mint(&app.ent("nameid-ignored", "Dupont-Martin", "Élodie", "12/04/2011", UAI)), "missing_subject", 422).await;
+    let f = app
+        .expect_failure(
+            &app.mint(&app.ent(
+                "nameid-ignored",
+                "Dupont-Martin",
+                "Élodie",
+                "12/04/2011",
+                UAI,
+            )),
+            "missing_subject",
+            422,
+        )
+        .await;
     assert!(f.detail.contains("ENTPersonJointure"), "{}", f.detail);
-    let spec = app.ent("x", "Dupont-Martin", "Élodie", "12/04/2011", UAI).attr("ENTPersonJointure", "  ");
-    app.expect_failure(&app.mint(&spec), "missing_subject", 422).await;
+    let spec = app
+        .ent("x", "Dupont-Martin", "Élodie", "12/04/2011", UAI)
+        .attr("ENTPersonJointure", "  ");
+    app.expect_failure(&app.mint(&spec), "missing_subject", 422)
+        .await;
     // With the attribute present, it is the subject.
-    let spec = app.ent("x", "Dupont-Martin", "Élodie", "12/04/2011", UAI).attr("ENTPersonJointure", "AB12345");
+    let spec = app
+        .ent("x", "Dupont-Martin", "Élodie", "12/04/2011", UAI)
+        .attr("ENTPersonJointure", "AB12345");
     app.expect_login(&app.mint(&spec), "A-1").await;
-    assert_eq!(app.mapping("AB12345").await, Some(("A-1".into(), "auto".into())));
+    assert_eq!(
+        app.mapping("AB12345").await,
+        Some(("A-1".into(), "auto".into()))
+    );
 }
 
 #[tokio::test]
@@ -239,7 +334,10 @@ async fn identity_mismatch_shows_the_failure_form() {
     let res = app.post_xml(&app.mint(&app.nobody("sub-jean"))).await;
     assert_eq!(res.status().as_u16(), 403);
     let html = res.text().await.expect("body");
-    assert_eq!(meta(&html, "jointure-failure-kind").as_deref(), Some("identity_mismatch"));
+    assert_eq!(
+        meta(&html, "jointure-failure-kind").as_deref(),
+        Some("identity_mismatch")
+    );
     assert!(html.contains("action=\"/failures/"), "the form is there");
     assert!(html.contains("name=\"csrf_token\""));
     let reference = meta(&html, "jointure-reference").expect("ref");
@@ -248,7 +346,10 @@ async fn identity_mismatch_shows_the_failure_form() {
     assert_eq!(f.asserted_birth_date.as_deref(), Some("2011-01-01"));
     assert_eq!(f.idp_entity_id.as_deref(), Some(app.idp.entity_id.as_str()));
     assert_eq!(f.school_code.as_deref(), Some(UAI));
-    assert!(f.raw_response.as_deref().is_some_and(|r| r.contains("Inconnu")));
+    assert!(f
+        .raw_response
+        .as_deref()
+        .is_some_and(|r| r.contains("Inconnu")));
     // The page can be fetched again by its reference.
     let again = app.get(&format!("/failures/{reference}")).await;
     assert_eq!(again.status().as_u16(), 200);
@@ -259,16 +360,30 @@ async fn identity_mismatch_shows_the_failure_form() {
 async fn a_deactivated_account_is_account_disabled() {
     let app = TestApp::spawn().await;
     app.map("sub-noah", "A-4").await;
-    app.expect_failure(&app.mint(&app.ent("sub-noah", "Petit", "Noah", "30/06/2009", UAI)), "account_disabled", 403).await;
+    app.expect_failure(
+        &app.mint(&app.ent("sub-noah", "Petit", "Noah", "30/06/2009", UAI)),
+        "account_disabled",
+        403,
+    )
+    .await;
     // Automatic matching to a deactivated account says so too.
-    app.expect_failure(&app.mint(&app.ent("sub-noah2", "Petit", "Noah", "30/06/2009", UAI)), "account_disabled", 403).await;
+    app.expect_failure(
+        &app.mint(&app.ent("sub-noah2", "Petit", "Noah", "30/06/2009", UAI)),
+        "account_disabled",
+        403,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn repeated_failures_fold_into_one_row() {
     let app = TestApp::spawn().await;
-    let first = app.expect_failure(&app.mint(&app.nobody("sub-fold")), "identity_mismatch", 403).await;
-    let second = app.expect_failure(&app.mint(&app.nobody("sub-fold")), "identity_mismatch", 403).await;
+    let first = app
+        .expect_failure(&app.mint(&app.nobody("sub-fold")), "identity_mismatch", 403)
+        .await;
+    let second = app
+        .expect_failure(&app.mint(&app.nobody("sub-fold")), "identity_mismatch", 403)
+        .await;
     assert_eq!(first.reference, second.reference);
     assert_eq!(second.count, 2);
     assert_eq!(app.count_failures().await, 1);
@@ -278,5 +393,8 @@ async fn repeated_failures_fold_into_one_row() {
 async fn unknown_failure_references_are_not_found() {
     let app = TestApp::spawn().await;
     assert_eq!(app.get("/failures/nope").await.status().as_u16(), 404);
-    assert_eq!(app.get("/failures/%3Cscript%3E").await.status().as_u16(), 404);
+    assert_eq!(
+        app.get("/failures/%3Cscript%3E").await.status().as_u16(),
+        404
+    );
 }

@@ -29,7 +29,12 @@ async fn setup() -> Attack {
     evil_spec.signing.assertion = false;
     evil_spec.assertion_id = random_id();
     let evil = app.idp.assertion_xml(&evil_spec).expect("evil assertion");
-    Attack { app, signed, evil, spec }
+    Attack {
+        app,
+        signed,
+        evil,
+        spec,
+    }
 }
 
 impl Attack {
@@ -40,10 +45,19 @@ impl Attack {
         self.app.idp.response_around(&s, inner).expect("response")
     }
 
-    async fn refused(&self, xml: &str, kind: &str, status: u16) -> jointure::store::failures::Failure {
+    async fn refused(
+        &self,
+        xml: &str,
+        kind: &str,
+        status: u16,
+    ) -> jointure::store::failures::Failure {
         let f = self.app.expect_failure(xml, kind, status).await;
         let me = self.app.get("/me").await;
-        assert_eq!(me.status().as_u16(), 401, "nobody may be logged in after a refused {kind}");
+        assert_eq!(
+            me.status().as_u16(),
+            401,
+            "nobody may be logged in after a refused {kind}"
+        );
         assert_eq!(self.app.mapping("attacker").await, None);
         f
     }
@@ -60,30 +74,51 @@ async fn xsw_evil_assertion_before_the_signed_one_is_refused() {
 #[tokio::test]
 async fn xsw_evil_assertion_after_the_signed_one_is_refused() {
     let a = setup().await;
-    a.refused(&a.response(&format!("{}{}", a.signed, a.evil)), "invalid_signature", 403).await;
+    a.refused(
+        &a.response(&format!("{}{}", a.signed, a.evil)),
+        "invalid_signature",
+        403,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn xsw_evil_assertion_inside_the_signature_object_is_refused() {
     let a = setup().await;
-    let inner = a.signed.replacen("</ds:Signature>", &format!("<ds:Object>{}</ds:Object></ds:Signature>", a.evil), 1);
+    let inner = a.signed.replacen(
+        "</ds:Signature>",
+        &format!("<ds:Object>{}</ds:Object></ds:Signature>", a.evil),
+        1,
+    );
     assert_ne!(inner, a.signed);
-    a.refused(&a.response(&inner), "invalid_signature", 403).await;
+    a.refused(&a.response(&inner), "invalid_signature", 403)
+        .await;
 }
 
 #[tokio::test]
 async fn xsw_evil_assertion_around_the_signed_one_is_refused() {
     let a = setup().await;
-    let around = a.evil.replacen("<saml:AuthnStatement", &format!("<saml:Advice>{}</saml:Advice><saml:AuthnStatement", a.signed), 1);
+    let around = a.evil.replacen(
+        "<saml:AuthnStatement",
+        &format!(
+            "<saml:Advice>{}</saml:Advice><saml:AuthnStatement",
+            a.signed
+        ),
+        1,
+    );
     assert_ne!(around, a.evil);
-    a.refused(&a.response(&around), "invalid_signature", 403).await;
+    a.refused(&a.response(&around), "invalid_signature", 403)
+        .await;
 }
 
 #[tokio::test]
 async fn xsw_signed_assertion_hidden_in_extensions_is_refused() {
     let a = setup().await;
     // The only Assertion sits under Extensions, not directly in the Response.
-    let xml = a.response(&format!("<samlp:Extensions>{}</samlp:Extensions>", a.signed));
+    let xml = a.response(&format!(
+        "<samlp:Extensions>{}</samlp:Extensions>",
+        a.signed
+    ));
     let f = a.refused(&xml, "invalid_signature", 403).await;
     assert!(f.detail.contains("direct child"), "{}", f.detail);
 }
@@ -103,7 +138,13 @@ async fn xsw_evil_response_wrapping_the_signed_response_is_refused() {
     let xml = a
         .app
         .idp
-        .response_around(&outer, &format!("<samlp:Extensions>{signed_response}</samlp:Extensions>{}", a.evil))
+        .response_around(
+            &outer,
+            &format!(
+                "<samlp:Extensions>{signed_response}</samlp:Extensions>{}",
+                a.evil
+            ),
+        )
         .expect("outer");
     a.refused(&xml, "invalid_signature", 403).await;
 }
@@ -116,7 +157,12 @@ async fn duplicated_ids_are_refused() {
     evil_spec.signing.assertion = false;
     evil_spec.assertion_id = id;
     let evil = a.app.idp.assertion_xml(&evil_spec).expect("evil");
-    a.refused(&a.response(&format!("{}{evil}", a.signed)), "invalid_signature", 403).await;
+    a.refused(
+        &a.response(&format!("{}{evil}", a.signed)),
+        "invalid_signature",
+        403,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -125,7 +171,9 @@ async fn a_stripped_signature_is_refused() {
     let start = a.signed.find("<ds:Signature").expect("sig start");
     let end = a.signed.find("</ds:Signature>").expect("sig end") + "</ds:Signature>".len();
     let stripped = format!("{}{}", &a.signed[..start], &a.signed[end..]);
-    let f = a.refused(&a.response(&stripped), "invalid_signature", 403).await;
+    let f = a
+        .refused(&a.response(&stripped), "invalid_signature", 403)
+        .await;
     assert!(f.detail.contains("neither"), "{}", f.detail);
 }
 
@@ -134,7 +182,8 @@ async fn a_name_id_changed_after_signing_is_refused() {
     let a = setup().await;
     let tampered = a.signed.replacen(">attacker<", ">victim<", 1);
     assert_ne!(tampered, a.signed);
-    a.refused(&a.response(&tampered), "invalid_signature", 403).await;
+    a.refused(&a.response(&tampered), "invalid_signature", 403)
+        .await;
 }
 
 #[tokio::test]
@@ -142,14 +191,17 @@ async fn an_attribute_changed_after_signing_is_refused() {
     let a = setup().await;
     let tampered = a.signed.replacen(">Nobody<", ">Dupont-Martin<", 1);
     assert_ne!(tampered, a.signed);
-    a.refused(&a.response(&tampered), "invalid_signature", 403).await;
+    a.refused(&a.response(&tampered), "invalid_signature", 403)
+        .await;
 }
 
 #[tokio::test]
 async fn a_foreign_key_with_its_certificate_in_key_info_is_refused() {
     let a = setup().await;
     let forger = MintingIdp::generate(&a.app.idp.entity_id).expect("forger");
-    let spec = a.app.ent("victim", "Dupont-Martin", "Élodie", "12/04/2011", UAI);
+    let spec = a
+        .app
+        .ent("victim", "Dupont-Martin", "Élodie", "12/04/2011", UAI);
     let forged = forger.assertion_xml(&spec).expect("forged");
     let with_key_info = forged.replacen(
         "</ds:SignatureValue>",
@@ -157,7 +209,8 @@ async fn a_foreign_key_with_its_certificate_in_key_info_is_refused() {
         1,
     );
     assert_ne!(with_key_info, forged);
-    a.refused(&a.response(&with_key_info), "invalid_signature", 403).await;
+    a.refused(&a.response(&with_key_info), "invalid_signature", 403)
+        .await;
 }
 
 #[tokio::test]
@@ -170,14 +223,18 @@ async fn a_comment_injected_in_the_name_id_is_refused() {
     let signed = a.app.idp.assertion_xml(&spec).expect("signed");
     let injected = signed.replacen(">victim.evil.test<", ">victim<!---->.evil.test<", 1);
     assert_ne!(injected, signed);
-    let f = a.refused(&a.response(&injected), "malformed_request", 400).await;
+    let f = a
+        .refused(&a.response(&injected), "malformed_request", 400)
+        .await;
     assert!(f.detail.contains("comment"), "{}", f.detail);
 }
 
 #[tokio::test]
 async fn sha1_signatures_are_refused() {
     let a = setup().await;
-    let mut spec = a.app.ent("victim", "Dupont-Martin", "Élodie", "12/04/2011", UAI);
+    let mut spec = a
+        .app
+        .ent("victim", "Dupont-Martin", "Élodie", "12/04/2011", UAI);
     spec.signing.sha1 = true;
     let xml = a.app.mint(&spec);
     assert!(xml.contains("rsa-sha1"), "minted with SHA-1");
@@ -190,7 +247,11 @@ async fn a_signed_response_with_an_unsigned_assertion_is_valid() {
     let app = TestApp::spawn().await;
     app.map("sub-r", "A-1").await;
     let mut spec = app.ent("sub-r", "a", "b", "", UAI);
-    spec.signing = jointure::saml::mint::Signing { response: true, assertion: false, sha1: false };
+    spec.signing = jointure::saml::mint::Signing {
+        response: true,
+        assertion: false,
+        sha1: false,
+    };
     app.expect_login(&app.mint(&spec), "A-1").await;
 }
 
@@ -199,7 +260,11 @@ async fn an_unsigned_response_with_a_signed_assertion_is_valid() {
     let app = TestApp::spawn().await;
     app.map("sub-a", "A-1").await;
     let mut spec = app.ent("sub-a", "a", "b", "", UAI);
-    spec.signing = jointure::saml::mint::Signing { response: false, assertion: true, sha1: false };
+    spec.signing = jointure::saml::mint::Signing {
+        response: false,
+        assertion: true,
+        sha1: false,
+    };
     app.expect_login(&app.mint(&spec), "A-1").await;
 }
 
@@ -208,17 +273,28 @@ async fn both_signed_is_valid() {
     let app = TestApp::spawn().await;
     app.map("sub-b", "A-1").await;
     let mut spec = app.ent("sub-b", "a", "b", "", UAI);
-    spec.signing = jointure::saml::mint::Signing { response: true, assertion: true, sha1: false };
+    spec.signing = jointure::saml::mint::Signing {
+        response: true,
+        assertion: true,
+        sha1: false,
+    };
     app.expect_login(&app.mint(&spec), "A-1").await;
 }
 
 #[tokio::test]
-async fn an_unsigned_assertion_in_an_unsigned_response_with_a_signed_sibling_response_id_is_refused() {
+async fn an_unsigned_assertion_in_an_unsigned_response_with_a_signed_sibling_response_id_is_refused(
+) {
     // A Signature on the Assertion that references the Response's ID.
     let a = setup().await;
     let rid = a.spec.response_id.clone();
-    let moved = a.signed.replacen(&format!("URI=\"#{}\"", a.spec.assertion_id), &format!("URI=\"#{rid}\""), 1);
+    let moved = a.signed.replacen(
+        &format!("URI=\"#{}\"", a.spec.assertion_id),
+        &format!("URI=\"#{rid}\""),
+        1,
+    );
     assert_ne!(moved, a.signed);
-    let f = a.refused(&a.response(&moved), "invalid_signature", 403).await;
+    let f = a
+        .refused(&a.response(&moved), "invalid_signature", 403)
+        .await;
     assert!(f.detail.contains("references"), "{}", f.detail);
 }

@@ -18,7 +18,12 @@ fn jointure(args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .expect("run jointure");
     if let Some(input) = stdin {
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
     }
     drop(child.stdin.take());
     child.wait_with_output().expect("wait")
@@ -42,21 +47,42 @@ fn write_config(dir: &Path) -> String {
     path.display().to_string()
 }
 
+/// Makes a response spec for a subject.
+type MakeSpec<'a> = Box<dyn Fn(&str) -> jointure::saml::mint::ResponseSpec + 'a>;
+
 #[tokio::test]
 async fn ingest_classifies_exactly_as_the_acs_does() {
     let app = TestApp::spawn().await;
     let config = write_config(app.dir.path());
-    let cases: Vec<(&str, Box<dyn Fn(&str) -> jointure::saml::mint::ResponseSpec>)> = vec![
-        ("resolved", Box::new(|s: &str| app.ent(s, "Haddad", "Inès", "", UAI).attr("serviceAccountId", "A-5"))),
+    let cases: Vec<(&str, MakeSpec)> = vec![
+        (
+            "resolved",
+            Box::new(|s: &str| {
+                app.ent(s, "Haddad", "Inès", "", UAI)
+                    .attr("serviceAccountId", "A-5")
+            }),
+        ),
         ("identity_mismatch", Box::new(|s: &str| app.nobody(s))),
-        ("ambiguous_identity", Box::new(|s: &str| app.ent(s, "Martin", "Camille", "20/01/2011", UAI))),
-        ("unknown_school", Box::new(|s: &str| app.ent(s, "a", "b", "", UAI_B))),
-        ("expired", Box::new(|s: &str| app.nobody(s).shifted(chrono::Duration::hours(-2)))),
-        ("invalid_signature", Box::new(|s: &str| {
-            let mut sp = app.nobody(s);
-            sp.signing.assertion = false;
-            sp
-        })),
+        (
+            "ambiguous_identity",
+            Box::new(|s: &str| app.ent(s, "Martin", "Camille", "20/01/2011", UAI)),
+        ),
+        (
+            "unknown_school",
+            Box::new(|s: &str| app.ent(s, "a", "b", "", UAI_B)),
+        ),
+        (
+            "expired",
+            Box::new(|s: &str| app.nobody(s).shifted(chrono::Duration::hours(-2))),
+        ),
+        (
+            "invalid_signature",
+            Box::new(|s: &str| {
+                let mut sp = app.nobody(s);
+                sp.signing.assertion = false;
+                sp
+            }),
+        ),
     ];
     for (i, (expected, make)) in cases.iter().enumerate() {
         // Through the ACS.
@@ -64,23 +90,55 @@ async fn ingest_classifies_exactly_as_the_acs_does() {
         let acs_kind = if acs_res.status().as_u16() == 303 {
             "resolved".to_string()
         } else {
-            meta(&acs_res.text().await.expect("page"), "jointure-failure-kind").expect("kind")
+            meta(
+                &acs_res.text().await.expect("page"),
+                "jointure-failure-kind",
+            )
+            .expect("kind")
         };
         // Through ingest, one file as XML and one as base64.
         let xml_file = app.dir.path().join(format!("r{i}.xml"));
         std::fs::write(&xml_file, app.mint(&make(&format!("ingest-{i}")))).expect("file");
         let b64_file = app.dir.path().join(format!("r{i}.b64"));
-        std::fs::write(&b64_file, jointure::saml::mint::to_base64(&app.mint(&make(&format!("ingest64-{i}"))))).expect("file");
-        let out = jointure(&["ingest", "--config", &config, xml_file.to_str().expect("path"), b64_file.to_str().expect("path")], None);
+        std::fs::write(
+            &b64_file,
+            jointure::saml::mint::to_base64(&app.mint(&make(&format!("ingest64-{i}")))),
+        )
+        .expect("file");
+        let out = jointure(
+            &[
+                "ingest",
+                "--config",
+                &config,
+                xml_file.to_str().expect("path"),
+                b64_file.to_str().expect("path"),
+            ],
+            None,
+        );
         assert!(out.status.success(), "{}", text(&out.stderr));
         let stdout = text(&out.stdout);
-        let kinds: Vec<&str> = stdout.lines().map(|l| l.split('\t').nth(1).expect("kind column")).collect();
+        let kinds: Vec<&str> = stdout
+            .lines()
+            .map(|l| l.split('\t').nth(1).expect("kind column"))
+            .collect();
         assert_eq!(acs_kind, *expected, "ACS");
         assert_eq!(kinds, [*expected, *expected], "ingest: {stdout}");
     }
     // Ingesting the same file again is a replay, as at the ACS.
-    let out = jointure(&["ingest", "--config", &config, app.dir.path().join("r0.xml").to_str().expect("p")], None);
-    assert!(text(&out.stdout).contains("\treplayed\t"), "{}", text(&out.stdout));
+    let out = jointure(
+        &[
+            "ingest",
+            "--config",
+            &config,
+            app.dir.path().join("r0.xml").to_str().expect("p"),
+        ],
+        None,
+    );
+    assert!(
+        text(&out.stdout).contains("\treplayed\t"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -96,23 +154,42 @@ fn a_windows_1252_semicolon_file_with_french_dates_imports() {
             .output()
             .expect("run")
     };
-    std::fs::write(dir.path().join("schools.csv"), "school_code,name\n0751234J,Coll\u{e8}ge A\n").expect("w");
-    let out = env_args(&["import", "schools", dir.path().join("schools.csv").to_str().expect("p")]);
+    std::fs::write(
+        dir.path().join("schools.csv"),
+        "school_code,name\n0751234J,Coll\u{e8}ge A\n",
+    )
+    .expect("w");
+    let out = env_args(&[
+        "import",
+        "schools",
+        dir.path().join("schools.csv").to_str().expect("p"),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("1 created"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("1 created"),
+        "{}",
+        text(&out.stdout)
+    );
     // Windows-1252: é = 0xE9, è = 0xE8; CRLF line ends; DD/MM/YYYY; French role.
     let file = dir.path().join("accounts.csv");
     std::fs::write(&file, b"account_id;school_code;last_name;first_name;birth_date;role;class_name\r\nW-1;0751234J;L\xe9vy;Chlo\xe9;05/03/2012;\xe9l\xe8ve;5\xe8me B\r\n").expect("w");
     let dry = env_args(&["import", "accounts", file.to_str().expect("p"), "--dry-run"]);
     assert!(dry.status.success(), "{}", text(&dry.stderr));
-    assert!(text(&dry.stdout).contains("1 would be created"), "{}", text(&dry.stdout));
+    assert!(
+        text(&dry.stdout).contains("1 would be created"),
+        "{}",
+        text(&dry.stdout)
+    );
     let out = env_args(&["import", "accounts", file.to_str().expect("p")]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let rt = tokio::runtime::Runtime::new().expect("rt");
     rt.block_on(async {
         let pool = jointure::store::open(&db).await.expect("db");
         let mut conn = pool.acquire().await.expect("conn");
-        let a = jointure::store::accounts::get(&mut conn, "W-1").await.expect("q").expect("imported");
+        let a = jointure::store::accounts::get(&mut conn, "W-1")
+            .await
+            .expect("q")
+            .expect("imported");
         assert_eq!(a.last_name, "Lévy");
         assert_eq!(a.first_name, "Chloé");
         assert_eq!(a.class_name.as_deref(), Some("5ème B"));
@@ -121,7 +198,11 @@ fn a_windows_1252_semicolon_file_with_french_dates_imports() {
     });
     // Importing it again changes nothing.
     let out = env_args(&["import", "accounts", file.to_str().expect("p")]);
-    assert!(text(&out.stdout).contains("0 created, 0 updated, 1 unchanged"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("0 created, 0 updated, 1 unchanged"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -137,7 +218,13 @@ fn a_bad_accounts_file_lists_every_bad_row_and_writes_nothing() {
             .expect("run")
     };
     std::fs::write(dir.path().join("s.csv"), "name;school_code\nA;0751234J\n").expect("w");
-    assert!(run(&["import", "schools", dir.path().join("s.csv").to_str().expect("p")]).status.success());
+    assert!(run(&[
+        "import",
+        "schools",
+        dir.path().join("s.csv").to_str().expect("p")
+    ])
+    .status
+    .success());
     let file = dir.path().join("a.csv");
     std::fs::write(
         &file,
@@ -165,8 +252,13 @@ fn a_bad_accounts_file_lists_every_bad_row_and_writes_nothing() {
     assert!(err.contains("nothing was imported"));
     let rt = tokio::runtime::Runtime::new().expect("rt");
     rt.block_on(async {
-        let pool = jointure::store::open(&dir.path().join("j.db")).await.expect("db");
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(&pool).await.expect("count");
+        let pool = jointure::store::open(&dir.path().join("j.db"))
+            .await
+            .expect("db");
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
         assert_eq!(n, 0, "the good row was not written either");
     });
 }
@@ -180,11 +272,24 @@ fn metadata_without_a_signing_certificate_stops_the_start_with_one_line() {
     )
     .expect("w");
     std::fs::write(dir.path().join("c.toml"), "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://j.db\"\n[[idp]]\nmetadata = \"idp.xml\"\n").expect("w");
-    let out = jointure(&["serve", "--config", dir.path().join("c.toml").to_str().expect("p")], None);
+    let out = jointure(
+        &[
+            "serve",
+            "--config",
+            dir.path().join("c.toml").to_str().expect("p"),
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    let line = err.lines().find(|l| l.starts_with("jointure:")).expect("error line");
-    assert!(line.contains("idp.xml") && line.contains("no signing certificate"), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("jointure:"))
+        .expect("error line");
+    assert!(
+        line.contains("idp.xml") && line.contains("no signing certificate"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -204,18 +309,56 @@ fn admin_add_reads_the_password_from_stdin_and_stores_an_argon2id_hash() {
     let c = dir.path().join("c.toml");
     std::fs::write(&c, "database_url = \"sqlite://j.db\"\n").expect("w");
     let cfg = c.to_str().expect("p");
-    let out = jointure(&["admin", "add", "--config", cfg, "--email", "a@school.test", "--role", "school_admin", "--school", "0751234j"], Some("a long enough password\n"));
+    let out = jointure(
+        &[
+            "admin",
+            "add",
+            "--config",
+            cfg,
+            "--email",
+            "a@school.test",
+            "--role",
+            "school_admin",
+            "--school",
+            "0751234j",
+        ],
+        Some("a long enough password\n"),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let short = jointure(&["admin", "add", "--config", cfg, "--email", "b@school.test", "--role", "superadmin"], Some("short\n"));
+    let short = jointure(
+        &[
+            "admin",
+            "add",
+            "--config",
+            cfg,
+            "--email",
+            "b@school.test",
+            "--role",
+            "superadmin",
+        ],
+        Some("short\n"),
+    );
     assert_eq!(short.status.code(), Some(1));
     let rt = tokio::runtime::Runtime::new().expect("rt");
     rt.block_on(async {
-        let pool = jointure::store::open(&dir.path().join("j.db")).await.expect("db");
-        let (hash, role): (String, String) = sqlx::query_as("SELECT password_hash, role FROM admins WHERE email = 'a@school.test'").fetch_one(&pool).await.expect("row");
+        let pool = jointure::store::open(&dir.path().join("j.db"))
+            .await
+            .expect("db");
+        let (hash, role): (String, String) =
+            sqlx::query_as("SELECT password_hash, role FROM admins WHERE email = 'a@school.test'")
+                .fetch_one(&pool)
+                .await
+                .expect("row");
         assert!(hash.starts_with("$argon2id$"));
-        assert!(jointure::store::admins::verify_password("a long enough password", &hash));
+        assert!(jointure::store::admins::verify_password(
+            "a long enough password",
+            &hash
+        ));
         assert_eq!(role, "school_admin");
-        let school: String = sqlx::query_scalar("SELECT school_code FROM admin_schools").fetch_one(&pool).await.expect("school");
+        let school: String = sqlx::query_scalar("SELECT school_code FROM admin_schools")
+            .fetch_one(&pool)
+            .await
+            .expect("school");
         assert_eq!(school, "0751234J");
     });
 }

@@ -26,17 +26,31 @@ fn saml_response(html: &str) -> String {
     let needle = "name=\"SAMLResponse\" value=\"";
     let start = html.find(needle).expect("SAMLResponse field") + needle.len();
     let end = html[start..].find('"').expect("end") + start;
-    html[start..end].replace("&#43;", "+").replace("&#x2b;", "+").replace("&#61;", "=").replace("&#x3d;", "=").replace("&#47;", "/").replace("&#x2f;", "/")
+    html[start..end]
+        .replace("&#43;", "+")
+        .replace("&#x2b;", "+")
+        .replace("&#61;", "=")
+        .replace("&#x3d;", "=")
+        .replace("&#47;", "/")
+        .replace("&#x2f;", "/")
 }
 
 #[tokio::test]
 async fn every_demo_scenario_reaches_its_announced_outcome() {
     let (base, _dir) = spawn_demo().await;
-    let page = client().get(format!("{base}/demo/idp")).send().await.expect("page");
+    let page = client()
+        .get(format!("{base}/demo/idp"))
+        .send()
+        .await
+        .expect("page");
     assert_eq!(page.status().as_u16(), 200);
     let html = page.text().await.expect("html");
     for s in jointure::demo::SCENARIOS {
-        assert!(html.contains(&format!("id=\"demo-{}\"", s.id)), "button for {}", s.id);
+        assert!(
+            html.contains(&format!("id=\"demo-{}\"", s.id)),
+            "button for {}",
+            s.id
+        );
         let c = client();
         let auto = c
             .post(format!("{base}/demo/idp/send"))
@@ -47,7 +61,10 @@ async fn every_demo_scenario_reaches_its_announced_outcome() {
             .expect("send");
         assert_eq!(auto.status().as_u16(), 200, "{}", s.id);
         let form = auto.text().await.expect("auto-post page");
-        assert!(form.contains("action=\"http://127.0.0.1:8080/saml/acs\""), "posts to the configured ACS");
+        assert!(
+            form.contains("action=\"http://127.0.0.1:8080/saml/acs\""),
+            "posts to the configured ACS"
+        );
         let body = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("SAMLResponse", &saml_response(&form))
             .finish();
@@ -59,11 +76,22 @@ async fn every_demo_scenario_reaches_its_announced_outcome() {
             .await
             .expect("acs");
         if s.expect == "success" {
-            assert_eq!(res.status().as_u16(), 303, "{}: {}", s.id, res.text().await.unwrap_or_default());
+            assert_eq!(
+                res.status().as_u16(),
+                303,
+                "{}: {}",
+                s.id,
+                res.text().await.unwrap_or_default()
+            );
         } else {
             let status = res.status().as_u16();
             let page = res.text().await.expect("failure page");
-            assert_eq!(meta(&page, "jointure-failure-kind").as_deref(), Some(s.expect), "{}", s.id);
+            assert_eq!(
+                meta(&page, "jointure-failure-kind").as_deref(),
+                Some(s.expect),
+                "{}",
+                s.id
+            );
             let kind: jointure::resolve::FailureKind = s.expect.parse().expect("kind");
             assert_eq!(status, kind.http_status(), "{}", s.id);
         }
@@ -74,7 +102,9 @@ async fn every_demo_scenario_reaches_its_announced_outcome() {
 async fn every_failure_kind_has_a_demo_scenario() {
     for kind in jointure::resolve::FailureKind::ALL {
         assert!(
-            jointure::demo::SCENARIOS.iter().any(|s| s.expect == kind.as_str()),
+            jointure::demo::SCENARIOS
+                .iter()
+                .any(|s| s.expect == kind.as_str()),
             "no demo scenario for {kind}"
         );
     }
@@ -91,8 +121,17 @@ async fn the_demo_idp_does_not_exist_without_demo() {
     let app = Application::build(c, false).await.expect("app");
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run());
-    let res = client().get(format!("{base}/demo/idp")).send().await.expect("get");
+    let res = client()
+        .get(format!("{base}/demo/idp"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(res.status().as_u16(), 404);
-    let res = client().post(format!("{base}/demo/idp/send")).body("scenario=match").send().await.expect("post");
+    let res = client()
+        .post(format!("{base}/demo/idp/send"))
+        .body("scenario=match")
+        .send()
+        .await
+        .expect("post");
     assert_eq!(res.status().as_u16(), 404);
 }

@@ -8,14 +8,20 @@ use std::io::Read;
 
 fn query_param(url: &str, name: &str) -> Option<String> {
     let u = url::Url::parse(url).ok()?;
-    u.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    u.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 fn inflate(b64: &str) -> String {
     use base64::Engine;
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64).expect("base64");
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("base64");
     let mut xml = String::new();
-    flate2::read::DeflateDecoder::new(&raw[..]).read_to_string(&mut xml).expect("inflate");
+    flate2::read::DeflateDecoder::new(&raw[..])
+        .read_to_string(&mut xml)
+        .expect("inflate");
     xml
 }
 
@@ -27,9 +33,17 @@ async fn start_login(app: &TestApp, relay: &str) -> (String, String) {
         .finish();
     let res = app.get(&format!("/saml/login?{q}")).await;
     assert_eq!(res.status().as_u16(), 303);
-    let location = res.headers().get("location").and_then(|v| v.to_str().ok()).expect("location").to_string();
+    let location = res
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("location")
+        .to_string();
     assert!(location.starts_with("https://idp.test/sso?"), "{location}");
-    assert!(query_param(&location, "Signature").is_some(), "the request is signed");
+    assert!(
+        query_param(&location, "Signature").is_some(),
+        "the request is signed"
+    );
     assert_eq!(
         query_param(&location, "SigAlg").as_deref(),
         Some("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256")
@@ -38,11 +52,17 @@ async fn start_login(app: &TestApp, relay: &str) -> (String, String) {
     let doc = roxmltree::Document::parse(&xml).expect("xml");
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "AuthnRequest");
-    assert_eq!(root.attribute("AssertionConsumerServiceURL"), Some(acs_url().as_str()));
+    assert_eq!(
+        root.attribute("AssertionConsumerServiceURL"),
+        Some(acs_url().as_str())
+    );
     let id = root.attribute("ID").expect("ID").to_string();
     // "_" + 32 hex digits: 128 random bits.
     assert_eq!(id.len(), 33, "{id}");
-    (id, query_param(&location, "RelayState").expect("RelayState"))
+    (
+        id,
+        query_param(&location, "RelayState").expect("RelayState"),
+    )
 }
 
 #[tokio::test]
@@ -55,14 +75,28 @@ async fn sp_initiated_login_answers_the_pending_request_and_honours_relay_state(
     let mut spec = app.ent("sub-sp", "a", "b", "", UAI);
     spec.in_response_to = Some(id.clone());
     let body = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("SAMLResponse", &jointure::saml::mint::to_base64(&app.mint(&spec)))
+        .append_pair(
+            "SAMLResponse",
+            &jointure::saml::mint::to_base64(&app.mint(&spec)),
+        )
         .append_pair("RelayState", &relay)
         .finish();
     let res = app.post_form(body).await;
     assert_eq!(res.status().as_u16(), 303);
-    assert_eq!(res.headers().get("location").and_then(|v| v.to_str().ok()), Some("/courses/42?tab=1"));
-    let cookie = res.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie").to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert_eq!(
+        res.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some("/courses/42?tab=1")
+    );
+    let cookie = res
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("cookie")
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     assert!(cookie.contains("Secure"), "public_url is https: {cookie}");
     assert!(cookie.starts_with("__Host-jointure_session="), "{cookie}");
 
@@ -77,19 +111,31 @@ async fn an_open_redirect_relay_state_is_not_followed() {
     let app = TestApp::spawn().await;
     app.map("sub-r", "A-1").await;
     let body = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("SAMLResponse", &jointure::saml::mint::to_base64(&app.mint(&app.ent("sub-r", "a", "b", "", UAI))))
+        .append_pair(
+            "SAMLResponse",
+            &jointure::saml::mint::to_base64(&app.mint(&app.ent("sub-r", "a", "b", "", UAI))),
+        )
         .append_pair("RelayState", "https://evil.test/phish")
         .finish();
     let res = app.post_form(body).await;
     assert_eq!(res.status().as_u16(), 303);
-    assert_eq!(res.headers().get("location").and_then(|v| v.to_str().ok()), Some("/me"));
+    assert_eq!(
+        res.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some("/me")
+    );
 }
 
 #[tokio::test]
 async fn unsolicited_responses_are_refused_when_idp_initiated_login_is_off() {
     let app = TestApp::spawn_with(|c| c.idps[0].allow_idp_initiated = false).await;
     app.map("sub-u", "A-1").await;
-    let f = app.expect_failure(&app.mint(&app.ent("sub-u", "a", "b", "", UAI)), "replayed", 403).await;
+    let f = app
+        .expect_failure(
+            &app.mint(&app.ent("sub-u", "a", "b", "", UAI)),
+            "replayed",
+            403,
+        )
+        .await;
     assert!(f.detail.contains("unsolicited"), "{}", f.detail);
     // SP-initiated still works.
     let (id, _) = start_login(&app, "/me").await;
@@ -114,9 +160,16 @@ async fn sp_metadata_names_the_entity_acs_and_both_keys() {
     let doc = roxmltree::Document::parse(&xml).expect("metadata parses");
     let root = doc.root_element();
     assert_eq!(root.attribute("entityID"), Some(sp_entity_id().as_str()));
-    let acs = doc.descendants().find(|n| n.tag_name().name() == "AssertionConsumerService").expect("ACS");
+    let acs = doc
+        .descendants()
+        .find(|n| n.tag_name().name() == "AssertionConsumerService")
+        .expect("ACS");
     assert_eq!(acs.attribute("Location"), Some(acs_url().as_str()));
-    let uses: Vec<_> = doc.descendants().filter(|n| n.tag_name().name() == "KeyDescriptor").filter_map(|n| n.attribute("use")).collect();
+    let uses: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "KeyDescriptor")
+        .filter_map(|n| n.attribute("use"))
+        .collect();
     assert_eq!(uses, ["signing", "encryption"]);
 }
 
@@ -131,7 +184,13 @@ async fn pages_carry_security_headers() {
     let app = TestApp::spawn().await;
     let res = app.get("/me").await;
     let h = res.headers();
-    assert_eq!(h.get("x-frame-options").and_then(|v| v.to_str().ok()), Some("DENY"));
-    assert_eq!(h.get("referrer-policy").and_then(|v| v.to_str().ok()), Some("no-referrer"));
+    assert_eq!(
+        h.get("x-frame-options").and_then(|v| v.to_str().ok()),
+        Some("DENY")
+    );
+    assert_eq!(
+        h.get("referrer-policy").and_then(|v| v.to_str().ok()),
+        Some("no-referrer")
+    );
     assert!(h.get("content-security-policy").is_some());
 }

@@ -63,7 +63,14 @@ mod tests {
 
     #[test]
     fn impossible_or_partial_dates_are_refused() {
-        for bad in ["2012-02-30", "31/04/2012", "9/3/2012", "2012-3-9", "", "yesterday"] {
+        for bad in [
+            "2012-02-30",
+            "31/04/2012",
+            "9/3/2012",
+            "2012-3-9",
+            "",
+            "yesterday",
+        ] {
             assert_eq!(parse_date(bad), None, "{bad}");
         }
     }

@@ -77,7 +77,17 @@ mod tests {
 
     #[test]
     fn other_shapes_are_refused() {
-        for bad in ["", "1AB", "12A", "12ABC", "12AB3", "AB12", "075123J", "07512345J", "12-AB"] {
+        for bad in [
+            "",
+            "1AB",
+            "12A",
+            "12ABC",
+            "12AB3",
+            "AB12",
+            "075123J",
+            "07512345J",
+            "12-AB",
+        ] {
             assert_eq!(parse_school_code(bad), None, "{bad}");
         }
     }

@@ -54,8 +54,19 @@ pub fn load_or_generate(key_path: &Path, cert_path: &Path, cn: &str) -> Result<S
         }
         (false, false) => {
             let keys = generate(cn, 3072).map_err(|e| format!("generating SP key: {e}"))?;
-            write_pem(key_path, &keys.key.private_key_to_pem_pkcs8().map_err(|e| e.to_string())?, true)?;
-            write_pem(cert_path, &keys.cert.to_pem().map_err(|e| e.to_string())?, false)?;
+            write_pem(
+                key_path,
+                &keys
+                    .key
+                    .private_key_to_pem_pkcs8()
+                    .map_err(|e| e.to_string())?,
+                true,
+            )?;
+            write_pem(
+                cert_path,
+                &keys.cert.to_pem().map_err(|e| e.to_string())?,
+                false,
+            )?;
             tracing::info!(key = %key_path.display(), cert = %cert_path.display(), "generated SP key pair");
             Ok(keys)
         }

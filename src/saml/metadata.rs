@@ -6,8 +6,8 @@
 //! DTD-refusing parser, and an IdP is only accepted with an entity ID, an
 //! IDPSSODescriptor and at least one signing certificate that parses as X.509.
 
-use super::xml::{parse_strict, MD_NS, DS_NS};
 use super::keys::SpKeys;
+use super::xml::{parse_strict, DS_NS, MD_NS};
 use base64::Engine;
 use std::path::Path;
 
@@ -105,10 +105,11 @@ fn read_entity(entity: roxmltree::Node) -> Result<Option<IdpMetadata>, String> {
                 .collect();
             let der = base64::engine::general_purpose::STANDARD
                 .decode(&b64)
-                .map_err(|_| format!("entity {entity_id:?}: a signing certificate is not base64"))?;
-            openssl::x509::X509::from_der(&der).map_err(|_| {
-                format!("entity {entity_id:?}: a signing certificate is not X.509")
-            })?;
+                .map_err(|_| {
+                    format!("entity {entity_id:?}: a signing certificate is not base64")
+                })?;
+            openssl::x509::X509::from_der(&der)
+                .map_err(|_| format!("entity {entity_id:?}: a signing certificate is not X.509"))?;
             signing_certs.push(b64);
         }
     }
@@ -159,8 +160,12 @@ impl IdpMetadata {
             ));
         }
         xml.push_str("</md:IDPSSODescriptor></md:EntityDescriptor>");
-        xml.parse()
-            .map_err(|e| format!("entity {:?}: samael refused the metadata: {e}", self.entity_id))
+        xml.parse().map_err(|e| {
+            format!(
+                "entity {:?}: samael refused the metadata: {e}",
+                self.entity_id
+            )
+        })
     }
 }
 
@@ -232,7 +237,10 @@ mod tests {
         let idps = parse_metadata(&entity("https://idp.test", &idp_body(&cert_b64()))).expect("ok");
         assert_eq!(idps.len(), 1);
         assert_eq!(idps[0].entity_id, "https://idp.test");
-        assert_eq!(idps[0].sso_redirect.as_deref(), Some("https://idp.test/sso"));
+        assert_eq!(
+            idps[0].sso_redirect.as_deref(),
+            Some("https://idp.test/sso")
+        );
         idps[0].to_samael().expect("samael accepts it");
     }
 
@@ -246,11 +254,17 @@ mod tests {
     #[test]
     fn metadata_without_entity_id_or_idp_descriptor_is_refused() {
         let no_id = format!("<md:EntityDescriptor xmlns:md=\"{MD_NS}\" xmlns:ds=\"{DS_NS}\">{}</md:EntityDescriptor>", idp_body(&cert_b64()));
-        assert!(parse_metadata(&no_id).expect_err("refused").contains("no entityID"));
+        assert!(parse_metadata(&no_id)
+            .expect_err("refused")
+            .contains("no entityID"));
         let sp_only = entity("https://sp.test", "<md:SPSSODescriptor/>");
-        assert!(parse_metadata(&sp_only).expect_err("refused").contains("no IDPSSODescriptor"));
+        assert!(parse_metadata(&sp_only)
+            .expect_err("refused")
+            .contains("no IDPSSODescriptor"));
         let wrong_root = "<html/>";
-        assert!(parse_metadata(wrong_root).expect_err("refused").contains("root element"));
+        assert!(parse_metadata(wrong_root)
+            .expect_err("refused")
+            .contains("root element"));
     }
 
     #[test]
@@ -262,7 +276,11 @@ mod tests {
             entity("https://sp.test", "<md:SPSSODescriptor/>"),
             entity("https://b.test", &idp_body(&cert)),
         );
-        let ids: Vec<_> = parse_metadata(&agg).expect("ok").into_iter().map(|i| i.entity_id).collect();
+        let ids: Vec<_> = parse_metadata(&agg)
+            .expect("ok")
+            .into_iter()
+            .map(|i| i.entity_id)
+            .collect();
         assert_eq!(ids, ["https://a.test", "https://b.test"]);
     }
 

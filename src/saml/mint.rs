@@ -127,7 +127,10 @@ fn signature_template(reference: &str, sha1: bool) -> String {
 fn strip_declaration(xml: &str) -> &str {
     let t = xml.trim_start();
     match t.strip_prefix("<?xml") {
-        Some(rest) => rest.split_once("?>").map(|(_, r)| r.trim_start()).unwrap_or(t),
+        Some(rest) => rest
+            .split_once("?>")
+            .map(|(_, r)| r.trim_start())
+            .unwrap_or(t),
         None => t,
     }
 }

@@ -208,10 +208,9 @@ impl Verifier {
     /// from `spawn_blocking`.
     pub fn verify(&self, xml: &str, now: DateTime<Utc>) -> Result<Verified, Rejection> {
         let shape = read_shape(xml)?;
-        let issuer = shape
-            .issuer
-            .clone()
-            .ok_or_else(|| Rejection::new(FailureKind::UnknownIssuer, "the response has no Issuer"))?;
+        let issuer = shape.issuer.clone().ok_or_else(|| {
+            Rejection::new(FailureKind::UnknownIssuer, "the response has no Issuer")
+        })?;
         let with_issuer = |kind, detail: String| Rejection {
             kind,
             detail,
@@ -294,7 +293,10 @@ impl Verifier {
                 {
                     return Err(fail(
                         FailureKind::WrongAudience,
-                        format!("the AudienceRestriction does not name {}", self.sp_entity_id),
+                        format!(
+                            "the AudienceRestriction does not name {}",
+                            self.sp_entity_id
+                        ),
                     ));
                 }
             }
@@ -314,12 +316,18 @@ impl Verifier {
         let skew = self.skew;
         let mut latest = assertion.issue_instant + Duration::seconds(MAX_ASSERTION_AGE_SECONDS);
         if assertion.issue_instant - skew > now {
-            return Err(fail(FailureKind::Expired, "the Assertion was issued in the future".into()));
+            return Err(fail(
+                FailureKind::Expired,
+                "the Assertion was issued in the future".into(),
+            ));
         }
         if assertion.issue_instant + Duration::seconds(MAX_ASSERTION_AGE_SECONDS) + skew <= now {
             return Err(fail(
                 FailureKind::Expired,
-                format!("the Assertion was issued at {} and is too old", assertion.issue_instant),
+                format!(
+                    "the Assertion was issued at {} and is too old",
+                    assertion.issue_instant
+                ),
             ));
         }
         if let Some(c) = &assertion.conditions {
@@ -346,19 +354,27 @@ impl Verifier {
             .flat_map(|s| s.subject_confirmations.iter().flatten())
             .filter(|c| c.method.as_deref() == Some(BEARER))
         {
-            let Some(data) = &conf.subject_confirmation_data else { continue };
+            let Some(data) = &conf.subject_confirmation_data else {
+                continue;
+            };
             if data.recipient.as_deref() != Some(self.acs_url.as_str()) {
                 continue;
             }
             if let Some(nb) = data.not_before {
                 if now < nb - skew {
-                    return Err(fail(FailureKind::Expired, format!("confirmation not valid before {nb}")));
+                    return Err(fail(
+                        FailureKind::Expired,
+                        format!("confirmation not valid before {nb}"),
+                    ));
                 }
             }
             match data.not_on_or_after {
                 Some(noa) if now < noa + skew => latest = latest.max(noa),
                 Some(noa) => {
-                    return Err(fail(FailureKind::Expired, format!("confirmation expired at {noa}")))
+                    return Err(fail(
+                        FailureKind::Expired,
+                        format!("confirmation expired at {noa}"),
+                    ))
                 }
                 None => continue,
             }
@@ -480,7 +496,11 @@ fn is(n: &roxmltree::Node, ns: &str, name: &str) -> bool {
     n.is_element() && n.tag_name().namespace() == Some(ns) && n.tag_name().name() == name
 }
 
-fn child<'a, 'i>(n: roxmltree::Node<'a, 'i>, ns: &str, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
+fn child<'a, 'i>(
+    n: roxmltree::Node<'a, 'i>,
+    ns: &str,
+    name: &str,
+) -> Option<roxmltree::Node<'a, 'i>> {
     n.children().find(|c| is(c, ns, name))
 }
 
@@ -505,9 +525,8 @@ fn read_shape(xml: &str) -> Result<Shape, Rejection> {
             .filter(|t| !t.is_empty())
     };
     let first_assertion = assertions.first().copied();
-    let issuer = text_of(child(root, SAML_NS, "Issuer")).or_else(|| {
-        first_assertion.and_then(|a| text_of(child(a, SAML_NS, "Issuer")))
-    });
+    let issuer = text_of(child(root, SAML_NS, "Issuer"))
+        .or_else(|| first_assertion.and_then(|a| text_of(child(a, SAML_NS, "Issuer"))));
     let status = child(root, SAMLP_NS, "Status").and_then(|s| {
         let code = child(s, SAMLP_NS, "StatusCode")?;
         Some(Status {
@@ -590,14 +609,19 @@ fn check_signature(sig: &roxmltree::Node, parent: roxmltree::Node) -> Result<(),
     }
     let method = alg(child(signed_info, DS_NS, "SignatureMethod"));
     if !SIGNATURE_METHODS.contains(&method) {
-        return Err(format!("signature algorithm {method:?} is not accepted (SHA-256 or stronger only)"));
+        return Err(format!(
+            "signature algorithm {method:?} is not accepted (SHA-256 or stronger only)"
+        ));
     }
     let refs: Vec<_> = signed_info
         .children()
         .filter(|n| is(n, DS_NS, "Reference"))
         .collect();
     let [reference] = refs.as_slice() else {
-        return Err(format!("a Signature has {} References; exactly one is accepted", refs.len()));
+        return Err(format!(
+            "a Signature has {} References; exactly one is accepted",
+            refs.len()
+        ));
     };
     let parent_id = parent
         .attribute("ID")
@@ -611,7 +635,9 @@ fn check_signature(sig: &roxmltree::Node, parent: roxmltree::Node) -> Result<(),
     }
     let digest = alg(child(*reference, DS_NS, "DigestMethod"));
     if !DIGEST_METHODS.contains(&digest) {
-        return Err(format!("digest algorithm {digest:?} is not accepted (SHA-256 or stronger only)"));
+        return Err(format!(
+            "digest algorithm {digest:?} is not accepted (SHA-256 or stronger only)"
+        ));
     }
     if let Some(transforms) = child(*reference, DS_NS, "Transforms") {
         for t in transforms.children().filter(|n| is(n, DS_NS, "Transform")) {
@@ -636,7 +662,10 @@ fn unverified_claims(assertion: roxmltree::Node) -> Claims {
         .flat_map(|s| s.children().filter(|n| is(n, SAML_NS, "Attribute")))
         .filter_map(|a| {
             Some(Attr {
-                name: a.attribute("Name").or(a.attribute("FriendlyName"))?.to_string(),
+                name: a
+                    .attribute("Name")
+                    .or(a.attribute("FriendlyName"))?
+                    .to_string(),
                 friendly_name: a.attribute("FriendlyName").map(str::to_string),
                 values: a
                     .children()

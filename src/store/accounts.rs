@@ -38,11 +38,16 @@ fn from_row(r: &sqlx::sqlite::SqliteRow) -> Account {
 const COLUMNS: &str =
     "account_id, school_code, last_name, first_name, birth_date, role, class_name, email, active";
 
-pub async fn get(conn: &mut SqliteConnection, account_id: &str) -> Result<Option<Account>, sqlx::Error> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM accounts WHERE account_id = ?"))
-        .bind(account_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+pub async fn get(
+    conn: &mut SqliteConnection,
+    account_id: &str,
+) -> Result<Option<Account>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM accounts WHERE account_id = ?"
+    ))
+    .bind(account_id)
+    .fetch_optional(&mut *conn)
+    .await?;
     Ok(row.as_ref().map(from_row))
 }
 

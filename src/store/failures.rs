@@ -154,10 +154,13 @@ pub async fn record(
             Err(e) => return Err(e),
         }
     }
-    Err(sqlx::Error::Protocol("could not draw a unique support code".into()))
+    Err(sqlx::Error::Protocol(
+        "could not draw a unique support code".into(),
+    ))
 }
 
-const COLUMNS: &str = "id, reference, support_code, kind, status, idp_entity_id, school_code, subject, detail,
+const COLUMNS: &str =
+    "id, reference, support_code, kind, status, idp_entity_id, school_code, subject, detail,
     asserted_json, asserted_verified, asserted_last_name, asserted_first_name, asserted_birth_date,
     asserted_role, asserted_class_name, raw_response, first_seen, last_seen, count, report_json,
     resolved_account_id, resolved_at";
@@ -195,10 +198,12 @@ pub async fn by_reference(
     conn: &mut SqliteConnection,
     reference: &str,
 ) -> Result<Option<Failure>, sqlx::Error> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM failures WHERE reference = ?"))
-        .bind(reference)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM failures WHERE reference = ?"
+    ))
+    .bind(reference)
+    .fetch_optional(&mut *conn)
+    .await?;
     Ok(row.as_ref().map(from_row))
 }
 
@@ -222,7 +227,10 @@ pub async fn save_report(
 
 /// Forgets the raw response and client details of failures not seen for
 /// `days` days: these are minors' data, kept only as long as needed.
-pub async fn purge_personal_data(conn: &mut SqliteConnection, days: i64) -> Result<u64, sqlx::Error> {
+pub async fn purge_personal_data(
+    conn: &mut SqliteConnection,
+    days: i64,
+) -> Result<u64, sqlx::Error> {
     let cutoff = super::time_text(chrono::Utc::now() - chrono::Duration::days(days));
     let r = sqlx::query(
         "UPDATE failures SET raw_response = NULL, client_ip = NULL, user_agent = NULL

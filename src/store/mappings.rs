@@ -41,11 +41,12 @@ pub async fn subjects_for(
     idp: &str,
     account_id: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let rows = sqlx::query("SELECT subject FROM mappings WHERE idp_entity_id = ? AND account_id = ?")
-        .bind(idp)
-        .bind(account_id)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows =
+        sqlx::query("SELECT subject FROM mappings WHERE idp_entity_id = ? AND account_id = ?")
+            .bind(idp)
+            .bind(account_id)
+            .fetch_all(&mut *conn)
+            .await?;
     Ok(rows.iter().map(|r| r.get("subject")).collect())
 }
 

@@ -22,13 +22,15 @@ pub async fn upsert(conn: &mut SqliteConnection, s: &School) -> Result<Upsert, s
     let now = super::now_text();
     match existing {
         None => {
-            sqlx::query("INSERT INTO schools (code, name, created_at, updated_at) VALUES (?, ?, ?, ?)")
-                .bind(&s.code)
-                .bind(&s.name)
-                .bind(&now)
-                .bind(&now)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "INSERT INTO schools (code, name, created_at, updated_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(&s.code)
+            .bind(&s.name)
+            .bind(&now)
+            .bind(&now)
+            .execute(&mut *conn)
+            .await?;
             Ok(Upsert::Created)
         }
         Some(e) if e == *s => Ok(Upsert::Unchanged),

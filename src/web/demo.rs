@@ -42,7 +42,9 @@ struct SsoQuery {
 /// The ID of a deflated, base64 AuthnRequest (HTTP-Redirect binding).
 fn authn_request_id(encoded: &str) -> Option<String> {
     use base64::Engine;
-    let deflated = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+    let deflated = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
     let mut xml = String::new();
     flate2::read::DeflateDecoder::new(&deflated[..])
         .take(64 * 1024)
@@ -52,7 +54,11 @@ fn authn_request_id(encoded: &str) -> Option<String> {
     doc.root_element().attribute("ID").map(str::to_string)
 }
 
-async fn page(State(_st): State<AppState>, headers: HeaderMap, Query(q): Query<SsoQuery>) -> Response {
+async fn page(
+    State(_st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<SsoQuery>,
+) -> Response {
     let in_response_to = q.saml_request.as_deref().and_then(authn_request_id);
     render(
         StatusCode::OK,
@@ -89,7 +95,11 @@ async fn send(
 ) -> Result<Response, AppError> {
     let demo = st.demo.as_ref().ok_or(AppError::NotFound)?;
     let xml = demo
-        .mint(&st.svc, &f.scenario, f.in_response_to.filter(|s| !s.is_empty()))
+        .mint(
+            &st.svc,
+            &f.scenario,
+            f.in_response_to.filter(|s| !s.is_empty()),
+        )
         .await
         .map_err(AppError::BadRequest)?;
     Ok(render(

@@ -141,11 +141,26 @@ struct FailurePage<'a> {
 fn help_keys(kind: FailureKind) -> &'static [&'static str] {
     use FailureKind::*;
     match kind {
-        MalformedRequest | InvalidSignature | Replayed => &["help.close_browser", "help.private_window", "help.contact_support"],
-        Expired => &["help.clock", "help.close_browser", "help.private_window", "help.contact_support"],
-        WrongAudience | IdpError => &["help.close_browser", "help.private_window", "help.contact_support"],
+        MalformedRequest | InvalidSignature | Replayed => &[
+            "help.close_browser",
+            "help.private_window",
+            "help.contact_support",
+        ],
+        Expired => &[
+            "help.clock",
+            "help.close_browser",
+            "help.private_window",
+            "help.contact_support",
+        ],
+        WrongAudience | IdpError => &[
+            "help.close_browser",
+            "help.private_window",
+            "help.contact_support",
+        ],
         UnknownIssuer | UnknownSchool => &["help.school_connected", "help.contact_support"],
-        MissingSchoolCode | InvalidSchoolCode | MissingSubject | AccountDisabled => &["help.contact_support"],
+        MissingSchoolCode | InvalidSchoolCode | MissingSubject | AccountDisabled => {
+            &["help.contact_support"]
+        }
         IdentityMismatch | AmbiguousIdentity => &["form.intro", "help.contact_support"],
     }
 }
@@ -184,9 +199,17 @@ pub async fn failure_page(
         None => None,
     };
     drop(conn);
-    let idp = f.idp_entity_id.as_deref().and_then(|i| st.svc.verifier.idp(i));
+    let idp = f
+        .idp_entity_id
+        .as_deref()
+        .and_then(|i| st.svc.verifier.idp(i));
     let portal = idp
-        .map(|i| i.meta.display_name.clone().unwrap_or_else(|| i.meta.entity_id.clone()))
+        .map(|i| {
+            i.meta
+                .display_name
+                .clone()
+                .unwrap_or_else(|| i.meta.entity_id.clone())
+        })
         .or_else(|| f.idp_entity_id.clone());
     let login_again = (f.status == "resolved")
         .then(|| idp.filter(|i| i.meta.sso_redirect.is_some()))
@@ -242,7 +265,11 @@ pub async fn failure_page(
 
 async fn load(st: &AppState, reference: &str) -> Result<Failure, AppError> {
     // References are 43 URL-safe characters; anything else is not looked up.
-    if reference.len() > 64 || !reference.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if reference.len() > 64
+        || !reference
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return Err(AppError::NotFound);
     }
     let mut conn = st.svc.pool.acquire().await?;
@@ -306,7 +333,12 @@ fn parse_report(body: &[u8]) -> (Report, HashMap<String, String>) {
 }
 
 /// Validates a report; returns errors by field (translation keys).
-pub fn validate(r: &mut Report) -> (HashMap<&'static str, &'static str>, HashMap<usize, &'static str>) {
+pub fn validate(
+    r: &mut Report,
+) -> (
+    HashMap<&'static str, &'static str>,
+    HashMap<usize, &'static str>,
+) {
     let mut e = HashMap::new();
     let mut ce = HashMap::new();
     let too_long = |s: &str, n: usize| s.chars().count() > n;
@@ -318,7 +350,9 @@ pub fn validate(r: &mut Report) -> (HashMap<&'static str, &'static str>, HashMap
         }
     }
     let today = chrono::Utc::now().date_naive();
-    let valid_birth = |s: &str| parse_date(s).filter(|d| *d < today && d.format("%Y").to_string().as_str() >= "1900");
+    let valid_birth = |s: &str| {
+        parse_date(s).filter(|d| *d < today && d.format("%Y").to_string().as_str() >= "1900")
+    };
     match valid_birth(&r.birth_date) {
         _ if r.birth_date.is_empty() => {
             e.insert("birth_date", "form.error.required");
@@ -337,14 +371,19 @@ pub fn validate(r: &mut Report) -> (HashMap<&'static str, &'static str>, HashMap
     let email_ok = |s: &str| {
         s.len() <= 200
             && !s.contains(char::is_whitespace)
-            && s.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !b.starts_with('.') && !b.ends_with('.'))
+            && s.split_once('@').is_some_and(|(a, b)| {
+                !a.is_empty() && b.contains('.') && !b.starts_with('.') && !b.ends_with('.')
+            })
     };
     if !r.email.is_empty() && !email_ok(&r.email) {
         e.insert("email", "form.error.email");
     }
     let phone_ok = |s: &str| {
         let digits = s.chars().filter(char::is_ascii_digit).count();
-        (6..=20).contains(&digits) && s.len() <= 30 && s.chars().all(|c| c.is_ascii_digit() || " +().-".contains(c))
+        (6..=20).contains(&digits)
+            && s.len() <= 30
+            && s.chars()
+                .all(|c| c.is_ascii_digit() || " +().-".contains(c))
     };
     if !r.phone.is_empty() && !phone_ok(&r.phone) {
         e.insert("phone", "form.error.phone");
@@ -356,14 +395,25 @@ pub fn validate(r: &mut Report) -> (HashMap<&'static str, &'static str>, HashMap
         e.insert("message", "form.error.too_long");
     }
     // Blank child rows are dropped; children only count for a parent.
-    r.children.retain(|c| !(c.last_name.is_empty() && c.first_name.is_empty() && c.birth_date.is_empty() && c.class_name.is_empty()));
+    r.children.retain(|c| {
+        !(c.last_name.is_empty()
+            && c.first_name.is_empty()
+            && c.birth_date.is_empty()
+            && c.class_name.is_empty())
+    });
     if r.role == "parent" {
         if r.children.is_empty() {
             e.insert("children", "form.error.children");
         }
         for (i, c) in r.children.iter_mut().enumerate() {
             let birth = valid_birth(&c.birth_date);
-            if c.last_name.is_empty() || c.first_name.is_empty() || birth.is_none() || too_long(&c.last_name, 100) || too_long(&c.first_name, 100) || too_long(&c.class_name, 100) {
+            if c.last_name.is_empty()
+                || c.first_name.is_empty()
+                || birth.is_none()
+                || too_long(&c.last_name, 100)
+                || too_long(&c.first_name, 100)
+                || too_long(&c.class_name, 100)
+            {
                 ce.insert(i, "form.error.child");
             } else if let Some(d) = birth {
                 c.birth_date = d.format("%Y-%m-%d").to_string();
@@ -392,18 +442,35 @@ async fn report(
     let expected = form_csrf(&st, &f.reference);
     let given = other.get("csrf_token").map(String::as_str).unwrap_or("");
     if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-        return Ok(super::message_page(StatusCode::FORBIDDEN, t, t.get("page.error"), "CSRF"));
+        return Ok(super::message_page(
+            StatusCode::FORBIDDEN,
+            t,
+            t.get("page.error"),
+            "CSRF",
+        ));
     }
     if !(f.kind.has_form() && f.status == "open") {
-        return Ok(super::message_page(StatusCode::CONFLICT, t, t.get("failure.heading"), t.get("form.closed")));
+        return Ok(super::message_page(
+            StatusCode::CONFLICT,
+            t,
+            t.get("failure.heading"),
+            t.get("form.closed"),
+        ));
     }
     let ip = super::client_ip(&parts.extensions).unwrap_or_else(|| "unknown".into());
     if !st.limits.report_by_ip.allow(&ip) || !st.limits.report_by_failure.allow(&f.reference) {
-        return Ok(super::message_page(StatusCode::TOO_MANY_REQUESTS, t, t.get("failure.heading"), t.get("form.too_many")));
+        return Ok(super::message_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            t,
+            t.get("failure.heading"),
+            t.get("form.too_many"),
+        ));
     }
     // "Add a child" / "remove this child": re-show, nothing saved.
     let add = other.contains_key("add_child");
-    let remove = other.get("remove_child").and_then(|v| v.parse::<usize>().ok());
+    let remove = other
+        .get("remove_child")
+        .and_then(|v| v.parse::<usize>().ok());
     if add || remove.is_some() {
         if let Some(i) = remove.filter(|i| *i < r.children.len()) {
             r.children.remove(i);
@@ -424,9 +491,20 @@ async fn report(
     let json = serde_json::to_string(&r).map_err(|e| AppError::Internal(e.to_string()))?;
     let mut conn = st.svc.pool.acquire().await?;
     if !failures::save_report(&mut conn, &f.reference, &json).await? {
-        return Ok(super::message_page(StatusCode::CONFLICT, t, t.get("failure.heading"), t.get("form.closed")));
+        return Ok(super::message_page(
+            StatusCode::CONFLICT,
+            t,
+            t.get("failure.heading"),
+            t.get("form.closed"),
+        ));
     }
-    Ok(render(StatusCode::OK, &SentPage { t, reference: &f.reference }))
+    Ok(render(
+        StatusCode::OK,
+        &SentPage {
+            t,
+            reference: &f.reference,
+        },
+    ))
 }
 
 /// Compares secrets in time independent of where they differ.
@@ -459,7 +537,13 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        let mut r = Report { role: "pirate".into(), birth_date: "2010-02-30".into(), email: "nope".into(), phone: "12".into(), ..Default::default() };
+        let mut r = Report {
+            role: "pirate".into(),
+            birth_date: "2010-02-30".into(),
+            email: "nope".into(),
+            phone: "12".into(),
+            ..Default::default()
+        };
         let (e, _) = validate(&mut r);
         assert_eq!(e.get("last_name"), Some(&"form.error.required"));
         assert_eq!(e.get("birth_date"), Some(&"form.error.date"));
@@ -470,14 +554,28 @@ mod tests {
 
     #[test]
     fn a_parent_names_at_least_one_complete_child() {
-        let mut r = Report { role: "parent".into(), ..valid() };
-        assert_eq!(validate(&mut r).0.get("children"), Some(&"form.error.children"));
+        let mut r = Report {
+            role: "parent".into(),
+            ..valid()
+        };
+        assert_eq!(
+            validate(&mut r).0.get("children"),
+            Some(&"form.error.children")
+        );
         let mut r = Report {
             role: "parent".into(),
             children: vec![
-                ChildRow { last_name: "Dupont".into(), first_name: "Léo".into(), birth_date: "2015-01-02".into(), class_name: "CM1".into() },
+                ChildRow {
+                    last_name: "Dupont".into(),
+                    first_name: "Léo".into(),
+                    birth_date: "2015-01-02".into(),
+                    class_name: "CM1".into(),
+                },
                 ChildRow::default(),
-                ChildRow { last_name: "Dupont".into(), ..Default::default() },
+                ChildRow {
+                    last_name: "Dupont".into(),
+                    ..Default::default()
+                },
             ],
             ..valid()
         };

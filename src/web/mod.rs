@@ -75,7 +75,10 @@ impl RateLimiter {
         };
         if map.len() > 100_000 {
             // Bound memory under a flood of distinct keys.
-            map.retain(|_, v| v.last().is_some_and(|t| now.duration_since(*t) < self.window));
+            map.retain(|_, v| {
+                v.last()
+                    .is_some_and(|t| now.duration_since(*t) < self.window)
+            });
         }
         let v = map.entry(key.to_string()).or_default();
         v.retain(|t| now.duration_since(*t) < self.window);
@@ -107,7 +110,10 @@ pub fn router(state: AppState) -> Router {
 /// pages have no inline script), no referrer leaking references.
 async fn security_headers(mut res: Response) -> Response {
     let h = res.headers_mut();
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert(
@@ -124,7 +130,10 @@ async fn security_headers(mut res: Response) -> Response {
 
 async fn style() -> Response {
     (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
         include_str!("../../static/style.css"),
     )
         .into_response()
@@ -132,7 +141,10 @@ async fn style() -> Response {
 
 async fn autopost_js() -> Response {
     (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
         include_str!("../../static/autopost.js"),
     )
         .into_response()
@@ -141,7 +153,9 @@ async fn autopost_js() -> Response {
 /// The language of a request.
 pub fn tr(headers: &HeaderMap) -> Tr {
     Tr::new(Lang::from_accept_language(
-        headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
     ))
 }
 
@@ -195,7 +209,11 @@ pub fn session_cookie_name(svc: &Service, kind: &str) -> String {
 /// cross-site and redirects; Lax still sends the cookie on that top-level
 /// navigation), Path=/, Secure over https.
 pub fn session_cookie(svc: &Service, kind: &str, value: &str, max_age: i64) -> String {
-    let secure = if svc.config.is_https() { "; Secure" } else { "" };
+    let secure = if svc.config.is_https() {
+        "; Secure"
+    } else {
+        ""
+    };
     format!(
         "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
         session_cookie_name(svc, kind)

@@ -67,17 +67,37 @@ async fn login(
 ) -> Result<Response, AppError> {
     let t = tr(&headers);
     let Some(idp) = st.svc.verifier.idp(&q.idp) else {
-        return Ok(super::message_page(StatusCode::NOT_FOUND, t, t.get("failure.heading"), t.get("login.unknown_idp")));
+        return Ok(super::message_page(
+            StatusCode::NOT_FOUND,
+            t,
+            t.get("failure.heading"),
+            t.get("login.unknown_idp"),
+        ));
     };
     if idp.meta.sso_redirect.is_none() {
-        return Ok(super::message_page(StatusCode::BAD_REQUEST, t, t.get("failure.heading"), t.get("login.no_redirect")));
+        return Ok(super::message_page(
+            StatusCode::BAD_REQUEST,
+            t,
+            t.get("failure.heading"),
+            t.get("login.no_redirect"),
+        ));
     }
-    let relay = q.relay.as_deref().and_then(|r| same_origin_path(&st.svc.config.public_url, r));
+    let relay = q
+        .relay
+        .as_deref()
+        .and_then(|r| same_origin_path(&st.svc.config.public_url, r));
     let id = crate::saml::new_request_id();
     let expires = chrono::Utc::now().timestamp() + PENDING_REQUEST_SECONDS;
     {
         let mut conn = st.svc.pool.acquire().await?;
-        replay::add_pending(&mut conn, &id, &idp.meta.entity_id, relay.as_deref(), expires).await?;
+        replay::add_pending(
+            &mut conn,
+            &id,
+            &idp.meta.entity_id,
+            relay.as_deref(),
+            expires,
+        )
+        .await?;
     }
     // The RelayState sent to the IdP is an opaque handle; the path itself
     // stays server-side with the request.
@@ -103,7 +123,10 @@ async fn acs(State(st): State<AppState>, req: Request) -> Result<Response, AppEr
     let limit = st.svc.config.max_body_bytes;
     let outcome = match axum::body::to_bytes(body, limit).await {
         Err(_) => {
-            let rej = Rejection::new(FailureKind::MalformedRequest, format!("POST body over the size limit of {limit} bytes"));
+            let rej = Rejection::new(
+                FailureKind::MalformedRequest,
+                format!("POST body over the size limit of {limit} bytes"),
+            );
             flow::record_rejection(&st.svc, rej, None, &ctx).await?
         }
         Ok(bytes) => {
@@ -118,27 +141,49 @@ async fn acs(State(st): State<AppState>, req: Request) -> Result<Response, AppEr
             match saml.as_slice() {
                 [one] => flow::process_encoded(&st.svc, one, &ctx).await?,
                 other => {
-                    let why = if other.is_empty() { "no SAMLResponse field in the POST" } else { "several SAMLResponse fields in the POST" };
+                    let why = if other.is_empty() {
+                        "no SAMLResponse field in the POST"
+                    } else {
+                        "several SAMLResponse fields in the POST"
+                    };
                     let raw = String::from_utf8_lossy(&bytes).into_owned();
-                    flow::record_rejection(&st.svc, Rejection::new(FailureKind::MalformedRequest, why), Some(raw), &ctx).await?
+                    flow::record_rejection(
+                        &st.svc,
+                        Rejection::new(FailureKind::MalformedRequest, why),
+                        Some(raw),
+                        &ctx,
+                    )
+                    .await?
                 }
             }
         }
     };
     match outcome {
-        Outcome::Resolved { account_id, relay_state } => {
+        Outcome::Resolved {
+            account_id,
+            relay_state,
+        } => {
             let mut conn = st.svc.pool.acquire().await?;
-            let token = sessions::create(&mut conn, "user", &account_id, USER_SESSION_SECONDS).await?;
+            let token =
+                sessions::create(&mut conn, "user", &account_id, USER_SESSION_SECONDS).await?;
             let target = relay_state
                 .as_deref()
                 .and_then(|r| same_origin_path(&st.svc.config.public_url, r))
                 .unwrap_or_else(|| "/me".into());
             let cookie = super::session_cookie(&st.svc, "session", &token, USER_SESSION_SECONDS);
-            Ok((StatusCode::SEE_OTHER, [(header::LOCATION, target), (header::SET_COOKIE, cookie)]).into_response())
+            Ok((
+                StatusCode::SEE_OTHER,
+                [(header::LOCATION, target), (header::SET_COOKIE, cookie)],
+            )
+                .into_response())
         }
-        Outcome::Failed { kind, reference, .. } => {
+        Outcome::Failed {
+            kind, reference, ..
+        } => {
             let mut conn = st.svc.pool.acquire().await?;
-            let f = failures::by_reference(&mut conn, &reference).await?.ok_or(AppError::NotFound)?;
+            let f = failures::by_reference(&mut conn, &reference)
+                .await?
+                .ok_or(AppError::NotFound)?;
             drop(conn);
             let status = StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::FORBIDDEN);
             super::failures::failure_page(&st, t, &f, status, None).await
@@ -167,13 +212,25 @@ async fn me(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, 
         None => None,
     };
     let Some(account) = account.filter(|a| a.active) else {
-        return Ok(super::message_page(StatusCode::UNAUTHORIZED, t, t.get("me.heading"), t.get("me.not_logged_in")));
+        return Ok(super::message_page(
+            StatusCode::UNAUTHORIZED,
+            t,
+            t.get("me.heading"),
+            t.get("me.not_logged_in"),
+        ));
     };
     let school_name = schools::get(&mut conn, &account.school_code)
         .await?
         .map(|s| s.name)
         .unwrap_or_default();
-    Ok(render(StatusCode::OK, &MePage { t, account, school_name }))
+    Ok(render(
+        StatusCode::OK,
+        &MePage {
+            t,
+            account,
+            school_name,
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -183,9 +240,23 @@ mod tests {
     #[test]
     fn only_same_origin_relay_states_are_honoured() {
         let base = "https://app.test";
-        assert_eq!(same_origin_path(base, "/courses?x=1").as_deref(), Some("/courses?x=1"));
-        assert_eq!(same_origin_path(base, "https://app.test/a").as_deref(), Some("/a"));
-        for bad in ["//evil.test/", "/\\evil.test", "https://evil.test/", "https://app.test.evil.test/", "javascript:alert(1)", "relative", "/a\nb"] {
+        assert_eq!(
+            same_origin_path(base, "/courses?x=1").as_deref(),
+            Some("/courses?x=1")
+        );
+        assert_eq!(
+            same_origin_path(base, "https://app.test/a").as_deref(),
+            Some("/a")
+        );
+        for bad in [
+            "//evil.test/",
+            "/\\evil.test",
+            "https://evil.test/",
+            "https://app.test.evil.test/",
+            "javascript:alert(1)",
+            "relative",
+            "/a\nb",
+        ] {
             assert_eq!(same_origin_path(base, bad), None, "{bad}");
         }
     }

@@ -70,7 +70,13 @@ impl TestApp {
         let base = format!("http://127.0.0.1:{}", app.port());
         let svc = app.service();
         tokio::spawn(app.run());
-        let t = TestApp { base, svc, idp, client: client(), dir };
+        let t = TestApp {
+            base,
+            svc,
+            idp,
+            client: client(),
+            dir,
+        };
         t.seed().await;
         t
     }
@@ -78,11 +84,17 @@ impl TestApp {
     async fn seed(&self) {
         let mut conn = self.svc.pool.acquire().await.expect("conn");
         for (code, name) in [(UAI, "Collège A"), (BRIN, "School B")] {
-            schools::upsert(&mut conn, &School { code: code.into(), name: name.into() })
-                .await
-                .expect("school");
+            schools::upsert(
+                &mut conn,
+                &School {
+                    code: code.into(),
+                    name: name.into(),
+                },
+            )
+            .await
+            .expect("school");
         }
-        for (id, school, last, first, birth, active) in [
+        for row in [
             ("A-1", UAI, "Dupont-Martin", "Élodie", "2011-04-12", true),
             ("A-2", UAI, "Martin", "Camille", "2011-01-20", true),
             ("A-3", UAI, "Martin", "Camille", "2011-01-20", true),
@@ -90,19 +102,15 @@ impl TestApp {
             ("A-5", UAI, "Haddad", "Inès", "1985-02-07", true),
             ("B-1", BRIN, "de Vries", "Sanne", "2013-02-14", true),
         ] {
-            self.add_account(id, school, last, first, birth, active, &mut conn).await;
+            self.add_account(&mut conn, row).await;
         }
     }
 
+    /// Adds an account: (id, school, last name, first name, birth date, active).
     pub async fn add_account(
         &self,
-        id: &str,
-        school: &str,
-        last: &str,
-        first: &str,
-        birth: &str,
-        active: bool,
         conn: &mut sqlx::SqliteConnection,
+        (id, school, last, first, birth, active): (&str, &str, &str, &str, &str, bool),
     ) {
         let a = Account {
             account_id: id.into(),
@@ -120,13 +128,27 @@ impl TestApp {
 
     pub async fn map(&self, subject: &str, account: &str) {
         let mut conn = self.svc.pool.acquire().await.expect("conn");
-        mappings::insert(&mut conn, &self.idp.entity_id, subject, account, mappings::Source::Admin, Some("test"))
-            .await
-            .expect("mapping");
+        mappings::insert(
+            &mut conn,
+            &self.idp.entity_id,
+            subject,
+            account,
+            mappings::Source::Admin,
+            Some("test"),
+        )
+        .await
+        .expect("mapping");
     }
 
     /// A valid response for `subject` with French ENT attributes.
-    pub fn ent(&self, subject: &str, last: &str, first: &str, birth: &str, uai: &str) -> ResponseSpec {
+    pub fn ent(
+        &self,
+        subject: &str,
+        last: &str,
+        first: &str,
+        birth: &str,
+        uai: &str,
+    ) -> ResponseSpec {
         ResponseSpec::new(&self.idp.entity_id, &sp_entity_id(), &acs_url(), subject)
             .attr("sn", last)
             .attr("givenName", first)
@@ -163,21 +185,43 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{path}", self.base)).send().await.expect("get")
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("get")
     }
 
     /// Posts, expects a failure page, checks its kind and status, and
     /// returns the stored row.
-    pub async fn expect_failure(&self, xml: &str, kind: &str, status: u16) -> jointure::store::failures::Failure {
+    pub async fn expect_failure(
+        &self,
+        xml: &str,
+        kind: &str,
+        status: u16,
+    ) -> jointure::store::failures::Failure {
         let res = self.post_xml(xml).await;
         self.check_failure(res, kind, status).await
     }
 
-    pub async fn check_failure(&self, res: reqwest::Response, kind: &str, status: u16) -> jointure::store::failures::Failure {
+    pub async fn check_failure(
+        &self,
+        res: reqwest::Response,
+        kind: &str,
+        status: u16,
+    ) -> jointure::store::failures::Failure {
         assert_eq!(res.status().as_u16(), status, "HTTP status for {kind}");
         let html = res.text().await.expect("body");
-        assert_eq!(meta(&html, "jointure-failure-kind").as_deref(), Some(kind), "meta kind; page: {}", &html[..html.len().min(600)]);
-        assert_eq!(meta(&html, "jointure-failure-status").as_deref(), Some("open"));
+        assert_eq!(
+            meta(&html, "jointure-failure-kind").as_deref(),
+            Some(kind),
+            "meta kind; page: {}",
+            &html[..html.len().min(600)]
+        );
+        assert_eq!(
+            meta(&html, "jointure-failure-status").as_deref(),
+            Some("open")
+        );
         let reference = meta(&html, "jointure-reference").expect("reference meta");
         let code = meta(&html, "jointure-support-code").expect("support code meta");
         assert!(code.starts_with("JNT-") && code.len() == 10, "{code}");
@@ -191,31 +235,49 @@ impl TestApp {
 
     pub async fn failure(&self, reference: &str) -> Option<jointure::store::failures::Failure> {
         let mut conn = self.svc.pool.acquire().await.expect("conn");
-        jointure::store::failures::by_reference(&mut conn, reference).await.expect("query")
+        jointure::store::failures::by_reference(&mut conn, reference)
+            .await
+            .expect("query")
     }
 
     /// Posts and expects a login: 303 to `/me`, where the account shows.
     pub async fn expect_login(&self, xml: &str, account_id: &str) {
         let res = self.post_xml(xml).await;
-        assert_eq!(res.status().as_u16(), 303, "login should succeed: {}", res.text().await.unwrap_or_default());
-        assert_eq!(res.headers().get("location").and_then(|v| v.to_str().ok()), Some("/me"));
+        assert_eq!(
+            res.status().as_u16(),
+            303,
+            "login should succeed: {}",
+            res.text().await.unwrap_or_default()
+        );
+        assert_eq!(
+            res.headers().get("location").and_then(|v| v.to_str().ok()),
+            Some("/me")
+        );
         let me = self.get("/me").await;
         assert_eq!(me.status().as_u16(), 200);
         let html = me.text().await.expect("me");
-        assert!(html.contains(&format!("<dd id=\"account-id\">{account_id}</dd>")), "{html}");
+        assert!(
+            html.contains(&format!("<dd id=\"account-id\">{account_id}</dd>")),
+            "{html}"
+        );
     }
 
     pub async fn mapping(&self, subject: &str) -> Option<(String, String)> {
-        sqlx::query_as("SELECT account_id, source FROM mappings WHERE idp_entity_id = ? AND subject = ?")
-            .bind(&self.idp.entity_id)
-            .bind(subject)
-            .fetch_optional(&self.svc.pool)
-            .await
-            .expect("query")
+        sqlx::query_as(
+            "SELECT account_id, source FROM mappings WHERE idp_entity_id = ? AND subject = ?",
+        )
+        .bind(&self.idp.entity_id)
+        .bind(subject)
+        .fetch_optional(&self.svc.pool)
+        .await
+        .expect("query")
     }
 
     pub async fn count_failures(&self) -> i64 {
-        sqlx::query_scalar("SELECT COUNT(*) FROM failures").fetch_one(&self.svc.pool).await.expect("count")
+        sqlx::query_scalar("SELECT COUNT(*) FROM failures")
+            .fetch_one(&self.svc.pool)
+            .await
+            .expect("count")
     }
 }
 
