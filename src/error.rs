@@ -11,6 +11,8 @@ pub enum AppError {
     NotFound,
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("template: {0}")]
@@ -29,6 +31,7 @@ impl IntoResponse for AppError {
                 t.get("page.not_found.text").to_string(),
             ),
             AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, t.get("page.error"), m.clone()),
+            AppError::Forbidden(m) => (StatusCode::FORBIDDEN, t.get("page.error"), m.clone()),
             _ => {
                 tracing::error!(error = %self, "request failed");
                 (

@@ -3,6 +3,7 @@
 
 pub mod kinds;
 pub mod names;
+pub mod ranking;
 pub mod school_code;
 
 pub use kinds::FailureKind;

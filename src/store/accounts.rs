@@ -110,3 +110,68 @@ pub async fn identity_matches(
     }
     Ok(out)
 }
+
+/// Accounts in scope matching `text` (ID, names, class, e-mail), optionally
+/// of one school, by account ID after the `after_id` cursor.
+pub async fn list(
+    conn: &mut SqliteConnection,
+    scope: &super::Scope,
+    school: Option<&str>,
+    text: Option<&str>,
+    after_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Account>, sqlx::Error> {
+    let (cond, binds) = scope.condition("school_code");
+    let mut sql = format!("SELECT {COLUMNS} FROM accounts WHERE 1=1{cond}");
+    if school.is_some() {
+        sql.push_str(" AND school_code = ?");
+    }
+    if text.is_some() {
+        sql.push_str(" AND (account_id LIKE ? ESCAPE '\\' OR last_name LIKE ? ESCAPE '\\' OR first_name LIKE ? ESCAPE '\\' OR class_name LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\' OR folded_last LIKE ? ESCAPE '\\')");
+    }
+    if after_id.is_some() {
+        sql.push_str(" AND account_id > ?");
+    }
+    sql.push_str(" ORDER BY account_id LIMIT ?");
+    let mut q = sqlx::query(&sql);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    if let Some(s) = school {
+        q = q.bind(s);
+    }
+    if let Some(t) = text {
+        let p = super::like_pattern(t);
+        for _ in 0..5 {
+            q = q.bind(p.clone());
+        }
+        q = q.bind(super::like_pattern(&fold_name(t)));
+    }
+    if let Some(a) = after_id {
+        q = q.bind(a);
+    }
+    let rows = q.bind(limit).fetch_all(&mut *conn).await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
+/// Every account of the given schools, with whether the IdP already reaches
+/// it through a subject: the pool candidate ranking draws from.
+pub async fn ranking_pool(
+    conn: &mut SqliteConnection,
+    schools: &[String],
+    idp: Option<&str>,
+) -> Result<Vec<(Account, bool)>, sqlx::Error> {
+    let mut out = Vec::new();
+    for school in schools {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS}, EXISTS (SELECT 1 FROM mappings m WHERE m.account_id = accounts.account_id AND m.idp_entity_id = ?) AS mapped
+             FROM accounts WHERE school_code = ?"
+        ))
+        .bind(idp.unwrap_or(""))
+        .bind(school)
+        .fetch_all(&mut *conn)
+        .await?;
+        out.extend(rows.iter().map(|r| (from_row(r), r.get::<i64, _>("mapped") != 0)));
+    }
+    Ok(out)
+}

@@ -73,3 +73,56 @@ mod tests {
         assert!(!verify_password("correct horse", "not a hash"));
     }
 }
+
+/// An admin and what they may see.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub id: i64,
+    pub email: String,
+    pub role: String,
+    pub password_hash: String,
+    pub schools: Vec<String>,
+}
+
+impl Admin {
+    pub fn scope(&self) -> super::Scope {
+        if self.role == "superadmin" {
+            super::Scope::All
+        } else {
+            super::Scope::Schools(self.schools.clone())
+        }
+    }
+}
+
+async fn load(conn: &mut SqliteConnection, row: Option<sqlx::sqlite::SqliteRow>) -> Result<Option<Admin>, sqlx::Error> {
+    use sqlx::Row;
+    let Some(r) = row else { return Ok(None) };
+    let id: i64 = r.get("id");
+    let schools = sqlx::query_scalar("SELECT school_code FROM admin_schools WHERE admin_id = ? ORDER BY school_code")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(Some(Admin {
+        id,
+        email: r.get("email"),
+        role: r.get("role"),
+        password_hash: r.get("password_hash"),
+        schools,
+    }))
+}
+
+pub async fn by_email(conn: &mut SqliteConnection, email: &str) -> Result<Option<Admin>, sqlx::Error> {
+    let row = sqlx::query("SELECT id, email, role, password_hash FROM admins WHERE email = ?")
+        .bind(email.trim())
+        .fetch_optional(&mut *conn)
+        .await?;
+    load(conn, row).await
+}
+
+pub async fn by_id(conn: &mut SqliteConnection, id: i64) -> Result<Option<Admin>, sqlx::Error> {
+    let row = sqlx::query("SELECT id, email, role, password_hash FROM admins WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    load(conn, row).await
+}

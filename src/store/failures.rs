@@ -241,3 +241,163 @@ pub async fn purge_personal_data(
     .await?;
     Ok(r.rows_affected())
 }
+
+/// The admin list's filters; every one is optional.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    pub school: Option<String>,
+    pub idp: Option<String>,
+    /// Searched in support code, reference, subject, asserted names, report.
+    pub text: Option<String>,
+    /// `YYYY-MM-DD`, inclusive, on last seen.
+    pub from: Option<String>,
+    /// `YYYY-MM-DD`, inclusive, on last seen.
+    pub to: Option<String>,
+}
+
+/// A keyset cursor: the (last_seen, id) of the last row shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub last_seen: String,
+    pub id: i64,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!("{}~{}", self.last_seen, self.id)
+    }
+    pub fn decode(s: &str) -> Option<Cursor> {
+        let (t, id) = s.split_once('~')?;
+        Some(Cursor {
+            last_seen: t.to_string(),
+            id: id.parse().ok()?,
+        })
+    }
+}
+
+/// Failures in scope matching the filter, newest first, after the cursor.
+/// Returns at most `limit` rows and the cursor of the next page.
+pub async fn list(
+    conn: &mut SqliteConnection,
+    scope: &super::Scope,
+    f: &Filter,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> Result<(Vec<Failure>, Option<Cursor>), sqlx::Error> {
+    let (cond, scope_binds) = scope.condition("school_code");
+    let mut sql = format!("SELECT {COLUMNS} FROM failures WHERE 1=1{cond}");
+    let mut binds: Vec<String> = scope_binds;
+    let mut eq = |sql: &mut String, col: &str, v: &Option<String>| {
+        if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
+            sql.push_str(&format!(" AND {col} = ?"));
+            binds.push(v.clone());
+        }
+    };
+    eq(&mut sql, "status", &f.status);
+    eq(&mut sql, "kind", &f.kind);
+    eq(&mut sql, "school_code", &f.school);
+    eq(&mut sql, "idp_entity_id", &f.idp);
+    if let Some(t) = f.text.as_ref().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+        sql.push_str(" AND (support_code LIKE ? ESCAPE '\\' OR reference = ? OR subject LIKE ? ESCAPE '\\' OR asserted_last_name LIKE ? ESCAPE '\\' OR asserted_first_name LIKE ? ESCAPE '\\' OR report_json LIKE ? ESCAPE '\\')");
+        let p = super::like_pattern(t);
+        binds.extend([p.clone(), t.to_string(), p.clone(), p.clone(), p.clone(), p]);
+    }
+    if let Some(d) = f.from.as_ref().filter(|d| !d.is_empty()) {
+        sql.push_str(" AND last_seen >= ?");
+        binds.push(format!("{d}T00:00:00Z"));
+    }
+    if let Some(d) = f.to.as_ref().filter(|d| !d.is_empty()) {
+        sql.push_str(" AND last_seen <= ?");
+        binds.push(format!("{d}T23:59:59Z"));
+    }
+    if let Some(c) = after {
+        sql.push_str(" AND (last_seen < ? OR (last_seen = ? AND id < ?))");
+        binds.push(c.last_seen.clone());
+        binds.push(c.last_seen.clone());
+    }
+    sql.push_str(" ORDER BY last_seen DESC, id DESC LIMIT ?");
+    let mut q = sqlx::query(&sql);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    if let Some(c) = after {
+        q = q.bind(c.id);
+    }
+    let rows = q.bind(limit + 1).fetch_all(&mut *conn).await?;
+    let mut items: Vec<Failure> = rows.iter().map(from_row).collect();
+    let next = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|f| Cursor {
+            last_seen: f.last_seen.clone(),
+            id: f.id,
+        })
+    } else {
+        None
+    };
+    Ok((items, next))
+}
+
+/// One failure in scope.
+pub async fn by_reference_in(
+    conn: &mut SqliteConnection,
+    scope: &super::Scope,
+    reference: &str,
+) -> Result<Option<Failure>, sqlx::Error> {
+    let (cond, binds) = scope.condition("school_code");
+    let sql = format!("SELECT {COLUMNS} FROM failures WHERE reference = ?{cond}");
+    let mut q = sqlx::query(&sql).bind(reference);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    Ok(q.fetch_optional(&mut *conn).await?.as_ref().map(from_row))
+}
+
+/// Every failure of one identity in scope, newest first.
+pub async fn of_identity(
+    conn: &mut SqliteConnection,
+    scope: &super::Scope,
+    idp: &str,
+    subject: &str,
+) -> Result<Vec<Failure>, sqlx::Error> {
+    let (cond, binds) = scope.condition("school_code");
+    let sql = format!("SELECT {COLUMNS} FROM failures WHERE idp_entity_id = ? AND subject = ?{cond} ORDER BY last_seen DESC, id DESC LIMIT 50");
+    let mut q = sqlx::query(&sql).bind(idp).bind(subject);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    Ok(q.fetch_all(&mut *conn).await?.iter().map(from_row).collect())
+}
+
+/// Dashboard numbers: open failures by kind and by school, and failures
+/// first seen per day since `since` (`YYYY-MM-DD`).
+pub struct Stats {
+    pub by_kind: Vec<(String, i64)>,
+    pub by_school: Vec<(Option<String>, i64)>,
+    pub per_day: Vec<(String, i64)>,
+}
+
+pub async fn stats(conn: &mut SqliteConnection, scope: &super::Scope, since: &str) -> Result<Stats, sqlx::Error> {
+    let (cond, binds) = scope.condition("school_code");
+    let grouped = |col: &str| format!("SELECT {col} AS k, COUNT(*) AS n FROM failures WHERE status = 'open'{cond} GROUP BY {col} ORDER BY n DESC, k");
+    let kind_sql = grouped("kind");
+    let mut q = sqlx::query(&kind_sql);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    let by_kind = q.fetch_all(&mut *conn).await?.iter().map(|r| (r.get("k"), r.get("n"))).collect();
+    let school_sql = grouped("school_code");
+    let mut q = sqlx::query(&school_sql);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    let by_school = q.fetch_all(&mut *conn).await?.iter().map(|r| (r.get("k"), r.get("n"))).collect();
+    let sql = format!("SELECT substr(first_seen, 1, 10) AS d, COUNT(*) AS n FROM failures WHERE first_seen >= ?{cond} GROUP BY d ORDER BY d");
+    let mut q = sqlx::query(&sql).bind(format!("{since}T00:00:00Z"));
+    for b in &binds {
+        q = q.bind(b);
+    }
+    let per_day = q.fetch_all(&mut *conn).await?.iter().map(|r| (r.get("d"), r.get("n"))).collect();
+    Ok(Stats { by_kind, by_school, per_day })
+}

@@ -78,3 +78,86 @@ pub async fn insert(
         Err(e) => Err(e),
     }
 }
+
+/// A mapping as the admin pages show it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MappingRow {
+    pub id: i64,
+    pub idp_entity_id: String,
+    pub subject: String,
+    pub account_id: String,
+    pub source: String,
+    pub created_at: String,
+    pub created_by: Option<String>,
+    pub school_code: String,
+    pub last_name: String,
+    pub first_name: String,
+}
+
+const ROW_SQL: &str = "SELECT m.id, m.idp_entity_id, m.subject, m.account_id, m.source, m.created_at, m.created_by,
+    a.school_code, a.last_name, a.first_name FROM mappings m JOIN accounts a ON a.account_id = m.account_id WHERE 1=1";
+
+fn row(r: &sqlx::sqlite::SqliteRow) -> MappingRow {
+    MappingRow {
+        id: r.get("id"),
+        idp_entity_id: r.get("idp_entity_id"),
+        subject: r.get("subject"),
+        account_id: r.get("account_id"),
+        source: r.get("source"),
+        created_at: r.get("created_at"),
+        created_by: r.get("created_by"),
+        school_code: r.get("school_code"),
+        last_name: r.get("last_name"),
+        first_name: r.get("first_name"),
+    }
+}
+
+/// One mapping whose account is in scope.
+pub async fn get(
+    conn: &mut SqliteConnection,
+    scope: &super::Scope,
+    id: i64,
+) -> Result<Option<MappingRow>, sqlx::Error> {
+    let (cond, binds) = scope.condition("a.school_code");
+    let sql = format!("{ROW_SQL} AND m.id = ?{cond}");
+    let mut q = sqlx::query(&sql).bind(id);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    Ok(q.fetch_optional(&mut *conn).await?.as_ref().map(row))
+}
+
+/// Mappings in scope matching `text` (subject, account, names, IdP), newest
+/// first, before the `before_id` cursor.
+pub async fn list(
+    conn: &mut SqliteConnection,
+    scope: &super::Scope,
+    text: Option<&str>,
+    before_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<MappingRow>, sqlx::Error> {
+    let (cond, binds) = scope.condition("a.school_code");
+    let mut sql = format!("{ROW_SQL}{cond}");
+    if text.is_some() {
+        sql.push_str(" AND (m.subject LIKE ? ESCAPE '\\' OR m.account_id LIKE ? ESCAPE '\\' OR a.last_name LIKE ? ESCAPE '\\' OR a.first_name LIKE ? ESCAPE '\\' OR m.idp_entity_id LIKE ? ESCAPE '\\')");
+    }
+    if before_id.is_some() {
+        sql.push_str(" AND m.id < ?");
+    }
+    sql.push_str(" ORDER BY m.id DESC LIMIT ?");
+    let mut q = sqlx::query(&sql);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    if let Some(t) = text {
+        let p = super::like_pattern(t);
+        for _ in 0..5 {
+            q = q.bind(p.clone());
+        }
+    }
+    if let Some(b) = before_id {
+        q = q.bind(b);
+    }
+    let rows = q.bind(limit).fetch_all(&mut *conn).await?;
+    Ok(rows.iter().map(row).collect())
+}

@@ -4,6 +4,8 @@
 
 pub mod accounts;
 pub mod admins;
+pub mod audit;
+pub mod desk;
 pub mod failures;
 pub mod mappings;
 pub mod replay;
@@ -65,4 +67,49 @@ pub fn time_text(t: chrono::DateTime<chrono::Utc>) -> String {
 /// Whether an error is a UNIQUE (or primary key) violation, told by its kind.
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+/// Which schools an admin may see: every one, or a list. Every scoped query
+/// adds its condition in SQL, so an out-of-scope row is never read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Schools(Vec<String>),
+}
+
+impl Scope {
+    /// ` AND column IN (?, …)` (nothing for `All`; always false for an
+    /// empty list), with the values to bind in order. Rows whose column is
+    /// NULL (a failure without school code) are outside every list.
+    pub fn condition(&self, column: &str) -> (String, Vec<String>) {
+        match self {
+            Scope::All => (String::new(), Vec::new()),
+            Scope::Schools(codes) if codes.is_empty() => (" AND 0".into(), Vec::new()),
+            Scope::Schools(codes) => (
+                format!(" AND {column} IN ({})", vec!["?"; codes.len()].join(", ")),
+                codes.clone(),
+            ),
+        }
+    }
+
+    /// Whether a school (or none) is inside the scope.
+    pub fn allows(&self, school: Option<&str>) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Schools(codes) => school.is_some_and(|s| codes.iter().any(|c| c == s)),
+        }
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+pub fn like_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
 }

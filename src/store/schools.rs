@@ -63,3 +63,33 @@ pub async fn all_codes(conn: &mut SqliteConnection) -> Result<Vec<String>, sqlx:
         .fetch_all(&mut *conn)
         .await
 }
+
+/// Schools in scope, optionally matching `text` in code or name.
+pub async fn list(
+    conn: &mut SqliteConnection,
+    scope: &super::Scope,
+    text: Option<&str>,
+) -> Result<Vec<School>, sqlx::Error> {
+    let (cond, binds) = scope.condition("code");
+    let mut sql = format!("SELECT code, name FROM schools WHERE 1=1{cond}");
+    if text.is_some() {
+        sql.push_str(" AND (code LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\')");
+    }
+    sql.push_str(" ORDER BY code");
+    let mut q = sqlx::query(&sql);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    if let Some(t) = text {
+        let p = super::like_pattern(t);
+        q = q.bind(p.clone()).bind(p);
+    }
+    let rows = q.fetch_all(&mut *conn).await?;
+    Ok(rows
+        .iter()
+        .map(|r| School {
+            code: r.get("code"),
+            name: r.get("name"),
+        })
+        .collect())
+}

@@ -10,6 +10,8 @@ pub struct Session {
     pub kind: String,
     pub principal: String,
     pub csrf_token: String,
+    pub created_at: i64,
+    pub last_seen: i64,
 }
 
 pub fn hash_token(token: &str) -> String {
@@ -56,7 +58,7 @@ pub async fn get(
 ) -> Result<Option<Session>, sqlx::Error> {
     let now = chrono::Utc::now().timestamp();
     let row = sqlx::query(
-        "SELECT kind, principal, csrf_token FROM sessions WHERE token_hash = ? AND kind = ? AND expires_at > ?",
+        "SELECT kind, principal, csrf_token, created_at, last_seen FROM sessions WHERE token_hash = ? AND kind = ? AND expires_at > ?",
     )
     .bind(hash_token(token))
     .bind(kind)
@@ -67,7 +69,19 @@ pub async fn get(
         kind: r.get("kind"),
         principal: r.get("principal"),
         csrf_token: r.get("csrf_token"),
+        created_at: r.get("created_at"),
+        last_seen: r.get("last_seen"),
     }))
+}
+
+/// Marks a session as used now (for the idle timeout).
+pub async fn touch(conn: &mut SqliteConnection, token: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sessions SET last_seen = ? WHERE token_hash = ?")
+        .bind(chrono::Utc::now().timestamp())
+        .bind(hash_token(token))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 pub async fn delete(conn: &mut SqliteConnection, token: &str) -> Result<(), sqlx::Error> {

@@ -1,5 +1,6 @@
 //! HTTP: one router, state in one `AppState`, a module per area.
 
+pub mod admin;
 pub mod demo;
 pub mod failures;
 pub mod saml;
@@ -38,6 +39,10 @@ pub struct Limits {
     pub report_by_ip: RateLimiter,
     /// Failure-form posts per failure.
     pub report_by_failure: RateLimiter,
+    /// Failed admin logins per client address.
+    pub login_by_ip: RateLimiter,
+    /// Failed admin logins per e-mail.
+    pub login_by_account: RateLimiter,
 }
 
 impl Default for Limits {
@@ -45,6 +50,8 @@ impl Default for Limits {
         Limits {
             report_by_ip: RateLimiter::new(30, std::time::Duration::from_secs(600)),
             report_by_failure: RateLimiter::new(10, std::time::Duration::from_secs(600)),
+            login_by_ip: RateLimiter::new(20, std::time::Duration::from_secs(900)),
+            login_by_account: RateLimiter::new(5, std::time::Duration::from_secs(900)),
         }
     }
 }
@@ -66,8 +73,7 @@ impl RateLimiter {
         }
     }
 
-    /// Counts a hit for `key`; false when the key is over its limit.
-    pub fn allow(&self, key: &str) -> bool {
+    fn with_hits<T>(&self, key: &str, f: impl FnOnce(&mut Vec<std::time::Instant>, std::time::Instant) -> T) -> T {
         let now = std::time::Instant::now();
         let mut map = match self.hits.lock() {
             Ok(m) => m,
@@ -75,18 +81,32 @@ impl RateLimiter {
         };
         if map.len() > 100_000 {
             // Bound memory under a flood of distinct keys.
-            map.retain(|_, v| {
-                v.last()
-                    .is_some_and(|t| now.duration_since(*t) < self.window)
-            });
+            map.retain(|_, v| v.last().is_some_and(|t| now.duration_since(*t) < self.window));
         }
         let v = map.entry(key.to_string()).or_default();
         v.retain(|t| now.duration_since(*t) < self.window);
-        if v.len() >= self.max {
-            return false;
-        }
-        v.push(now);
-        true
+        f(v, now)
+    }
+
+    /// Whether `key` has reached its limit (counts nothing).
+    pub fn is_blocked(&self, key: &str) -> bool {
+        self.with_hits(key, |v, _| v.len() >= self.max)
+    }
+
+    /// Counts a hit for `key`.
+    pub fn hit(&self, key: &str) {
+        self.with_hits(key, |v, now| v.push(now))
+    }
+
+    /// Counts a hit for `key` unless it is over its limit; false when it is.
+    pub fn allow(&self, key: &str) -> bool {
+        self.with_hits(key, |v, now| {
+            if v.len() >= self.max {
+                return false;
+            }
+            v.push(now);
+            true
+        })
     }
 }
 
@@ -97,7 +117,8 @@ pub fn router(state: AppState) -> Router {
         .route("/static/style.css", get(style))
         .route("/static/autopost.js", get(autopost_js))
         .merge(saml::routes())
-        .merge(failures::routes());
+        .merge(failures::routes())
+        .merge(admin::routes());
     if state.demo.is_some() {
         r = r.merge(demo::routes());
     }

@@ -1,0 +1,245 @@
+//! Ranking candidate accounts for a failure, with the reasons for each rank,
+//! so an admin sees why an account is proposed.
+
+use super::fold_name;
+use chrono::NaiveDate;
+
+/// The identity a failure is about: what the IdP asserted, or what the user
+/// declared on the form.
+#[derive(Debug, Clone, Default)]
+pub struct Claimed {
+    pub last_name: Option<String>,
+    pub first_name: Option<String>,
+    pub birth_date: Option<NaiveDate>,
+    pub class_name: Option<String>,
+}
+
+/// What ranking needs of an account.
+#[derive(Debug, Clone)]
+pub struct CandidateAccount {
+    pub account_id: String,
+    pub last_name: String,
+    pub first_name: String,
+    pub birth_date: Option<NaiveDate>,
+    pub class_name: Option<String>,
+    pub active: bool,
+    /// Already reached by another subject of the same IdP.
+    pub mapped_elsewhere: bool,
+}
+
+/// Why an account got its score.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reason {
+    SameFoldedName,
+    SwappedNames,
+    BirthDateEqual,
+    BirthDateDiffers,
+    ClassEqual,
+    NameSimilarity(f64),
+    MappedElsewhere,
+    Inactive,
+}
+
+impl Reason {
+    /// For admins (English-only admin desk text).
+    pub fn describe(&self) -> String {
+        match self {
+            Reason::SameFoldedName => "same name (accents, case, spaces and hyphens aside)".into(),
+            Reason::SwappedNames => "first and last names swapped".into(),
+            Reason::BirthDateEqual => "same birth date".into(),
+            Reason::BirthDateDiffers => "different birth date".into(),
+            Reason::ClassEqual => "same class".into(),
+            Reason::NameSimilarity(s) => format!("name similarity {:.0} %", s * 100.0),
+            Reason::MappedElsewhere => "already linked to another identity at this IdP".into(),
+            Reason::Inactive => "account deactivated".into(),
+        }
+    }
+}
+
+/// A ranked candidate.
+#[derive(Debug, Clone)]
+pub struct Ranked {
+    pub account: CandidateAccount,
+    pub score: i32,
+    pub reasons: Vec<Reason>,
+}
+
+fn score_one(claimed: &Claimed, a: &CandidateAccount) -> (i32, Vec<Reason>) {
+    let mut score = 0i32;
+    let mut reasons = Vec::new();
+    let cl = claimed.last_name.as_deref().map(fold_name).unwrap_or_default();
+    let cf = claimed.first_name.as_deref().map(fold_name).unwrap_or_default();
+    let al = fold_name(&a.last_name);
+    let af = fold_name(&a.first_name);
+    if !cl.is_empty() && !cf.is_empty() {
+        if cl == al && cf == af {
+            score += 50;
+            reasons.push(Reason::SameFoldedName);
+        } else if cl == af && cf == al {
+            score += 40;
+            reasons.push(Reason::SwappedNames);
+        } else {
+            let sim = strsim::jaro_winkler(&format!("{cl} {cf}"), &format!("{al} {af}"))
+                .max(strsim::jaro_winkler(&format!("{cf} {cl}"), &format!("{al} {af}")));
+            if sim >= 0.75 {
+                score += (sim * 40.0).round() as i32;
+                reasons.push(Reason::NameSimilarity(sim));
+            }
+        }
+    } else if !cl.is_empty() && cl == al {
+        score += 20;
+        reasons.push(Reason::NameSimilarity(1.0));
+    }
+    match (claimed.birth_date, a.birth_date) {
+        (Some(c), Some(d)) if c == d => {
+            score += 30;
+            reasons.push(Reason::BirthDateEqual);
+        }
+        (Some(_), Some(_)) => {
+            score -= 10;
+            reasons.push(Reason::BirthDateDiffers);
+        }
+        _ => {}
+    }
+    if let (Some(c), Some(k)) = (claimed.class_name.as_deref(), a.class_name.as_deref()) {
+        if !c.trim().is_empty() && fold_name(c) == fold_name(k) {
+            score += 10;
+            reasons.push(Reason::ClassEqual);
+        }
+    }
+    if a.mapped_elsewhere {
+        score -= 25;
+        reasons.push(Reason::MappedElsewhere);
+    }
+    if !a.active {
+        score -= 40;
+        reasons.push(Reason::Inactive);
+    }
+    (score, reasons)
+}
+
+/// Ranks accounts against one or more claimed identities (asserted and
+/// declared): each account keeps its best score. Accounts with nothing in
+/// common (no name reason) are left out; at most `limit` are returned, best
+/// first, ties by account ID.
+pub fn rank(claims: &[Claimed], accounts: Vec<CandidateAccount>, limit: usize) -> Vec<Ranked> {
+    let mut out: Vec<Ranked> = accounts
+        .into_iter()
+        .filter_map(|a| {
+            let (score, reasons) = claims
+                .iter()
+                .map(|c| score_one(c, &a))
+                .max_by_key(|(s, _)| *s)?;
+            let named = reasons.iter().any(|r| {
+                matches!(r, Reason::SameFoldedName | Reason::SwappedNames | Reason::NameSimilarity(_))
+            });
+            named.then_some(Ranked { account: a, score, reasons })
+        })
+        .collect();
+    out.sort_by(|x, y| y.score.cmp(&x.score).then_with(|| x.account.account_id.cmp(&y.account.account_id)));
+    out.truncate(limit);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acc(id: &str, last: &str, first: &str, birth: &str, class: &str) -> CandidateAccount {
+        CandidateAccount {
+            account_id: id.into(),
+            last_name: last.into(),
+            first_name: first.into(),
+            birth_date: birth.parse().ok(),
+            class_name: Some(class.into()),
+            active: true,
+            mapped_elsewhere: false,
+        }
+    }
+
+    fn claim(last: &str, first: &str, birth: &str, class: &str) -> Claimed {
+        Claimed {
+            last_name: Some(last.into()),
+            first_name: Some(first.into()),
+            birth_date: birth.parse().ok(),
+            class_name: (!class.is_empty()).then(|| class.into()),
+        }
+    }
+
+    fn pool() -> Vec<CandidateAccount> {
+        vec![
+            acc("a1", "Dupont-Martin", "Élodie", "2011-04-12", "4B"),
+            acc("a2", "Martin", "Camille", "2011-01-20", "4A"),
+            acc("a3", "Martin", "Camille", "2011-01-20", "4C"),
+            acc("a4", "Durand", "Paul", "2010-02-01", "3A"),
+            acc("a5", "Dupont", "Lucas", "2011-04-12", "4B"),
+        ]
+    }
+
+    fn ids(r: &[Ranked]) -> Vec<&str> {
+        r.iter().map(|x| x.account.account_id.as_str()).collect()
+    }
+
+    #[test]
+    fn accents_and_case_rank_the_right_account_first() {
+        let r = rank(&[claim("DUPONT MARTIN", "ELODIE", "2011-04-12", "")], pool(), 5);
+        assert_eq!(ids(&r)[0], "a1");
+        assert!(r[0].reasons.contains(&Reason::SameFoldedName));
+        assert!(r[0].reasons.contains(&Reason::BirthDateEqual));
+    }
+
+    #[test]
+    fn homonyms_are_told_apart_by_class() {
+        let r = rank(&[claim("Martin", "Camille", "2011-01-20", "4C")], pool(), 5);
+        assert_eq!(&ids(&r)[..2], ["a3", "a2"]);
+        assert!(r[0].reasons.contains(&Reason::ClassEqual));
+        assert!(!r[1].reasons.contains(&Reason::ClassEqual));
+    }
+
+    #[test]
+    fn swapped_first_and_last_names_are_recognised() {
+        let r = rank(&[claim("Paul", "Durand", "2010-02-01", "")], pool(), 5);
+        assert_eq!(ids(&r)[0], "a4");
+        assert!(r[0].reasons.contains(&Reason::SwappedNames));
+    }
+
+    #[test]
+    fn a_typo_in_the_last_name_still_ranks_first_with_its_similarity() {
+        let r = rank(&[claim("Durant", "Paul", "2010-02-01", "")], pool(), 5);
+        assert_eq!(ids(&r)[0], "a4");
+        assert!(matches!(r[0].reasons[0], Reason::NameSimilarity(s) if s > 0.9));
+    }
+
+    #[test]
+    fn a_different_birth_date_lowers_the_rank_and_says_so() {
+        let r = rank(&[claim("Durand", "Paul", "2010-02-02", "")], pool(), 5);
+        assert_eq!(ids(&r)[0], "a4");
+        assert!(r[0].reasons.contains(&Reason::BirthDateDiffers));
+        let exact = rank(&[claim("Durand", "Paul", "2010-02-01", "")], pool(), 5);
+        assert!(exact[0].score > r[0].score);
+    }
+
+    #[test]
+    fn an_account_already_mapped_elsewhere_ranks_below_a_free_one() {
+        let mut p = pool();
+        p[1].mapped_elsewhere = true;
+        let r = rank(&[claim("Martin", "Camille", "2011-01-20", "")], p, 5);
+        assert_eq!(&ids(&r)[..2], ["a3", "a2"]);
+        assert!(r[1].reasons.contains(&Reason::MappedElsewhere));
+    }
+
+    #[test]
+    fn the_declared_identity_can_outrank_the_asserted_one() {
+        // The IdP sent a nickname; the user declared the real name.
+        let asserted = claim("Dupont", "Lulu", "", "");
+        let declared = claim("Dupont", "Lucas", "2011-04-12", "4B");
+        let r = rank(&[asserted, declared], pool(), 5);
+        assert_eq!(ids(&r)[0], "a5");
+    }
+
+    #[test]
+    fn unrelated_accounts_are_left_out() {
+        let r = rank(&[claim("Zyx", "Qwv", "1999-01-01", "")], pool(), 5);
+        assert!(r.is_empty(), "{:?}", ids(&r));
+    }
+}

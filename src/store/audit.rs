@@ -1,0 +1,86 @@
+//! The audit log: who did what, when, to which failure or mapping, with the
+//! state before and after.
+
+use super::Scope;
+use sqlx::{Row, SqliteConnection};
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub school_code: Option<String>,
+    pub before_json: Option<String>,
+    pub after_json: Option<String>,
+}
+
+pub async fn record(
+    conn: &mut SqliteConnection,
+    actor: &str,
+    action: &str,
+    target: Option<&str>,
+    school_code: Option<&str>,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor, action, target, school_code, before_json, after_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(super::now_text())
+    .bind(actor)
+    .bind(action)
+    .bind(target)
+    .bind(school_code)
+    .bind(before.map(|v| v.to_string()))
+    .bind(after.map(|v| v.to_string()))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn from_row(r: &sqlx::sqlite::SqliteRow) -> Entry {
+    Entry {
+        id: r.get("id"),
+        at: r.get("at"),
+        actor: r.get("actor"),
+        action: r.get("action"),
+        target: r.get("target"),
+        school_code: r.get("school_code"),
+        before_json: r.get("before_json"),
+        after_json: r.get("after_json"),
+    }
+}
+
+/// Entries in scope, newest first, before the `before_id` cursor; and, with
+/// `target`, only those about one failure or mapping.
+pub async fn list(
+    conn: &mut SqliteConnection,
+    scope: &Scope,
+    target: Option<&str>,
+    before_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Entry>, sqlx::Error> {
+    let (cond, binds) = scope.condition("school_code");
+    let mut sql = format!("SELECT id, at, actor, action, target, school_code, before_json, after_json FROM audit_log WHERE 1=1{cond}");
+    if target.is_some() {
+        sql.push_str(" AND target = ?");
+    }
+    if before_id.is_some() {
+        sql.push_str(" AND id < ?");
+    }
+    sql.push_str(" ORDER BY id DESC LIMIT ?");
+    let mut q = sqlx::query(&sql);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    if let Some(t) = target {
+        q = q.bind(t);
+    }
+    if let Some(b) = before_id {
+        q = q.bind(b);
+    }
+    let rows = q.bind(limit).fetch_all(&mut *conn).await?;
+    Ok(rows.iter().map(from_row).collect())
+}

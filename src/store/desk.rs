@@ -1,0 +1,255 @@
+//! The admins' actions on failures and mappings. Each runs in the caller's
+//! write transaction, checks scope in its queries, and writes the audit log.
+//! A failure's status only moves with `WHERE status = …`, so of two admins
+//! acting at once one wins and the other is told who did what.
+
+use super::{accounts, audit, failures, mappings, Scope};
+use serde_json::json;
+use sqlx::{Row, SqliteConnection};
+
+/// Why an action was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// Not there, or outside the admin's scope (told apart by nobody).
+    NotFound,
+    /// Somebody else acted first.
+    AlreadyHandled { status: String, by: Option<String>, at: Option<String> },
+    /// The account is not one the admin may link to.
+    AccountNotAllowed,
+    AccountInactive,
+    /// The failure has no IdP or subject to map (e.g. a malformed request).
+    NothingToMap,
+    /// The identity is already mapped to another account.
+    MappedToOther(String),
+    /// Reopening would make two open failures of one (IdP, subject, kind).
+    AlreadyOpenTwin,
+    Invalid(String),
+}
+
+impl Refused {
+    pub fn describe(&self) -> String {
+        match self {
+            Refused::NotFound => "not found".into(),
+            Refused::AlreadyHandled { status, by, at } => format!(
+                "already {status} by {} at {}",
+                by.as_deref().unwrap_or("the system"),
+                at.as_deref().unwrap_or("an earlier time")
+            ),
+            Refused::AccountNotAllowed => "that account does not exist in your schools".into(),
+            Refused::AccountInactive => "that account is deactivated".into(),
+            Refused::NothingToMap => "this failure carries no identity to link (no IdP or subject)".into(),
+            Refused::MappedToOther(a) => format!("this identity is already linked to account {a}"),
+            Refused::AlreadyOpenTwin => "another open failure of the same identity and kind exists".into(),
+            Refused::Invalid(m) => m.clone(),
+        }
+    }
+}
+
+/// The status columns of a failure, read in scope.
+struct Head {
+    status: String,
+    idp: Option<String>,
+    subject: Option<String>,
+    school: Option<String>,
+    kind: String,
+    resolved_by: Option<String>,
+    resolved_at: Option<String>,
+}
+
+async fn head(conn: &mut SqliteConnection, scope: &Scope, reference: &str) -> Result<Option<Head>, sqlx::Error> {
+    let (cond, binds) = scope.condition("school_code");
+    let sql = format!("SELECT status, idp_entity_id, subject, school_code, kind, resolved_by, resolved_at FROM failures WHERE reference = ?{cond}");
+    let mut q = sqlx::query(&sql).bind(reference);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    Ok(q.fetch_optional(&mut *conn).await?.map(|r| Head {
+        status: r.get("status"),
+        idp: r.get("idp_entity_id"),
+        subject: r.get("subject"),
+        school: r.get("school_code"),
+        kind: r.get("kind"),
+        resolved_by: r.get("resolved_by"),
+        resolved_at: r.get("resolved_at"),
+    }))
+}
+
+fn handled(h: &Head) -> Refused {
+    Refused::AlreadyHandled {
+        status: h.status.clone(),
+        by: h.resolved_by.clone(),
+        at: h.resolved_at.clone(),
+    }
+}
+
+/// Maps a failure's identity to an account (source `admin`), resolves it and
+/// every other open failure of the same (IdP, subject). Returns how many
+/// failures were resolved.
+pub async fn resolve(
+    conn: &mut SqliteConnection,
+    scope: &Scope,
+    reference: &str,
+    account_id: &str,
+    actor: &str,
+) -> Result<Result<u64, Refused>, sqlx::Error> {
+    let Some(h) = head(conn, scope, reference).await? else {
+        return Ok(Err(Refused::NotFound));
+    };
+    if h.status != "open" {
+        return Ok(Err(handled(&h)));
+    }
+    let (Some(idp), Some(subject)) = (h.idp.clone(), h.subject.clone()) else {
+        return Ok(Err(Refused::NothingToMap));
+    };
+    let account = match accounts::get(conn, account_id).await? {
+        Some(a) if scope.allows(Some(&a.school_code)) => a,
+        _ => return Ok(Err(Refused::AccountNotAllowed)),
+    };
+    if !account.active {
+        return Ok(Err(Refused::AccountInactive));
+    }
+    if !mappings::insert(conn, &idp, &subject, account_id, mappings::Source::Admin, Some(actor)).await? {
+        let existing = mappings::find(conn, &idp, &subject).await?.unwrap_or_default();
+        if existing != account_id {
+            return Ok(Err(Refused::MappedToOther(existing)));
+        }
+    }
+    let now = super::now_text();
+    let r = sqlx::query(
+        "UPDATE failures SET status = 'resolved', resolved_account_id = ?, resolved_by = ?, resolved_at = ?, resolution_source = 'admin'
+         WHERE idp_entity_id = ? AND subject = ? AND status = 'open'",
+    )
+    .bind(account_id)
+    .bind(actor)
+    .bind(&now)
+    .bind(&idp)
+    .bind(&subject)
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        conn,
+        actor,
+        "failure.resolve",
+        Some(reference),
+        h.school.as_deref(),
+        Some(json!({"status": "open", "kind": h.kind})),
+        Some(json!({"status": "resolved", "account_id": account_id, "idp_entity_id": idp, "subject": subject, "failures_resolved": r.rows_affected()})),
+    )
+    .await?;
+    Ok(Ok(r.rows_affected()))
+}
+
+/// Closes an open failure without linking, with a reason.
+pub async fn dismiss(
+    conn: &mut SqliteConnection,
+    scope: &Scope,
+    reference: &str,
+    reason: &str,
+    actor: &str,
+) -> Result<Result<(), Refused>, sqlx::Error> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Ok(Err(Refused::Invalid("a reason of 1 to 500 characters is required".into())));
+    }
+    let Some(h) = head(conn, scope, reference).await? else {
+        return Ok(Err(Refused::NotFound));
+    };
+    let r = sqlx::query(
+        "UPDATE failures SET status = 'dismissed', dismiss_reason = ?, resolved_by = ?, resolved_at = ?, resolution_source = 'admin'
+         WHERE reference = ? AND status = 'open'",
+    )
+    .bind(reason)
+    .bind(actor)
+    .bind(super::now_text())
+    .bind(reference)
+    .execute(&mut *conn)
+    .await?;
+    if r.rows_affected() == 0 {
+        return Ok(Err(handled(&h)));
+    }
+    audit::record(conn, actor, "failure.dismiss", Some(reference), h.school.as_deref(), Some(json!({"status": "open"})), Some(json!({"status": "dismissed", "reason": reason}))).await?;
+    Ok(Ok(()))
+}
+
+/// Reopens a resolved or dismissed failure. A mapping made by resolving it
+/// stays (unlink it on the mappings page).
+pub async fn reopen(
+    conn: &mut SqliteConnection,
+    scope: &Scope,
+    reference: &str,
+    actor: &str,
+) -> Result<Result<(), Refused>, sqlx::Error> {
+    let Some(h) = head(conn, scope, reference).await? else {
+        return Ok(Err(Refused::NotFound));
+    };
+    if h.status == "open" {
+        return Ok(Err(handled(&h)));
+    }
+    let r = sqlx::query(
+        "UPDATE failures SET status = 'open', resolved_account_id = NULL, resolved_by = NULL, resolved_at = NULL, resolution_source = NULL, dismiss_reason = NULL
+         WHERE reference = ? AND status = ?",
+    )
+    .bind(reference)
+    .bind(&h.status)
+    .execute(&mut *conn)
+    .await;
+    match r {
+        Ok(r) if r.rows_affected() == 1 => {}
+        Ok(_) => return Ok(Err(handled(&h))),
+        Err(e) if super::is_unique_violation(&e) => return Ok(Err(Refused::AlreadyOpenTwin)),
+        Err(e) => return Err(e),
+    }
+    audit::record(conn, actor, "failure.reopen", Some(reference), h.school.as_deref(), Some(json!({"status": h.status, "resolved_by": h.resolved_by})), Some(json!({"status": "open"}))).await?;
+    Ok(Ok(()))
+}
+
+/// Creates a mapping by hand, for an account in scope.
+pub async fn create_mapping(
+    conn: &mut SqliteConnection,
+    scope: &Scope,
+    idp: &str,
+    subject: &str,
+    account_id: &str,
+    actor: &str,
+) -> Result<Result<(), Refused>, sqlx::Error> {
+    let (idp, subject) = (idp.trim(), subject.trim());
+    if idp.is_empty() || subject.is_empty() {
+        return Ok(Err(Refused::Invalid("IdP entity ID and subject are required".into())));
+    }
+    let account = match accounts::get(conn, account_id.trim()).await? {
+        Some(a) if scope.allows(Some(&a.school_code)) => a,
+        _ => return Ok(Err(Refused::AccountNotAllowed)),
+    };
+    if !mappings::insert(conn, idp, subject, &account.account_id, mappings::Source::Admin, Some(actor)).await? {
+        let existing = mappings::find(conn, idp, subject).await?.unwrap_or_default();
+        return Ok(Err(Refused::MappedToOther(existing)));
+    }
+    audit::record(conn, actor, "mapping.create", Some(&format!("{idp} {subject}")), Some(&account.school_code), None, Some(json!({"idp_entity_id": idp, "subject": subject, "account_id": account.account_id}))).await?;
+    Ok(Ok(()))
+}
+
+/// Deletes (unlinks) a mapping whose account is in scope.
+pub async fn delete_mapping(
+    conn: &mut SqliteConnection,
+    scope: &Scope,
+    id: i64,
+    actor: &str,
+) -> Result<Result<(), Refused>, sqlx::Error> {
+    let Some(m) = mappings::get(conn, scope, id).await? else {
+        return Ok(Err(Refused::NotFound));
+    };
+    sqlx::query("DELETE FROM mappings WHERE id = ?").bind(id).execute(&mut *conn).await?;
+    audit::record(conn, actor, "mapping.delete", Some(&format!("{} {}", m.idp_entity_id, m.subject)), Some(&m.school_code), Some(json!({"idp_entity_id": m.idp_entity_id, "subject": m.subject, "account_id": m.account_id, "source": m.source})), None).await?;
+    Ok(Ok(()))
+}
+
+/// Reads the status line of a failure after a refused action, for the
+/// message that tells the admin who did what.
+pub async fn status_of(conn: &mut SqliteConnection, scope: &Scope, reference: &str) -> Result<Option<String>, sqlx::Error> {
+    Ok(head(conn, scope, reference).await?.map(|h| h.status))
+}
+
+/// The failures of an identity, for the detail page's history.
+pub async fn identity_history(conn: &mut SqliteConnection, scope: &Scope, idp: &str, subject: &str) -> Result<Vec<failures::Failure>, sqlx::Error> {
+    failures::of_identity(conn, scope, idp, subject).await
+}

@@ -1,0 +1,301 @@
+//! The failures list (filters kept in the URL, keyset pagination), the
+//! detail page with ranked candidates, and the resolve / dismiss / reopen
+//! actions.
+
+use super::{field, form_pairs, AdminSession, Chrome};
+use crate::error::AppError;
+use crate::resolve::ranking::{rank, CandidateAccount, Claimed, Ranked};
+use crate::resolve::{parse_date, FailureKind};
+use crate::saml::Claims;
+use crate::store::desk::{self, Refused};
+use crate::store::failures::{self, Cursor, Failure, Filter};
+use crate::store::{self, accounts, audit, schools};
+use crate::web::failures::Report;
+use crate::web::{render, AppState};
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    pub school: Option<String>,
+    pub idp: Option<String>,
+    pub q: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl ListQuery {
+    /// The filters as a query string, for links that keep them.
+    pub fn query_string(&self, cursor: Option<&str>) -> String {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("status", &self.status),
+            ("kind", &self.kind),
+            ("school", &self.school),
+            ("idp", &self.idp),
+            ("q", &self.q),
+            ("from", &self.from),
+            ("to", &self.to),
+        ] {
+            if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
+                s.append_pair(k, v);
+            }
+        }
+        if let Some(c) = cursor {
+            s.append_pair("cursor", c);
+        }
+        s.finish()
+    }
+
+    pub fn filter(&self) -> Filter {
+        let date = |d: &Option<String>| d.clone().filter(|d| parse_date(d).is_some() && d.len() == 10 && d.as_bytes()[4] == b'-');
+        Filter {
+            status: self.status.clone().filter(|s| ["open", "resolved", "dismissed"].contains(&s.as_str())),
+            kind: self.kind.clone().filter(|k| k.parse::<FailureKind>().is_ok()),
+            school: self.school.clone(),
+            idp: self.idp.clone(),
+            text: self.q.clone(),
+            from: date(&self.from),
+            to: date(&self.to),
+        }
+    }
+
+    pub fn is(&self, field: &str, value: &str) -> bool {
+        let v = match field {
+            "status" => &self.status,
+            "kind" => &self.kind,
+            "school" => &self.school,
+            _ => &self.idp,
+        };
+        v.as_deref() == Some(value)
+    }
+
+    pub fn value(&self, field: &str) -> &str {
+        match field {
+            "q" => self.q.as_deref(),
+            "from" => self.from.as_deref(),
+            "to" => self.to.as_deref(),
+            _ => None,
+        }
+        .unwrap_or("")
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/failures.html")]
+struct ListPage<'a> {
+    chrome: Chrome<'a>,
+    q: &'a ListQuery,
+    items: Vec<Failure>,
+    next: Option<String>,
+    kinds: Vec<&'static str>,
+    school_codes: Vec<String>,
+    idps: Vec<String>,
+}
+
+pub async fn list(State(st): State<AppState>, s: AdminSession, Query(q): Query<ListQuery>) -> Result<Response, AppError> {
+    let scope = s.scope();
+    let mut conn = st.svc.pool.acquire().await?;
+    let cursor = q.cursor.as_deref().and_then(Cursor::decode);
+    let (items, next) = failures::list(&mut conn, &scope, &q.filter(), cursor.as_ref(), 50).await?;
+    let school_codes = schools::list(&mut conn, &scope, None).await?.into_iter().map(|s| s.code).collect();
+    let mut idps: Vec<String> = st.svc.verifier.idps().map(|i| i.meta.entity_id.clone()).collect();
+    idps.sort();
+    let next = next.map(|c| q.query_string(Some(&c.encode())));
+    Ok(render(StatusCode::OK, &ListPage {
+        chrome: Chrome::of(&s, "failures"),
+        q: &q,
+        items,
+        next,
+        kinds: FailureKind::ALL.iter().map(|k| k.as_str()).collect(),
+        school_codes,
+        idps,
+    }))
+}
+
+/// One ranked candidate as shown.
+pub struct CandidateView {
+    pub account_id: String,
+    pub name: String,
+    pub birth_date: String,
+    pub class_name: String,
+    pub score: i32,
+    pub reasons: Vec<String>,
+    pub active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/failure.html")]
+struct DetailPage<'a> {
+    chrome: Chrome<'a>,
+    f: &'a Failure,
+    kind_title: String,
+    claims: Claims,
+    report: Option<Report>,
+    candidates: Vec<CandidateView>,
+    history: Vec<Failure>,
+    audit: Vec<audit::Entry>,
+    raw: Option<String>,
+    notice: Option<&'a str>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DetailQuery {
+    pub done: Option<String>,
+}
+
+async fn load(st: &AppState, s: &AdminSession, reference: &str) -> Result<Failure, AppError> {
+    let mut conn = st.svc.pool.acquire().await?;
+    failures::by_reference_in(&mut conn, &s.scope(), reference)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+async fn candidates(st: &AppState, f: &Failure, report: Option<&Report>) -> Result<Vec<CandidateView>, AppError> {
+    let Some(school) = &f.school_code else { return Ok(Vec::new()) };
+    let mut conn = st.svc.pool.acquire().await?;
+    let pool = accounts::ranking_pool(&mut conn, std::slice::from_ref(school), f.idp_entity_id.as_deref()).await?;
+    let mut claims = vec![Claimed {
+        last_name: f.asserted_last_name.clone(),
+        first_name: f.asserted_first_name.clone(),
+        birth_date: f.asserted_birth_date.as_deref().and_then(parse_date),
+        class_name: f.asserted_class_name.clone(),
+    }];
+    if let Some(r) = report {
+        claims.push(Claimed {
+            last_name: Some(r.last_name.clone()),
+            first_name: Some(r.first_name.clone()),
+            birth_date: parse_date(&r.birth_date),
+            class_name: Some(r.class_name.clone()).filter(|c| !c.is_empty()),
+        });
+    }
+    let accounts = pool
+        .into_iter()
+        .map(|(a, mapped)| CandidateAccount {
+            account_id: a.account_id,
+            last_name: a.last_name,
+            first_name: a.first_name,
+            birth_date: a.birth_date,
+            class_name: a.class_name,
+            active: a.active,
+            mapped_elsewhere: mapped,
+        })
+        .collect();
+    Ok(rank(&claims, accounts, 10)
+        .into_iter()
+        .map(|Ranked { account, score, reasons }| CandidateView {
+            name: format!("{} {}", account.first_name, account.last_name),
+            birth_date: account.birth_date.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default(),
+            class_name: account.class_name.unwrap_or_default(),
+            active: account.active,
+            account_id: account.account_id,
+            score,
+            reasons: reasons.iter().map(|r| r.describe()).collect(),
+        })
+        .collect())
+}
+
+async fn detail_page(st: &AppState, s: &AdminSession, f: &Failure, status: StatusCode, notice: Option<&str>, error: Option<String>) -> Result<Response, AppError> {
+    let report = f.report_json.as_deref().and_then(|j| serde_json::from_str::<Report>(j).ok());
+    let candidates = if f.status == "open" { candidates(st, f, report.as_ref()).await? } else { Vec::new() };
+    let scope = s.scope();
+    let mut conn = st.svc.pool.acquire().await?;
+    let history = match (&f.idp_entity_id, &f.subject) {
+        (Some(i), Some(sub)) => failures::of_identity(&mut conn, &scope, i, sub).await?.into_iter().filter(|h| h.id != f.id).collect(),
+        _ => Vec::new(),
+    };
+    let audit = audit::list(&mut conn, &scope, Some(&f.reference), None, 50).await?;
+    let notice = notice.and_then(|d| match d {
+        "resolved" => Some(s.t.get("admin.done.resolved")),
+        "dismissed" => Some(s.t.get("admin.done.dismissed")),
+        "reopened" => Some(s.t.get("admin.done.reopened")),
+        _ => None,
+    });
+    Ok(render(status, &DetailPage {
+        chrome: Chrome::of(s, "failures"),
+        kind_title: s.t.kind(f.kind.as_str(), "title"),
+        claims: serde_json::from_str(&f.asserted_json).unwrap_or_default(),
+        report,
+        candidates,
+        history,
+        audit,
+        raw: f.raw_response.as_deref().map(super::pretty_xml),
+        notice,
+        error,
+        f,
+    }))
+}
+
+pub async fn detail(State(st): State<AppState>, s: AdminSession, Path(reference): Path<String>, Query(q): Query<DetailQuery>) -> Result<Response, AppError> {
+    let f = load(&st, &s, &reference).await?;
+    detail_page(&st, &s, &f, StatusCode::OK, q.done.as_deref(), None).await
+}
+
+/// Runs one desk action in a write transaction; success goes back to the
+/// failure page, a refusal re-shows it saying why (who acted first, which
+/// account is out of reach…).
+async fn act<F>(st: AppState, s: AdminSession, reference: String, body: Bytes, done: &'static str, action: F) -> Result<Response, AppError>
+where
+    F: for<'c> FnOnce(&'c mut sqlx::SqliteConnection, store::Scope, Vec<(String, String)>, String) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Result<(), Refused>, sqlx::Error>> + Send + 'c>>,
+{
+    let pairs = form_pairs(&body);
+    s.check_csrf(field(&pairs, "csrf_token"))?;
+    let mut tx = store::begin_write(&st.svc.pool).await?;
+    let outcome = action(&mut tx, s.scope(), pairs, s.admin.email.clone()).await?;
+    match outcome {
+        Ok(()) => {
+            tx.commit().await?;
+            let to = format!("/admin/failures/{reference}?done={done}");
+            Ok((StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response())
+        }
+        Err(Refused::NotFound) => Err(AppError::NotFound),
+        Err(refused) => {
+            tx.rollback().await?;
+            let status = match refused {
+                Refused::AlreadyHandled { .. } | Refused::AlreadyOpenTwin | Refused::MappedToOther(_) => StatusCode::CONFLICT,
+                Refused::AccountNotAllowed => StatusCode::FORBIDDEN,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            let f = load(&st, &s, &reference).await?;
+            detail_page(&st, &s, &f, status, None, Some(refused.describe())).await
+        }
+    }
+}
+
+pub async fn resolve(State(st): State<AppState>, s: AdminSession, Path(reference): Path<String>, body: Bytes) -> Result<Response, AppError> {
+    let r = reference.clone();
+    act(st, s, reference, body, "resolved", move |conn, scope, pairs, actor| {
+        Box::pin(async move {
+            let account = field(&pairs, "account_id").unwrap_or("").trim().to_string();
+            Ok(desk::resolve(conn, &scope, &r, &account, &actor).await?.map(|_| ()))
+        })
+    })
+    .await
+}
+
+pub async fn dismiss(State(st): State<AppState>, s: AdminSession, Path(reference): Path<String>, body: Bytes) -> Result<Response, AppError> {
+    let r = reference.clone();
+    act(st, s, reference, body, "dismissed", move |conn, scope, pairs, actor| {
+        Box::pin(async move {
+            let reason = field(&pairs, "reason").unwrap_or("").to_string();
+            desk::dismiss(conn, &scope, &r, &reason, &actor).await
+        })
+    })
+    .await
+}
+
+pub async fn reopen(State(st): State<AppState>, s: AdminSession, Path(reference): Path<String>, body: Bytes) -> Result<Response, AppError> {
+    let r = reference.clone();
+    act(st, s, reference, body, "reopened", move |conn, scope, _pairs, actor| {
+        Box::pin(async move { desk::reopen(conn, &scope, &r, &actor).await })
+    })
+    .await
+}

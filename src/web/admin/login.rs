@@ -1,0 +1,120 @@
+//! Admin login and logout. The login form's CSRF token is a double-submit
+//! cookie (there is no session yet); a successful login always creates a new
+//! session ID; failed attempts are throttled per address and per e-mail.
+
+use super::{field, form_pairs, AdminSession};
+use crate::error::AppError;
+use crate::i18n::Tr;
+use crate::store::{admins, sessions};
+use crate::web::{render, tr, AppState};
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+#[derive(Template)]
+#[template(path = "admin/login.html")]
+struct LoginPage<'a> {
+    t: Tr,
+    csrf: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
+}
+
+fn login_cookie_name(st: &AppState) -> String {
+    crate::web::session_cookie_name(&st.svc, "login_csrf")
+}
+
+/// The login page; sets the double-submit cookie when it is missing.
+pub async fn form(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let t = tr(&headers);
+    let name = login_cookie_name(&st);
+    let (token, fresh) = match crate::web::cookie(&headers, &name).filter(|c| c.len() >= 32) {
+        Some(c) => (c, false),
+        None => (sessions::random_token(), true),
+    };
+    let mut res = render(StatusCode::OK, &LoginPage { t, csrf: &token, email: "", error: None });
+    if fresh {
+        let cookie = crate::web::session_cookie(&st.svc, "login_csrf", &token, 3600)
+            .replace("SameSite=Lax", "SameSite=Strict");
+        if let Ok(v) = cookie.parse() {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res
+}
+
+/// Checks the password; Argon2 is slow on purpose, so it runs off the
+/// async threads. An unknown e-mail still costs one verification, so
+/// timing does not tell which addresses exist.
+async fn password_matches(hash: Option<String>, password: String) -> bool {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    tokio::task::spawn_blocking(move || {
+        let dummy = DUMMY.get_or_init(|| admins::hash_password("no such admin").unwrap_or_default());
+        let ok = admins::verify_password(&password, hash.as_deref().unwrap_or(dummy));
+        ok && hash.is_some()
+    })
+    .await
+    .unwrap_or(false)
+}
+
+pub async fn submit(State(st): State<AppState>, req: Request) -> Result<Response, AppError> {
+    let (parts, body) = req.into_parts();
+    let t = tr(&parts.headers);
+    let body: Bytes = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map_err(|_| AppError::BadRequest("form too large".into()))?;
+    let pairs = form_pairs(&body);
+    let cookie = crate::web::cookie(&parts.headers, &login_cookie_name(&st)).unwrap_or_default();
+    let given = field(&pairs, "csrf_token").unwrap_or("");
+    if cookie.len() < 32 || !crate::web::failures::constant_time_eq(given.as_bytes(), cookie.as_bytes()) {
+        return Err(AppError::Forbidden(t.get("admin.csrf").into()));
+    }
+    let email = field(&pairs, "email").unwrap_or("").trim().to_lowercase();
+    let password = field(&pairs, "password").unwrap_or("").to_string();
+    let ip = crate::web::client_ip(&parts.extensions).unwrap_or_else(|| "unknown".into());
+    let again = |status, error| {
+        render(status, &LoginPage { t, csrf: &cookie, email: &email, error: Some(t.get(error)) })
+    };
+    if st.limits.login_by_ip.is_blocked(&ip) || st.limits.login_by_account.is_blocked(&email) {
+        tracing::warn!("admin login throttled");
+        return Ok(again(StatusCode::TOO_MANY_REQUESTS, "admin.throttled"));
+    }
+    let mut conn = st.svc.pool.acquire().await?;
+    let admin = admins::by_email(&mut conn, &email).await?;
+    drop(conn);
+    let hash = admin.as_ref().map(|a| a.password_hash.clone());
+    if !password_matches(hash, password).await {
+        st.limits.login_by_ip.hit(&ip);
+        st.limits.login_by_account.hit(&email);
+        return Ok(again(StatusCode::UNAUTHORIZED, "admin.bad_login"));
+    }
+    let Some(admin) = admin else {
+        return Ok(again(StatusCode::UNAUTHORIZED, "admin.bad_login"));
+    };
+    let mut conn = st.svc.pool.acquire().await?;
+    // A new session ID at every login; whatever admin cookie came in (a
+    // fixed one included) is dropped.
+    let name = crate::web::session_cookie_name(&st.svc, "admin");
+    if let Some(old) = crate::web::cookie(&parts.headers, &name) {
+        sessions::delete(&mut conn, &old).await?;
+    }
+    let token = sessions::create(&mut conn, "admin", &admin.id.to_string(), super::ABSOLUTE_SECONDS).await?;
+    crate::store::audit::record(&mut conn, &admin.email, "admin.login", None, None, None, None).await?;
+    let cookie = crate::web::session_cookie(&st.svc, "admin", &token, super::ABSOLUTE_SECONDS)
+        .replace("SameSite=Lax", "SameSite=Strict");
+    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, "/admin".to_string()), (header::SET_COOKIE, cookie)]).into_response())
+}
+
+pub async fn logout(State(st): State<AppState>, s: AdminSession, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+    let pairs = form_pairs(&body);
+    s.check_csrf(field(&pairs, "csrf_token"))?;
+    let name = crate::web::session_cookie_name(&st.svc, "admin");
+    if let Some(token) = crate::web::cookie(&headers, &name) {
+        let mut conn = st.svc.pool.acquire().await?;
+        sessions::delete(&mut conn, &token).await?;
+    }
+    let expired = crate::web::session_cookie(&st.svc, "admin", "", 0);
+    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, "/admin/login".to_string()), (header::SET_COOKIE, expired)]).into_response())
+}

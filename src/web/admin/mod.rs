@@ -1,0 +1,181 @@
+//! The admins' desk: login, dashboard, failures, mappings, accounts,
+//! schools, audit. Every page needs an admin session; every POST carries the
+//! session's CSRF token; scope is applied in the store queries, so another
+//! school's row answers 404 as if it did not exist.
+
+mod failures;
+mod lists;
+mod login;
+
+use super::AppState;
+use crate::error::AppError;
+use crate::i18n::Tr;
+use crate::store::admins::Admin;
+use crate::store::{sessions, Scope};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+/// An admin session ends after this long without a request…
+pub const IDLE_SECONDS: i64 = 30 * 60;
+/// …and in any case this long after login.
+pub const ABSOLUTE_SECONDS: i64 = 10 * 3600;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/login", get(login::form).post(login::submit))
+        .route("/admin/logout", post(login::logout))
+        .route("/admin", get(lists::dashboard))
+        .route("/admin/failures", get(failures::list))
+        .route("/admin/failures/{reference}", get(failures::detail))
+        .route("/admin/failures/{reference}/resolve", post(failures::resolve))
+        .route("/admin/failures/{reference}/dismiss", post(failures::dismiss))
+        .route("/admin/failures/{reference}/reopen", post(failures::reopen))
+        .route("/admin/mappings", get(lists::mappings).post(lists::create_mapping))
+        .route("/admin/mappings/{id}/delete", post(lists::delete_mapping))
+        .route("/admin/accounts", get(lists::accounts))
+        .route("/admin/schools", get(lists::schools))
+        .route("/admin/audit", get(lists::audit))
+}
+
+/// A logged-in admin, with the session's CSRF token.
+pub struct AdminSession {
+    pub admin: Admin,
+    pub csrf: String,
+    pub t: Tr,
+}
+
+impl AdminSession {
+    pub fn scope(&self) -> Scope {
+        self.admin.scope()
+    }
+
+    /// Refuses a POST whose `csrf_token` is not this session's: 403, nothing
+    /// changed.
+    pub fn check_csrf(&self, given: Option<&str>) -> Result<(), AppError> {
+        let ok = given.is_some_and(|g| {
+            crate::web::failures::constant_time_eq(g.as_bytes(), self.csrf.as_bytes())
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(self.t.get("admin.csrf").into()))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for AdminSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        let t = super::tr(&parts.headers);
+        let to_login = || Redirect::to("/admin/login").into_response();
+        let name = super::session_cookie_name(&st.svc, "admin");
+        let Some(token) = super::cookie(&parts.headers, &name) else {
+            return Err(to_login());
+        };
+        let fail = |e: sqlx::Error| AppError::from(e).into_response();
+        let mut conn = st.svc.pool.acquire().await.map_err(fail)?;
+        let Some(s) = sessions::get(&mut conn, "admin", &token).await.map_err(fail)? else {
+            return Err(to_login());
+        };
+        let now = chrono::Utc::now().timestamp();
+        if now - s.last_seen > IDLE_SECONDS || now - s.created_at > ABSOLUTE_SECONDS {
+            sessions::delete(&mut conn, &token).await.map_err(fail)?;
+            return Err(to_login());
+        }
+        let admin = match s.principal.parse::<i64>() {
+            Ok(id) => crate::store::admins::by_id(&mut conn, id).await.map_err(fail)?,
+            Err(_) => None,
+        };
+        let Some(admin) = admin else {
+            return Err(to_login());
+        };
+        sessions::touch(&mut conn, &token).await.map_err(fail)?;
+        Ok(AdminSession { admin, csrf: s.csrf_token, t })
+    }
+}
+
+/// The navigation and the logout form of every admin page.
+pub struct Chrome<'a> {
+    pub t: Tr,
+    pub email: &'a str,
+    pub csrf: &'a str,
+    pub active: &'static str,
+}
+
+impl<'a> Chrome<'a> {
+    pub fn of(s: &'a AdminSession, active: &'static str) -> Chrome<'a> {
+        Chrome { t: s.t, email: &s.admin.email, csrf: &s.csrf, active }
+    }
+    pub fn is(&self, item: &str) -> bool {
+        self.active == item
+    }
+}
+
+/// Reads an `application/x-www-form-urlencoded` body into pairs.
+pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+/// The first value of a form field.
+pub fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// Indents XML for reading, tolerating anything (the raw response may be
+/// malformed); the template escapes the result.
+pub fn pretty_xml(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len() + raw.len() / 8);
+    let mut depth: usize = 0;
+    let mut rest = raw.trim();
+    while let Some(start) = rest.find('<') {
+        let text = rest[..start].trim();
+        if !text.is_empty() {
+            out.push_str(text);
+        }
+        let Some(end) = rest[start..].find('>') else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let tag = &rest[start..start + end + 1];
+        let closing = tag.starts_with("</");
+        let self_closing = tag.ends_with("/>") || tag.starts_with("<?") || tag.starts_with("<!");
+        if closing {
+            depth = depth.saturating_sub(1);
+        }
+        // A closing tag right after its text stays on the text's line.
+        if !(closing && !text.is_empty()) {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&"  ".repeat(depth));
+        }
+        out.push_str(tag);
+        if !closing && !self_closing {
+            depth += 1;
+        }
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest.trim());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pretty_xml;
+
+    #[test]
+    fn xml_is_indented_with_text_kept_inline() {
+        let p = pretty_xml("<a><b x=\"1\">text</b><c/></a>");
+        assert_eq!(p, "<a>\n  <b x=\"1\">text</b>\n  <c/>\n</a>");
+    }
+
+    #[test]
+    fn broken_xml_does_not_panic() {
+        assert_eq!(pretty_xml("<a><b"), "<a>\n  <b");
+        assert_eq!(pretty_xml("no tags"), "no tags");
+    }
+}
