@@ -67,8 +67,16 @@ pub struct Ranked {
 fn score_one(claimed: &Claimed, a: &CandidateAccount) -> (i32, Vec<Reason>) {
     let mut score = 0i32;
     let mut reasons = Vec::new();
-    let cl = claimed.last_name.as_deref().map(fold_name).unwrap_or_default();
-    let cf = claimed.first_name.as_deref().map(fold_name).unwrap_or_default();
+    let cl = claimed
+        .last_name
+        .as_deref()
+        .map(fold_name)
+        .unwrap_or_default();
+    let cf = claimed
+        .first_name
+        .as_deref()
+        .map(fold_name)
+        .unwrap_or_default();
     let al = fold_name(&a.last_name);
     let af = fold_name(&a.first_name);
     if !cl.is_empty() && !cf.is_empty() {
@@ -79,8 +87,9 @@ fn score_one(claimed: &Claimed, a: &CandidateAccount) -> (i32, Vec<Reason>) {
             score += 40;
             reasons.push(Reason::SwappedNames);
         } else {
-            let sim = strsim::jaro_winkler(&format!("{cl} {cf}"), &format!("{al} {af}"))
-                .max(strsim::jaro_winkler(&format!("{cf} {cl}"), &format!("{al} {af}")));
+            let sim = strsim::jaro_winkler(&format!("{cl} {cf}"), &format!("{al} {af}")).max(
+                strsim::jaro_winkler(&format!("{cf} {cl}"), &format!("{al} {af}")),
+            );
             if sim >= 0.75 {
                 score += (sim * 40.0).round() as i32;
                 reasons.push(Reason::NameSimilarity(sim));
@@ -131,12 +140,23 @@ pub fn rank(claims: &[Claimed], accounts: Vec<CandidateAccount>, limit: usize) -
                 .map(|c| score_one(c, &a))
                 .max_by_key(|(s, _)| *s)?;
             let named = reasons.iter().any(|r| {
-                matches!(r, Reason::SameFoldedName | Reason::SwappedNames | Reason::NameSimilarity(_))
+                matches!(
+                    r,
+                    Reason::SameFoldedName | Reason::SwappedNames | Reason::NameSimilarity(_)
+                )
             });
-            named.then_some(Ranked { account: a, score, reasons })
+            named.then_some(Ranked {
+                account: a,
+                score,
+                reasons,
+            })
         })
         .collect();
-    out.sort_by(|x, y| y.score.cmp(&x.score).then_with(|| x.account.account_id.cmp(&y.account.account_id)));
+    out.sort_by(|x, y| {
+        y.score
+            .cmp(&x.score)
+            .then_with(|| x.account.account_id.cmp(&y.account.account_id))
+    });
     out.truncate(limit);
     out
 }
@@ -182,7 +202,11 @@ mod tests {
 
     #[test]
     fn accents_and_case_rank_the_right_account_first() {
-        let r = rank(&[claim("DUPONT MARTIN", "ELODIE", "2011-04-12", "")], pool(), 5);
+        let r = rank(
+            &[claim("DUPONT MARTIN", "ELODIE", "2011-04-12", "")],
+            pool(),
+            5,
+        );
         assert_eq!(ids(&r)[0], "a1");
         assert!(r[0].reasons.contains(&Reason::SameFoldedName));
         assert!(r[0].reasons.contains(&Reason::BirthDateEqual));

@@ -171,7 +171,10 @@ pub async fn ranking_pool(
         .bind(school)
         .fetch_all(&mut *conn)
         .await?;
-        out.extend(rows.iter().map(|r| (from_row(r), r.get::<i64, _>("mapped") != 0)));
+        out.extend(
+            rows.iter()
+                .map(|r| (from_row(r), r.get::<i64, _>("mapped") != 0)),
+        );
     }
     Ok(out)
 }

@@ -94,14 +94,19 @@ impl Admin {
     }
 }
 
-async fn load(conn: &mut SqliteConnection, row: Option<sqlx::sqlite::SqliteRow>) -> Result<Option<Admin>, sqlx::Error> {
+async fn load(
+    conn: &mut SqliteConnection,
+    row: Option<sqlx::sqlite::SqliteRow>,
+) -> Result<Option<Admin>, sqlx::Error> {
     use sqlx::Row;
     let Some(r) = row else { return Ok(None) };
     let id: i64 = r.get("id");
-    let schools = sqlx::query_scalar("SELECT school_code FROM admin_schools WHERE admin_id = ? ORDER BY school_code")
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await?;
+    let schools = sqlx::query_scalar(
+        "SELECT school_code FROM admin_schools WHERE admin_id = ? ORDER BY school_code",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
     Ok(Some(Admin {
         id,
         email: r.get("email"),
@@ -111,7 +116,10 @@ async fn load(conn: &mut SqliteConnection, row: Option<sqlx::sqlite::SqliteRow>)
     }))
 }
 
-pub async fn by_email(conn: &mut SqliteConnection, email: &str) -> Result<Option<Admin>, sqlx::Error> {
+pub async fn by_email(
+    conn: &mut SqliteConnection,
+    email: &str,
+) -> Result<Option<Admin>, sqlx::Error> {
     let row = sqlx::query("SELECT id, email, role, password_hash FROM admins WHERE email = ?")
         .bind(email.trim())
         .fetch_optional(&mut *conn)

@@ -3,7 +3,7 @@
 //! A failure's status only moves with `WHERE status = …`, so of two admins
 //! acting at once one wins and the other is told who did what.
 
-use super::{accounts, audit, failures, mappings, Scope};
+use super::{accounts, audit, mappings, Scope};
 use serde_json::json;
 use sqlx::{Row, SqliteConnection};
 
@@ -13,7 +13,11 @@ pub enum Refused {
     /// Not there, or outside the admin's scope (told apart by nobody).
     NotFound,
     /// Somebody else acted first.
-    AlreadyHandled { status: String, by: Option<String>, at: Option<String> },
+    AlreadyHandled {
+        status: String,
+        by: Option<String>,
+        at: Option<String>,
+    },
     /// The account is not one the admin may link to.
     AccountNotAllowed,
     AccountInactive,
@@ -37,9 +41,13 @@ impl Refused {
             ),
             Refused::AccountNotAllowed => "that account does not exist in your schools".into(),
             Refused::AccountInactive => "that account is deactivated".into(),
-            Refused::NothingToMap => "this failure carries no identity to link (no IdP or subject)".into(),
+            Refused::NothingToMap => {
+                "this failure carries no identity to link (no IdP or subject)".into()
+            }
             Refused::MappedToOther(a) => format!("this identity is already linked to account {a}"),
-            Refused::AlreadyOpenTwin => "another open failure of the same identity and kind exists".into(),
+            Refused::AlreadyOpenTwin => {
+                "another open failure of the same identity and kind exists".into()
+            }
             Refused::Invalid(m) => m.clone(),
         }
     }
@@ -56,7 +64,11 @@ struct Head {
     resolved_at: Option<String>,
 }
 
-async fn head(conn: &mut SqliteConnection, scope: &Scope, reference: &str) -> Result<Option<Head>, sqlx::Error> {
+async fn head(
+    conn: &mut SqliteConnection,
+    scope: &Scope,
+    reference: &str,
+) -> Result<Option<Head>, sqlx::Error> {
     let (cond, binds) = scope.condition("school_code");
     let sql = format!("SELECT status, idp_entity_id, subject, school_code, kind, resolved_by, resolved_at FROM failures WHERE reference = ?{cond}");
     let mut q = sqlx::query(&sql).bind(reference);
@@ -108,8 +120,19 @@ pub async fn resolve(
     if !account.active {
         return Ok(Err(Refused::AccountInactive));
     }
-    if !mappings::insert(conn, &idp, &subject, account_id, mappings::Source::Admin, Some(actor)).await? {
-        let existing = mappings::find(conn, &idp, &subject).await?.unwrap_or_default();
+    if !mappings::insert(
+        conn,
+        &idp,
+        &subject,
+        account_id,
+        mappings::Source::Admin,
+        Some(actor),
+    )
+    .await?
+    {
+        let existing = mappings::find(conn, &idp, &subject)
+            .await?
+            .unwrap_or_default();
         if existing != account_id {
             return Ok(Err(Refused::MappedToOther(existing)));
         }
@@ -149,7 +172,9 @@ pub async fn dismiss(
 ) -> Result<Result<(), Refused>, sqlx::Error> {
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
-        return Ok(Err(Refused::Invalid("a reason of 1 to 500 characters is required".into())));
+        return Ok(Err(Refused::Invalid(
+            "a reason of 1 to 500 characters is required".into(),
+        )));
     }
     let Some(h) = head(conn, scope, reference).await? else {
         return Ok(Err(Refused::NotFound));
@@ -167,7 +192,16 @@ pub async fn dismiss(
     if r.rows_affected() == 0 {
         return Ok(Err(handled(&h)));
     }
-    audit::record(conn, actor, "failure.dismiss", Some(reference), h.school.as_deref(), Some(json!({"status": "open"})), Some(json!({"status": "dismissed", "reason": reason}))).await?;
+    audit::record(
+        conn,
+        actor,
+        "failure.dismiss",
+        Some(reference),
+        h.school.as_deref(),
+        Some(json!({"status": "open"})),
+        Some(json!({"status": "dismissed", "reason": reason})),
+    )
+    .await?;
     Ok(Ok(()))
 }
 
@@ -199,7 +233,16 @@ pub async fn reopen(
         Err(e) if super::is_unique_violation(&e) => return Ok(Err(Refused::AlreadyOpenTwin)),
         Err(e) => return Err(e),
     }
-    audit::record(conn, actor, "failure.reopen", Some(reference), h.school.as_deref(), Some(json!({"status": h.status, "resolved_by": h.resolved_by})), Some(json!({"status": "open"}))).await?;
+    audit::record(
+        conn,
+        actor,
+        "failure.reopen",
+        Some(reference),
+        h.school.as_deref(),
+        Some(json!({"status": h.status, "resolved_by": h.resolved_by})),
+        Some(json!({"status": "open"})),
+    )
+    .await?;
     Ok(Ok(()))
 }
 
@@ -214,17 +257,39 @@ pub async fn create_mapping(
 ) -> Result<Result<(), Refused>, sqlx::Error> {
     let (idp, subject) = (idp.trim(), subject.trim());
     if idp.is_empty() || subject.is_empty() {
-        return Ok(Err(Refused::Invalid("IdP entity ID and subject are required".into())));
+        return Ok(Err(Refused::Invalid(
+            "IdP entity ID and subject are required".into(),
+        )));
     }
     let account = match accounts::get(conn, account_id.trim()).await? {
         Some(a) if scope.allows(Some(&a.school_code)) => a,
         _ => return Ok(Err(Refused::AccountNotAllowed)),
     };
-    if !mappings::insert(conn, idp, subject, &account.account_id, mappings::Source::Admin, Some(actor)).await? {
-        let existing = mappings::find(conn, idp, subject).await?.unwrap_or_default();
+    if !mappings::insert(
+        conn,
+        idp,
+        subject,
+        &account.account_id,
+        mappings::Source::Admin,
+        Some(actor),
+    )
+    .await?
+    {
+        let existing = mappings::find(conn, idp, subject)
+            .await?
+            .unwrap_or_default();
         return Ok(Err(Refused::MappedToOther(existing)));
     }
-    audit::record(conn, actor, "mapping.create", Some(&format!("{idp} {subject}")), Some(&account.school_code), None, Some(json!({"idp_entity_id": idp, "subject": subject, "account_id": account.account_id}))).await?;
+    audit::record(
+        conn,
+        actor,
+        "mapping.create",
+        Some(&format!("{idp} {subject}")),
+        Some(&account.school_code),
+        None,
+        Some(json!({"idp_entity_id": idp, "subject": subject, "account_id": account.account_id})),
+    )
+    .await?;
     Ok(Ok(()))
 }
 
@@ -238,18 +303,10 @@ pub async fn delete_mapping(
     let Some(m) = mappings::get(conn, scope, id).await? else {
         return Ok(Err(Refused::NotFound));
     };
-    sqlx::query("DELETE FROM mappings WHERE id = ?").bind(id).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM mappings WHERE id = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     audit::record(conn, actor, "mapping.delete", Some(&format!("{} {}", m.idp_entity_id, m.subject)), Some(&m.school_code), Some(json!({"idp_entity_id": m.idp_entity_id, "subject": m.subject, "account_id": m.account_id, "source": m.source})), None).await?;
     Ok(Ok(()))
-}
-
-/// Reads the status line of a failure after a refused action, for the
-/// message that tells the admin who did what.
-pub async fn status_of(conn: &mut SqliteConnection, scope: &Scope, reference: &str) -> Result<Option<String>, sqlx::Error> {
-    Ok(head(conn, scope, reference).await?.map(|h| h.status))
-}
-
-/// The failures of an identity, for the detail page's history.
-pub async fn identity_history(conn: &mut SqliteConnection, scope: &Scope, idp: &str, subject: &str) -> Result<Vec<failures::Failure>, sqlx::Error> {
-    failures::of_identity(conn, scope, idp, subject).await
 }

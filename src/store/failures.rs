@@ -367,7 +367,11 @@ pub async fn of_identity(
     for b in &binds {
         q = q.bind(b);
     }
-    Ok(q.fetch_all(&mut *conn).await?.iter().map(from_row).collect())
+    Ok(q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect())
 }
 
 /// Dashboard numbers: open failures by kind and by school, and failures
@@ -378,26 +382,51 @@ pub struct Stats {
     pub per_day: Vec<(String, i64)>,
 }
 
-pub async fn stats(conn: &mut SqliteConnection, scope: &super::Scope, since: &str) -> Result<Stats, sqlx::Error> {
+pub async fn stats(
+    conn: &mut SqliteConnection,
+    scope: &super::Scope,
+    since: &str,
+) -> Result<Stats, sqlx::Error> {
     let (cond, binds) = scope.condition("school_code");
-    let grouped = |col: &str| format!("SELECT {col} AS k, COUNT(*) AS n FROM failures WHERE status = 'open'{cond} GROUP BY {col} ORDER BY n DESC, k");
+    let grouped = |col: &str| {
+        format!("SELECT {col} AS k, COUNT(*) AS n FROM failures WHERE status = 'open'{cond} GROUP BY {col} ORDER BY n DESC, k")
+    };
     let kind_sql = grouped("kind");
     let mut q = sqlx::query(&kind_sql);
     for b in &binds {
         q = q.bind(b);
     }
-    let by_kind = q.fetch_all(&mut *conn).await?.iter().map(|r| (r.get("k"), r.get("n"))).collect();
+    let by_kind = q
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| (r.get("k"), r.get("n")))
+        .collect();
     let school_sql = grouped("school_code");
     let mut q = sqlx::query(&school_sql);
     for b in &binds {
         q = q.bind(b);
     }
-    let by_school = q.fetch_all(&mut *conn).await?.iter().map(|r| (r.get("k"), r.get("n"))).collect();
+    let by_school = q
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| (r.get("k"), r.get("n")))
+        .collect();
     let sql = format!("SELECT substr(first_seen, 1, 10) AS d, COUNT(*) AS n FROM failures WHERE first_seen >= ?{cond} GROUP BY d ORDER BY d");
     let mut q = sqlx::query(&sql).bind(format!("{since}T00:00:00Z"));
     for b in &binds {
         q = q.bind(b);
     }
-    let per_day = q.fetch_all(&mut *conn).await?.iter().map(|r| (r.get("d"), r.get("n"))).collect();
-    Ok(Stats { by_kind, by_school, per_day })
+    let per_day = q
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| (r.get("d"), r.get("n")))
+        .collect();
+    Ok(Stats {
+        by_kind,
+        by_school,
+        per_day,
+    })
 }

@@ -73,7 +73,11 @@ impl RateLimiter {
         }
     }
 
-    fn with_hits<T>(&self, key: &str, f: impl FnOnce(&mut Vec<std::time::Instant>, std::time::Instant) -> T) -> T {
+    fn with_hits<T>(
+        &self,
+        key: &str,
+        f: impl FnOnce(&mut Vec<std::time::Instant>, std::time::Instant) -> T,
+    ) -> T {
         let now = std::time::Instant::now();
         let mut map = match self.hits.lock() {
             Ok(m) => m,
@@ -81,7 +85,10 @@ impl RateLimiter {
         };
         if map.len() > 100_000 {
             // Bound memory under a flood of distinct keys.
-            map.retain(|_, v| v.last().is_some_and(|t| now.duration_since(*t) < self.window));
+            map.retain(|_, v| {
+                v.last()
+                    .is_some_and(|t| now.duration_since(*t) < self.window)
+            });
         }
         let v = map.entry(key.to_string()).or_default();
         v.retain(|t| now.duration_since(*t) < self.window);
@@ -116,6 +123,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(|| async { axum::response::Redirect::to("/me") }))
         .route("/static/style.css", get(style))
         .route("/static/autopost.js", get(autopost_js))
+        .route("/static/report.js", get(report_js))
         .merge(saml::routes())
         .merge(failures::routes())
         .merge(admin::routes());
@@ -160,15 +168,23 @@ async fn style() -> Response {
         .into_response()
 }
 
-async fn autopost_js() -> Response {
+fn script(source: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        include_str!("../../static/autopost.js"),
+        source,
     )
         .into_response()
+}
+
+async fn autopost_js() -> Response {
+    script(include_str!("../../static/autopost.js"))
+}
+
+async fn report_js() -> Response {
+    script(include_str!("../../static/report.js"))
 }
 
 /// The language of a request.

@@ -305,7 +305,9 @@ impl TestApp {
         let hash = jointure::store::admins::hash_password(PASSWORD).expect("hash");
         let mut conn = self.svc.pool.acquire().await.expect("conn");
         let schools: Vec<String> = schools.iter().map(|s| s.to_string()).collect();
-        jointure::store::admins::upsert(&mut conn, email, &hash, role, &schools).await.expect("admin");
+        jointure::store::admins::upsert(&mut conn, email, &hash, role, &schools)
+            .await
+            .expect("admin");
     }
 
     /// A fresh client logged in as `email`, and the session's CSRF token.
@@ -313,15 +315,28 @@ impl TestApp {
         let c = client();
         let res = self.login_as(&c, email, PASSWORD).await;
         assert_eq!(res.status().as_u16(), 303, "login of {email}");
-        let page = c.get(format!("{}/admin", self.base)).send().await.expect("dashboard");
+        let page = c
+            .get(format!("{}/admin", self.base))
+            .send()
+            .await
+            .expect("dashboard");
         assert_eq!(page.status().as_u16(), 200);
         let csrf = csrf_from(&page.text().await.expect("html"));
         (c, csrf)
     }
 
     /// GETs the login page (for its CSRF cookie and field) and POSTs it.
-    pub async fn login_as(&self, c: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
-        let form = c.get(format!("{}/admin/login", self.base)).send().await.expect("login page");
+    pub async fn login_as(
+        &self,
+        c: &reqwest::Client,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let form = c
+            .get(format!("{}/admin/login", self.base))
+            .send()
+            .await
+            .expect("login page");
         let csrf = csrf_from(&form.text().await.expect("html"));
         let body = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("csrf_token", &csrf)
@@ -337,7 +352,12 @@ impl TestApp {
     }
 
     /// POSTs form pairs with a client.
-    pub async fn post_with(&self, c: &reqwest::Client, path: &str, pairs: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn post_with(
+        &self,
+        c: &reqwest::Client,
+        path: &str,
+        pairs: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut s = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in pairs {
             s.append_pair(k, v);
@@ -352,7 +372,12 @@ impl TestApp {
 
     /// Posts a response and returns the failure reference it got.
     pub async fn fail(&self, spec: &jointure::saml::mint::ResponseSpec) -> String {
-        let html = self.post_xml(&self.mint(spec)).await.text().await.expect("page");
+        let html = self
+            .post_xml(&self.mint(spec))
+            .await
+            .text()
+            .await
+            .expect("page");
         meta(&html, "jointure-reference").expect("a failure")
     }
 }

@@ -55,10 +55,19 @@ impl ListQuery {
     }
 
     pub fn filter(&self) -> Filter {
-        let date = |d: &Option<String>| d.clone().filter(|d| parse_date(d).is_some() && d.len() == 10 && d.as_bytes()[4] == b'-');
+        let date = |d: &Option<String>| {
+            d.clone()
+                .filter(|d| parse_date(d).is_some() && d.len() == 10 && d.as_bytes()[4] == b'-')
+        };
         Filter {
-            status: self.status.clone().filter(|s| ["open", "resolved", "dismissed"].contains(&s.as_str())),
-            kind: self.kind.clone().filter(|k| k.parse::<FailureKind>().is_ok()),
+            status: self
+                .status
+                .clone()
+                .filter(|s| ["open", "resolved", "dismissed"].contains(&s.as_str())),
+            kind: self
+                .kind
+                .clone()
+                .filter(|k| k.parse::<FailureKind>().is_ok()),
             school: self.school.clone(),
             idp: self.idp.clone(),
             text: self.q.clone(),
@@ -100,24 +109,40 @@ struct ListPage<'a> {
     idps: Vec<String>,
 }
 
-pub async fn list(State(st): State<AppState>, s: AdminSession, Query(q): Query<ListQuery>) -> Result<Response, AppError> {
+pub async fn list(
+    State(st): State<AppState>,
+    s: AdminSession,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, AppError> {
     let scope = s.scope();
     let mut conn = st.svc.pool.acquire().await?;
     let cursor = q.cursor.as_deref().and_then(Cursor::decode);
     let (items, next) = failures::list(&mut conn, &scope, &q.filter(), cursor.as_ref(), 50).await?;
-    let school_codes = schools::list(&mut conn, &scope, None).await?.into_iter().map(|s| s.code).collect();
-    let mut idps: Vec<String> = st.svc.verifier.idps().map(|i| i.meta.entity_id.clone()).collect();
+    let school_codes = schools::list(&mut conn, &scope, None)
+        .await?
+        .into_iter()
+        .map(|s| s.code)
+        .collect();
+    let mut idps: Vec<String> = st
+        .svc
+        .verifier
+        .idps()
+        .map(|i| i.meta.entity_id.clone())
+        .collect();
     idps.sort();
     let next = next.map(|c| q.query_string(Some(&c.encode())));
-    Ok(render(StatusCode::OK, &ListPage {
-        chrome: Chrome::of(&s, "failures"),
-        q: &q,
-        items,
-        next,
-        kinds: FailureKind::ALL.iter().map(|k| k.as_str()).collect(),
-        school_codes,
-        idps,
-    }))
+    Ok(render(
+        StatusCode::OK,
+        &ListPage {
+            chrome: Chrome::of(&s, "failures"),
+            q: &q,
+            items,
+            next,
+            kinds: FailureKind::ALL.iter().map(|k| k.as_str()).collect(),
+            school_codes,
+            idps,
+        },
+    ))
 }
 
 /// One ranked candidate as shown.
@@ -159,10 +184,21 @@ async fn load(st: &AppState, s: &AdminSession, reference: &str) -> Result<Failur
         .ok_or(AppError::NotFound)
 }
 
-async fn candidates(st: &AppState, f: &Failure, report: Option<&Report>) -> Result<Vec<CandidateView>, AppError> {
-    let Some(school) = &f.school_code else { return Ok(Vec::new()) };
+async fn candidates(
+    st: &AppState,
+    f: &Failure,
+    report: Option<&Report>,
+) -> Result<Vec<CandidateView>, AppError> {
+    let Some(school) = &f.school_code else {
+        return Ok(Vec::new());
+    };
     let mut conn = st.svc.pool.acquire().await?;
-    let pool = accounts::ranking_pool(&mut conn, std::slice::from_ref(school), f.idp_entity_id.as_deref()).await?;
+    let pool = accounts::ranking_pool(
+        &mut conn,
+        std::slice::from_ref(school),
+        f.idp_entity_id.as_deref(),
+    )
+    .await?;
     let mut claims = vec![Claimed {
         last_name: f.asserted_last_name.clone(),
         first_name: f.asserted_first_name.clone(),
@@ -191,25 +227,52 @@ async fn candidates(st: &AppState, f: &Failure, report: Option<&Report>) -> Resu
         .collect();
     Ok(rank(&claims, accounts, 10)
         .into_iter()
-        .map(|Ranked { account, score, reasons }| CandidateView {
-            name: format!("{} {}", account.first_name, account.last_name),
-            birth_date: account.birth_date.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default(),
-            class_name: account.class_name.unwrap_or_default(),
-            active: account.active,
-            account_id: account.account_id,
-            score,
-            reasons: reasons.iter().map(|r| r.describe()).collect(),
-        })
+        .map(
+            |Ranked {
+                 account,
+                 score,
+                 reasons,
+             }| CandidateView {
+                name: format!("{} {}", account.first_name, account.last_name),
+                birth_date: account
+                    .birth_date
+                    .map(|d| d.format("%Y-%m-%d").to_string())
+                    .unwrap_or_default(),
+                class_name: account.class_name.unwrap_or_default(),
+                active: account.active,
+                account_id: account.account_id,
+                score,
+                reasons: reasons.iter().map(|r| r.describe()).collect(),
+            },
+        )
         .collect())
 }
 
-async fn detail_page(st: &AppState, s: &AdminSession, f: &Failure, status: StatusCode, notice: Option<&str>, error: Option<String>) -> Result<Response, AppError> {
-    let report = f.report_json.as_deref().and_then(|j| serde_json::from_str::<Report>(j).ok());
-    let candidates = if f.status == "open" { candidates(st, f, report.as_ref()).await? } else { Vec::new() };
+async fn detail_page(
+    st: &AppState,
+    s: &AdminSession,
+    f: &Failure,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<String>,
+) -> Result<Response, AppError> {
+    let report = f
+        .report_json
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<Report>(j).ok());
+    let candidates = if f.status == "open" {
+        candidates(st, f, report.as_ref()).await?
+    } else {
+        Vec::new()
+    };
     let scope = s.scope();
     let mut conn = st.svc.pool.acquire().await?;
     let history = match (&f.idp_entity_id, &f.subject) {
-        (Some(i), Some(sub)) => failures::of_identity(&mut conn, &scope, i, sub).await?.into_iter().filter(|h| h.id != f.id).collect(),
+        (Some(i), Some(sub)) => failures::of_identity(&mut conn, &scope, i, sub)
+            .await?
+            .into_iter()
+            .filter(|h| h.id != f.id)
+            .collect(),
         _ => Vec::new(),
     };
     let audit = audit::list(&mut conn, &scope, Some(&f.reference), None, 50).await?;
@@ -219,22 +282,30 @@ async fn detail_page(st: &AppState, s: &AdminSession, f: &Failure, status: Statu
         "reopened" => Some(s.t.get("admin.done.reopened")),
         _ => None,
     });
-    Ok(render(status, &DetailPage {
-        chrome: Chrome::of(s, "failures"),
-        kind_title: s.t.kind(f.kind.as_str(), "title"),
-        claims: serde_json::from_str(&f.asserted_json).unwrap_or_default(),
-        report,
-        candidates,
-        history,
-        audit,
-        raw: f.raw_response.as_deref().map(super::pretty_xml),
-        notice,
-        error,
-        f,
-    }))
+    Ok(render(
+        status,
+        &DetailPage {
+            chrome: Chrome::of(s, "failures"),
+            kind_title: s.t.kind(f.kind.as_str(), "title"),
+            claims: serde_json::from_str(&f.asserted_json).unwrap_or_default(),
+            report,
+            candidates,
+            history,
+            audit,
+            raw: f.raw_response.as_deref().map(super::pretty_xml),
+            notice,
+            error,
+            f,
+        },
+    ))
 }
 
-pub async fn detail(State(st): State<AppState>, s: AdminSession, Path(reference): Path<String>, Query(q): Query<DetailQuery>) -> Result<Response, AppError> {
+pub async fn detail(
+    State(st): State<AppState>,
+    s: AdminSession,
+    Path(reference): Path<String>,
+    Query(q): Query<DetailQuery>,
+) -> Result<Response, AppError> {
     let f = load(&st, &s, &reference).await?;
     detail_page(&st, &s, &f, StatusCode::OK, q.done.as_deref(), None).await
 }
@@ -242,9 +313,23 @@ pub async fn detail(State(st): State<AppState>, s: AdminSession, Path(reference)
 /// Runs one desk action in a write transaction; success goes back to the
 /// failure page, a refusal re-shows it saying why (who acted first, which
 /// account is out of reach…).
-async fn act<F>(st: AppState, s: AdminSession, reference: String, body: Bytes, done: &'static str, action: F) -> Result<Response, AppError>
+async fn act<F>(
+    st: AppState,
+    s: AdminSession,
+    reference: String,
+    body: Bytes,
+    done: &'static str,
+    action: F,
+) -> Result<Response, AppError>
 where
-    F: for<'c> FnOnce(&'c mut sqlx::SqliteConnection, store::Scope, Vec<(String, String)>, String) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Result<(), Refused>, sqlx::Error>> + Send + 'c>>,
+    F: for<'c> FnOnce(
+        &'c mut sqlx::SqliteConnection,
+        store::Scope,
+        Vec<(String, String)>,
+        String,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Result<(), Refused>, sqlx::Error>> + Send + 'c>,
+    >,
 {
     let pairs = form_pairs(&body);
     s.check_csrf(field(&pairs, "csrf_token"))?;
@@ -260,7 +345,9 @@ where
         Err(refused) => {
             tx.rollback().await?;
             let status = match refused {
-                Refused::AlreadyHandled { .. } | Refused::AlreadyOpenTwin | Refused::MappedToOther(_) => StatusCode::CONFLICT,
+                Refused::AlreadyHandled { .. }
+                | Refused::AlreadyOpenTwin
+                | Refused::MappedToOther(_) => StatusCode::CONFLICT,
                 Refused::AccountNotAllowed => StatusCode::FORBIDDEN,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
@@ -270,32 +357,70 @@ where
     }
 }
 
-pub async fn resolve(State(st): State<AppState>, s: AdminSession, Path(reference): Path<String>, body: Bytes) -> Result<Response, AppError> {
+pub async fn resolve(
+    State(st): State<AppState>,
+    s: AdminSession,
+    Path(reference): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
     let r = reference.clone();
-    act(st, s, reference, body, "resolved", move |conn, scope, pairs, actor| {
-        Box::pin(async move {
-            let account = field(&pairs, "account_id").unwrap_or("").trim().to_string();
-            Ok(desk::resolve(conn, &scope, &r, &account, &actor).await?.map(|_| ()))
-        })
-    })
+    act(
+        st,
+        s,
+        reference,
+        body,
+        "resolved",
+        move |conn, scope, pairs, actor| {
+            Box::pin(async move {
+                let account = field(&pairs, "account_id").unwrap_or("").trim().to_string();
+                Ok(desk::resolve(conn, &scope, &r, &account, &actor)
+                    .await?
+                    .map(|_| ()))
+            })
+        },
+    )
     .await
 }
 
-pub async fn dismiss(State(st): State<AppState>, s: AdminSession, Path(reference): Path<String>, body: Bytes) -> Result<Response, AppError> {
+pub async fn dismiss(
+    State(st): State<AppState>,
+    s: AdminSession,
+    Path(reference): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
     let r = reference.clone();
-    act(st, s, reference, body, "dismissed", move |conn, scope, pairs, actor| {
-        Box::pin(async move {
-            let reason = field(&pairs, "reason").unwrap_or("").to_string();
-            desk::dismiss(conn, &scope, &r, &reason, &actor).await
-        })
-    })
+    act(
+        st,
+        s,
+        reference,
+        body,
+        "dismissed",
+        move |conn, scope, pairs, actor| {
+            Box::pin(async move {
+                let reason = field(&pairs, "reason").unwrap_or("").to_string();
+                desk::dismiss(conn, &scope, &r, &reason, &actor).await
+            })
+        },
+    )
     .await
 }
 
-pub async fn reopen(State(st): State<AppState>, s: AdminSession, Path(reference): Path<String>, body: Bytes) -> Result<Response, AppError> {
+pub async fn reopen(
+    State(st): State<AppState>,
+    s: AdminSession,
+    Path(reference): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
     let r = reference.clone();
-    act(st, s, reference, body, "reopened", move |conn, scope, _pairs, actor| {
-        Box::pin(async move { desk::reopen(conn, &scope, &r, &actor).await })
-    })
+    act(
+        st,
+        s,
+        reference,
+        body,
+        "reopened",
+        move |conn, scope, _pairs, actor| {
+            Box::pin(async move { desk::reopen(conn, &scope, &r, &actor).await })
+        },
+    )
     .await
 }

@@ -27,13 +27,36 @@ struct Dashboard<'a> {
 }
 
 pub async fn dashboard(State(st): State<AppState>, s: AdminSession) -> Result<Response, AppError> {
-    let since = (chrono::Utc::now() - chrono::Duration::days(29)).format("%Y-%m-%d").to_string();
+    let since = (chrono::Utc::now() - chrono::Duration::days(29))
+        .format("%Y-%m-%d")
+        .to_string();
     let mut conn = st.svc.pool.acquire().await?;
     let stats = failures::stats(&mut conn, &s.scope(), &since).await?;
-    let max = stats.per_day.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1);
+    let max = stats
+        .per_day
+        .iter()
+        .map(|(_, n)| *n)
+        .max()
+        .unwrap_or(1)
+        .max(1);
     // A bar width in percent for each day, for a chart without JavaScript.
-    let per_day = stats.per_day.into_iter().map(|(d, n)| { let w = (n * 100 / max) as usize; (d, n, w.max(1)) }).collect();
-    Ok(render(StatusCode::OK, &Dashboard { chrome: Chrome::of(&s, "dashboard"), by_kind: stats.by_kind, by_school: stats.by_school, per_day }))
+    let per_day = stats
+        .per_day
+        .into_iter()
+        .map(|(d, n)| {
+            let w = (n * 100 / max) as usize;
+            (d, n, w.max(1))
+        })
+        .collect();
+    Ok(render(
+        StatusCode::OK,
+        &Dashboard {
+            chrome: Chrome::of(&s, "dashboard"),
+            by_kind: stats.by_kind,
+            by_school: stats.by_school,
+            per_day,
+        },
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -75,7 +98,13 @@ struct MappingsPage<'a> {
 
 const PAGE: i64 = 50;
 
-async fn mappings_page(st: &AppState, s: &AdminSession, q: &SearchQuery, status: StatusCode, error: Option<String>) -> Result<Response, AppError> {
+async fn mappings_page(
+    st: &AppState,
+    s: &AdminSession,
+    q: &SearchQuery,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<Response, AppError> {
     let before = q.cursor.as_deref().and_then(|c| c.parse::<i64>().ok());
     let mut conn = st.svc.pool.acquire().await?;
     let mut items = mappings::list(&mut conn, &s.scope(), q.text(), before, PAGE + 1).await?;
@@ -88,12 +117,32 @@ async fn mappings_page(st: &AppState, s: &AdminSession, q: &SearchQuery, status:
         Some("deleted") => Some(s.t.get("admin.done.deleted")),
         _ => None,
     };
-    let mut idps: Vec<String> = st.svc.verifier.idps().map(|i| i.meta.entity_id.clone()).collect();
+    let mut idps: Vec<String> = st
+        .svc
+        .verifier
+        .idps()
+        .map(|i| i.meta.entity_id.clone())
+        .collect();
     idps.sort();
-    Ok(render(status, &MappingsPage { chrome: Chrome::of(s, "mappings"), q: q.text().unwrap_or(""), items, next, notice, error, idps }))
+    Ok(render(
+        status,
+        &MappingsPage {
+            chrome: Chrome::of(s, "mappings"),
+            q: q.text().unwrap_or(""),
+            items,
+            next,
+            notice,
+            error,
+            idps,
+        },
+    ))
 }
 
-pub async fn mappings(State(st): State<AppState>, s: AdminSession, Query(q): Query<SearchQuery>) -> Result<Response, AppError> {
+pub async fn mappings(
+    State(st): State<AppState>,
+    s: AdminSession,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response, AppError> {
     mappings_page(&st, &s, &q, StatusCode::OK, None).await
 }
 
@@ -105,36 +154,76 @@ fn refused_status(r: &Refused) -> StatusCode {
     }
 }
 
-pub async fn create_mapping(State(st): State<AppState>, s: AdminSession, body: Bytes) -> Result<Response, AppError> {
+pub async fn create_mapping(
+    State(st): State<AppState>,
+    s: AdminSession,
+    body: Bytes,
+) -> Result<Response, AppError> {
     let pairs = form_pairs(&body);
     s.check_csrf(field(&pairs, "csrf_token"))?;
     let get = |k| field(&pairs, k).unwrap_or("");
     let mut tx = store::begin_write(&st.svc.pool).await?;
-    match desk::create_mapping(&mut tx, &s.scope(), get("idp_entity_id"), get("subject"), get("account_id"), &s.admin.email).await? {
+    match desk::create_mapping(
+        &mut tx,
+        &s.scope(),
+        get("idp_entity_id"),
+        get("subject"),
+        get("account_id"),
+        &s.admin.email,
+    )
+    .await?
+    {
         Ok(()) => {
             tx.commit().await?;
-            Ok((StatusCode::SEE_OTHER, [(header::LOCATION, "/admin/mappings?done=created")]).into_response())
+            Ok((
+                StatusCode::SEE_OTHER,
+                [(header::LOCATION, "/admin/mappings?done=created")],
+            )
+                .into_response())
         }
         Err(r) => {
             tx.rollback().await?;
-            mappings_page(&st, &s, &SearchQuery::default(), refused_status(&r), Some(r.describe())).await
+            mappings_page(
+                &st,
+                &s,
+                &SearchQuery::default(),
+                refused_status(&r),
+                Some(r.describe()),
+            )
+            .await
         }
     }
 }
 
-pub async fn delete_mapping(State(st): State<AppState>, s: AdminSession, Path(id): Path<i64>, body: Bytes) -> Result<Response, AppError> {
+pub async fn delete_mapping(
+    State(st): State<AppState>,
+    s: AdminSession,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Response, AppError> {
     let pairs = form_pairs(&body);
     s.check_csrf(field(&pairs, "csrf_token"))?;
     let mut tx = store::begin_write(&st.svc.pool).await?;
     match desk::delete_mapping(&mut tx, &s.scope(), id, &s.admin.email).await? {
         Ok(()) => {
             tx.commit().await?;
-            Ok((StatusCode::SEE_OTHER, [(header::LOCATION, "/admin/mappings?done=deleted")]).into_response())
+            Ok((
+                StatusCode::SEE_OTHER,
+                [(header::LOCATION, "/admin/mappings?done=deleted")],
+            )
+                .into_response())
         }
         Err(Refused::NotFound) => Err(AppError::NotFound),
         Err(r) => {
             tx.rollback().await?;
-            mappings_page(&st, &s, &SearchQuery::default(), refused_status(&r), Some(r.describe())).await
+            mappings_page(
+                &st,
+                &s,
+                &SearchQuery::default(),
+                refused_status(&r),
+                Some(r.describe()),
+            )
+            .await
         }
     }
 }
@@ -150,17 +239,48 @@ struct AccountsPage<'a> {
     next: Option<String>,
 }
 
-pub async fn accounts(State(st): State<AppState>, s: AdminSession, Query(q): Query<SearchQuery>) -> Result<Response, AppError> {
+pub async fn accounts(
+    State(st): State<AppState>,
+    s: AdminSession,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response, AppError> {
     let scope = s.scope();
     let school = q.school.as_deref().filter(|s| !s.is_empty());
     let mut conn = st.svc.pool.acquire().await?;
-    let mut items = accounts::list(&mut conn, &scope, school, q.text(), q.cursor.as_deref(), PAGE + 1).await?;
+    let mut items = accounts::list(
+        &mut conn,
+        &scope,
+        school,
+        q.text(),
+        q.cursor.as_deref(),
+        PAGE + 1,
+    )
+    .await?;
     let next = (items.len() as i64 > PAGE).then(|| {
         items.truncate(PAGE as usize);
-        q.next_link(items.last().map(|a| a.account_id.clone()).unwrap_or_default())
+        q.next_link(
+            items
+                .last()
+                .map(|a| a.account_id.clone())
+                .unwrap_or_default(),
+        )
     });
-    let school_codes = schools::list(&mut conn, &scope, None).await?.into_iter().map(|s| s.code).collect();
-    Ok(render(StatusCode::OK, &AccountsPage { chrome: Chrome::of(&s, "accounts"), q: q.text().unwrap_or(""), school: school.unwrap_or(""), school_codes, items, next }))
+    let school_codes = schools::list(&mut conn, &scope, None)
+        .await?
+        .into_iter()
+        .map(|s| s.code)
+        .collect();
+    Ok(render(
+        StatusCode::OK,
+        &AccountsPage {
+            chrome: Chrome::of(&s, "accounts"),
+            q: q.text().unwrap_or(""),
+            school: school.unwrap_or(""),
+            school_codes,
+            items,
+            next,
+        },
+    ))
 }
 
 #[derive(Template)]
@@ -171,10 +291,21 @@ struct SchoolsPage<'a> {
     items: Vec<School>,
 }
 
-pub async fn schools(State(st): State<AppState>, s: AdminSession, Query(q): Query<SearchQuery>) -> Result<Response, AppError> {
+pub async fn schools(
+    State(st): State<AppState>,
+    s: AdminSession,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response, AppError> {
     let mut conn = st.svc.pool.acquire().await?;
     let items = schools::list(&mut conn, &s.scope(), q.text()).await?;
-    Ok(render(StatusCode::OK, &SchoolsPage { chrome: Chrome::of(&s, "schools"), q: q.text().unwrap_or(""), items }))
+    Ok(render(
+        StatusCode::OK,
+        &SchoolsPage {
+            chrome: Chrome::of(&s, "schools"),
+            q: q.text().unwrap_or(""),
+            items,
+        },
+    ))
 }
 
 #[derive(Template)]
@@ -185,7 +316,11 @@ struct AuditPage<'a> {
     next: Option<String>,
 }
 
-pub async fn audit(State(st): State<AppState>, s: AdminSession, Query(q): Query<SearchQuery>) -> Result<Response, AppError> {
+pub async fn audit(
+    State(st): State<AppState>,
+    s: AdminSession,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response, AppError> {
     let before = q.cursor.as_deref().and_then(|c| c.parse::<i64>().ok());
     let mut conn = st.svc.pool.acquire().await?;
     let mut items = audit::list(&mut conn, &s.scope(), None, before, PAGE + 1).await?;
@@ -193,5 +328,12 @@ pub async fn audit(State(st): State<AppState>, s: AdminSession, Query(q): Query<
         items.truncate(PAGE as usize);
         format!("cursor={}", items.last().map(|e| e.id).unwrap_or_default())
     });
-    Ok(render(StatusCode::OK, &AuditPage { chrome: Chrome::of(&s, "audit"), items, next }))
+    Ok(render(
+        StatusCode::OK,
+        &AuditPage {
+            chrome: Chrome::of(&s, "audit"),
+            items,
+            next,
+        },
+    ))
 }

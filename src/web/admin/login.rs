@@ -34,7 +34,15 @@ pub async fn form(State(st): State<AppState>, headers: HeaderMap) -> Response {
         Some(c) => (c, false),
         None => (sessions::random_token(), true),
     };
-    let mut res = render(StatusCode::OK, &LoginPage { t, csrf: &token, email: "", error: None });
+    let mut res = render(
+        StatusCode::OK,
+        &LoginPage {
+            t,
+            csrf: &token,
+            email: "",
+            error: None,
+        },
+    );
     if fresh {
         let cookie = crate::web::session_cookie(&st.svc, "login_csrf", &token, 3600)
             .replace("SameSite=Lax", "SameSite=Strict");
@@ -51,7 +59,8 @@ pub async fn form(State(st): State<AppState>, headers: HeaderMap) -> Response {
 async fn password_matches(hash: Option<String>, password: String) -> bool {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     tokio::task::spawn_blocking(move || {
-        let dummy = DUMMY.get_or_init(|| admins::hash_password("no such admin").unwrap_or_default());
+        let dummy =
+            DUMMY.get_or_init(|| admins::hash_password("no such admin").unwrap_or_default());
         let ok = admins::verify_password(&password, hash.as_deref().unwrap_or(dummy));
         ok && hash.is_some()
     })
@@ -68,14 +77,24 @@ pub async fn submit(State(st): State<AppState>, req: Request) -> Result<Response
     let pairs = form_pairs(&body);
     let cookie = crate::web::cookie(&parts.headers, &login_cookie_name(&st)).unwrap_or_default();
     let given = field(&pairs, "csrf_token").unwrap_or("");
-    if cookie.len() < 32 || !crate::web::failures::constant_time_eq(given.as_bytes(), cookie.as_bytes()) {
+    if cookie.len() < 32
+        || !crate::web::failures::constant_time_eq(given.as_bytes(), cookie.as_bytes())
+    {
         return Err(AppError::Forbidden(t.get("admin.csrf").into()));
     }
     let email = field(&pairs, "email").unwrap_or("").trim().to_lowercase();
     let password = field(&pairs, "password").unwrap_or("").to_string();
     let ip = crate::web::client_ip(&parts.extensions).unwrap_or_else(|| "unknown".into());
     let again = |status, error| {
-        render(status, &LoginPage { t, csrf: &cookie, email: &email, error: Some(t.get(error)) })
+        render(
+            status,
+            &LoginPage {
+                t,
+                csrf: &cookie,
+                email: &email,
+                error: Some(t.get(error)),
+            },
+        )
     };
     if st.limits.login_by_ip.is_blocked(&ip) || st.limits.login_by_account.is_blocked(&email) {
         tracing::warn!("admin login throttled");
@@ -100,14 +119,41 @@ pub async fn submit(State(st): State<AppState>, req: Request) -> Result<Response
     if let Some(old) = crate::web::cookie(&parts.headers, &name) {
         sessions::delete(&mut conn, &old).await?;
     }
-    let token = sessions::create(&mut conn, "admin", &admin.id.to_string(), super::ABSOLUTE_SECONDS).await?;
-    crate::store::audit::record(&mut conn, &admin.email, "admin.login", None, None, None, None).await?;
+    let token = sessions::create(
+        &mut conn,
+        "admin",
+        &admin.id.to_string(),
+        super::ABSOLUTE_SECONDS,
+    )
+    .await?;
+    crate::store::audit::record(
+        &mut conn,
+        &admin.email,
+        "admin.login",
+        None,
+        None,
+        None,
+        None,
+    )
+    .await?;
     let cookie = crate::web::session_cookie(&st.svc, "admin", &token, super::ABSOLUTE_SECONDS)
         .replace("SameSite=Lax", "SameSite=Strict");
-    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, "/admin".to_string()), (header::SET_COOKIE, cookie)]).into_response())
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/admin".to_string()),
+            (header::SET_COOKIE, cookie),
+        ],
+    )
+        .into_response())
 }
 
-pub async fn logout(State(st): State<AppState>, s: AdminSession, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+pub async fn logout(
+    State(st): State<AppState>,
+    s: AdminSession,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
     let pairs = form_pairs(&body);
     s.check_csrf(field(&pairs, "csrf_token"))?;
     let name = crate::web::session_cookie_name(&st.svc, "admin");
@@ -116,5 +162,12 @@ pub async fn logout(State(st): State<AppState>, s: AdminSession, headers: Header
         sessions::delete(&mut conn, &token).await?;
     }
     let expired = crate::web::session_cookie(&st.svc, "admin", "", 0);
-    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, "/admin/login".to_string()), (header::SET_COOKIE, expired)]).into_response())
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/admin/login".to_string()),
+            (header::SET_COOKIE, expired),
+        ],
+    )
+        .into_response())
 }

@@ -30,10 +30,19 @@ pub fn routes() -> Router<AppState> {
         .route("/admin", get(lists::dashboard))
         .route("/admin/failures", get(failures::list))
         .route("/admin/failures/{reference}", get(failures::detail))
-        .route("/admin/failures/{reference}/resolve", post(failures::resolve))
-        .route("/admin/failures/{reference}/dismiss", post(failures::dismiss))
+        .route(
+            "/admin/failures/{reference}/resolve",
+            post(failures::resolve),
+        )
+        .route(
+            "/admin/failures/{reference}/dismiss",
+            post(failures::dismiss),
+        )
         .route("/admin/failures/{reference}/reopen", post(failures::reopen))
-        .route("/admin/mappings", get(lists::mappings).post(lists::create_mapping))
+        .route(
+            "/admin/mappings",
+            get(lists::mappings).post(lists::create_mapping),
+        )
         .route("/admin/mappings/{id}/delete", post(lists::delete_mapping))
         .route("/admin/accounts", get(lists::accounts))
         .route("/admin/schools", get(lists::schools))
@@ -78,7 +87,10 @@ impl FromRequestParts<AppState> for AdminSession {
         };
         let fail = |e: sqlx::Error| AppError::from(e).into_response();
         let mut conn = st.svc.pool.acquire().await.map_err(fail)?;
-        let Some(s) = sessions::get(&mut conn, "admin", &token).await.map_err(fail)? else {
+        let Some(s) = sessions::get(&mut conn, "admin", &token)
+            .await
+            .map_err(fail)?
+        else {
             return Err(to_login());
         };
         let now = chrono::Utc::now().timestamp();
@@ -87,14 +99,20 @@ impl FromRequestParts<AppState> for AdminSession {
             return Err(to_login());
         }
         let admin = match s.principal.parse::<i64>() {
-            Ok(id) => crate::store::admins::by_id(&mut conn, id).await.map_err(fail)?,
+            Ok(id) => crate::store::admins::by_id(&mut conn, id)
+                .await
+                .map_err(fail)?,
             Err(_) => None,
         };
         let Some(admin) = admin else {
             return Err(to_login());
         };
         sessions::touch(&mut conn, &token).await.map_err(fail)?;
-        Ok(AdminSession { admin, csrf: s.csrf_token, t })
+        Ok(AdminSession {
+            admin,
+            csrf: s.csrf_token,
+            t,
+        })
     }
 }
 
@@ -108,7 +126,12 @@ pub struct Chrome<'a> {
 
 impl<'a> Chrome<'a> {
     pub fn of(s: &'a AdminSession, active: &'static str) -> Chrome<'a> {
-        Chrome { t: s.t, email: &s.admin.email, csrf: &s.csrf, active }
+        Chrome {
+            t: s.t,
+            email: &s.admin.email,
+            csrf: &s.csrf,
+            active,
+        }
     }
     pub fn is(&self, item: &str) -> bool {
         self.active == item
@@ -122,7 +145,10 @@ pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
 
 /// The first value of a form field.
 pub fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Indents XML for reading, tolerating anything (the raw response may be
@@ -137,6 +163,10 @@ pub fn pretty_xml(raw: &str) -> String {
             out.push_str(text);
         }
         let Some(end) = rest[start..].find('>') else {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&"  ".repeat(depth));
             out.push_str(&rest[start..]);
             return out;
         };
@@ -147,7 +177,7 @@ pub fn pretty_xml(raw: &str) -> String {
             depth = depth.saturating_sub(1);
         }
         // A closing tag right after its text stays on the text's line.
-        if !(closing && !text.is_empty()) {
+        if !closing || text.is_empty() {
             if !out.is_empty() {
                 out.push('\n');
             }
