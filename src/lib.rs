@@ -30,6 +30,33 @@ pub struct Service {
     /// A secret for stateless tokens (the failure form's CSRF token),
     /// derived from the SP key so it survives restarts.
     pub form_secret: String,
+    pub known_idps: KnownIdps,
+}
+
+/// The configured IdPs by entity ID, with whether automatic matching is on
+/// for each: what imports need, without keys or a verifier.
+#[derive(Debug, Clone, Default)]
+pub struct KnownIdps(pub std::collections::HashMap<String, bool>);
+
+impl KnownIdps {
+    /// Reads the metadata files of the config.
+    pub fn load(config: &Config) -> Result<KnownIdps, StartError> {
+        let mut map = std::collections::HashMap::new();
+        for idp in &config.idps {
+            for meta in saml::metadata::load_file(&idp.metadata).map_err(StartError)? {
+                map.insert(meta.entity_id, idp.match_identity);
+            }
+        }
+        Ok(KnownIdps(map))
+    }
+
+    pub fn contains(&self, entity_id: &str) -> bool {
+        self.0.contains_key(entity_id)
+    }
+
+    pub fn matches_identity(&self, entity_id: &str) -> bool {
+        self.0.get(entity_id).copied().unwrap_or(false)
+    }
 }
 
 /// A start-up failure: one line naming the file and the problem.
@@ -84,7 +111,14 @@ impl Service {
             "jointure-form-secret:{}",
             base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key_der)
         ));
+        let known_idps = KnownIdps(
+            verifier
+                .idps()
+                .map(|i| (i.meta.entity_id.clone(), i.config.match_identity))
+                .collect(),
+        );
         Ok(Service {
+            known_idps,
             config,
             pool,
             verifier: Arc::new(verifier),

@@ -4,10 +4,11 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use jointure::config::Config;
-use jointure::csv_io::{self, ImportKind};
+use jointure::csv_io::export::{ExportKind, Exporter};
+use jointure::csv_io::{self, ImportKind, Options};
 use jointure::flow::{self, Context, Outcome};
 use jointure::{Application, Service};
-use std::io::Read;
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -42,6 +43,26 @@ enum Command {
         /// Show what would change, change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// The file is the whole truth for --school: its accounts missing from
+        /// the file are deactivated (kept, and reactivated if they come back).
+        #[arg(long, requires = "school")]
+        replace: bool,
+        #[arg(long, value_name = "CODE", requires = "replace")]
+        school: Option<String>,
+    },
+    /// Export a CSV file (stdout by default).
+    Export {
+        what: ExportWhat,
+        /// Failures only: open, resolved or dismissed.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, value_name = "CODE")]
+        school: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// UTF-8 with BOM and `;`, for French and Dutch spreadsheet programs.
+        #[arg(long)]
+        excel: bool,
     },
     /// Record SAMLResponse files (XML or base64) as if posted to the ACS.
     Ingest {
@@ -58,6 +79,14 @@ enum Command {
 #[derive(Clone, Copy, ValueEnum)]
 enum ImportWhat {
     Schools,
+    Accounts,
+    Mappings,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportWhat {
+    Failures,
+    Mappings,
     Accounts,
 }
 
@@ -155,26 +184,95 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             what,
             file,
             dry_run,
+            replace,
+            school,
         } => {
             let name = file.display().to_string();
             let bytes = std::fs::read(&file)
                 .map_err(|e| Failure::User(format!("{name}: cannot read: {e}")))?;
+            let idps =
+                jointure::KnownIdps::load(&config).map_err(|e| Failure::User(e.to_string()))?;
             let pool = jointure::store::open(&config.database_path).await?;
             let kind = match what {
                 ImportWhat::Schools => ImportKind::Schools,
                 ImportWhat::Accounts => ImportKind::Accounts,
+                ImportWhat::Mappings => ImportKind::Mappings,
             };
-            let report = csv_io::import(&pool, kind, &name, &bytes, dry_run).await?;
+            let replace_school = match (replace, school) {
+                (true, Some(s)) => Some(school_code(&s)?),
+                _ => None,
+            };
+            let progress = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let opts = Options {
+                dry_run,
+                replace_school,
+                progress: Some(progress.clone()),
+                ..Options::new("cli")
+            };
+            let bar = progress_bar(progress, jointure::csv_io::import::estimate_rows(&bytes));
+            let report = csv_io::import(&pool, &idps, kind, &name, &bytes, &opts).await;
+            if let Some(bar) = bar {
+                bar.abort();
+                eprintln!();
+            }
+            let report = report?;
             if !report.errors.is_empty() {
                 for e in &report.errors {
                     eprintln!("{e}");
                 }
+                if report.more_errors > 0 {
+                    eprintln!("{name}: … and {} more bad rows", report.more_errors);
+                }
                 return Err(Failure::User(format!(
                     "{name}: {} bad row(s); nothing was imported",
-                    report.errors.len()
+                    report.errors.len() as u64 + report.more_errors
                 )));
             }
             println!("{name}: {}", report.summary());
+            Ok(())
+        }
+        Command::Export {
+            what,
+            status,
+            school,
+            out,
+            excel,
+        } => {
+            let pool = jointure::store::open(&config.database_path).await?;
+            let kind = match what {
+                ExportWhat::Failures => ExportKind::Failures,
+                ExportWhat::Mappings => ExportKind::Mappings,
+                ExportWhat::Accounts => ExportKind::Accounts,
+            };
+            if let Some(s) = &status {
+                if !["open", "resolved", "dismissed"].contains(&s.as_str()) {
+                    return Err(Failure::User(format!(
+                        "--status {s:?}: open, resolved or dismissed"
+                    )));
+                }
+            }
+            let school = school.as_deref().map(school_code).transpose()?;
+            let filter = jointure::store::failures::Filter {
+                status,
+                school,
+                ..Default::default()
+            };
+            let mut exporter =
+                Exporter::new(pool, kind, jointure::store::Scope::All, filter, excel);
+            let mut sink: Box<dyn Write> = match &out {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path).map_err(|e| {
+                        Failure::User(format!("{}: cannot create: {e}", path.display()))
+                    })?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            while let Some(chunk) = exporter.next_chunk().await? {
+                sink.write_all(&chunk)
+                    .map_err(|e| Failure::User(format!("writing the export: {e}")))?;
+            }
+            sink.flush()
+                .map_err(|e| Failure::User(format!("writing the export: {e}")))?;
             Ok(())
         }
         Command::Ingest { files } => {
@@ -265,4 +363,34 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// A school code given on the command line, canonical.
+fn school_code(s: &str) -> Result<String, Failure> {
+    jointure::resolve::parse_school_code(s)
+        .map(|c| c.as_str().to_string())
+        .ok_or_else(|| Failure::User(format!("--school {s:?}: neither a BRIN nor a valid UAI")))
+}
+
+/// A progress bar on stderr for imports of more than a few thousand rows,
+/// when stderr is a terminal.
+fn progress_bar(
+    done: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    total: u64,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if total < 5000 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        loop {
+            let n = done.load(std::sync::atomic::Ordering::Relaxed).min(total);
+            let filled = (n * 30 / total.max(1)) as usize;
+            eprint!(
+                "\r[{}{}] {n}/{total} rows",
+                "#".repeat(filled),
+                " ".repeat(30 - filled)
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }))
 }

@@ -55,6 +55,7 @@ pub struct Failure {
     pub count: i64,
     pub report_json: Option<String>,
     pub resolved_account_id: Option<String>,
+    pub resolved_by: Option<String>,
     pub resolved_at: Option<String>,
 }
 
@@ -163,7 +164,7 @@ const COLUMNS: &str =
     "id, reference, support_code, kind, status, idp_entity_id, school_code, subject, detail,
     asserted_json, asserted_verified, asserted_last_name, asserted_first_name, asserted_birth_date,
     asserted_role, asserted_class_name, raw_response, first_seen, last_seen, count, report_json,
-    resolved_account_id, resolved_at";
+    resolved_account_id, resolved_by, resolved_at";
 
 fn from_row(r: &sqlx::sqlite::SqliteRow) -> Failure {
     let kind: String = r.get("kind");
@@ -190,6 +191,7 @@ fn from_row(r: &sqlx::sqlite::SqliteRow) -> Failure {
         count: r.get("count"),
         report_json: r.get("report_json"),
         resolved_account_id: r.get("resolved_account_id"),
+        resolved_by: r.get("resolved_by"),
         resolved_at: r.get("resolved_at"),
     }
 }

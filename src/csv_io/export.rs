@@ -1,0 +1,293 @@
+//! Exports, streamed: rows are read a page at a time (keyset) and written
+//! as CSV chunks, so memory stays constant whatever the size. Cells are
+//! neutralised for spreadsheets; the Excel variant adds a BOM and uses `;`
+//! (what French and Dutch spreadsheet programs expect).
+
+use super::neutralise;
+use crate::store::failures::{self, Cursor, Filter};
+use crate::store::Scope;
+use crate::web::failures::Report;
+use sqlx::{Row, SqlitePool};
+
+/// What to export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportKind {
+    Failures,
+    Mappings,
+    Accounts,
+}
+
+impl ExportKind {
+    pub fn parse(s: &str) -> Option<ExportKind> {
+        match s {
+            "failures" => Some(ExportKind::Failures),
+            "mappings" => Some(ExportKind::Mappings),
+            "accounts" => Some(ExportKind::Accounts),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportKind::Failures => "failures",
+            ExportKind::Mappings => "mappings",
+            ExportKind::Accounts => "accounts",
+        }
+    }
+    fn header(self) -> &'static [&'static str] {
+        match self {
+            ExportKind::Failures => &[
+                "reference",
+                "support_code",
+                "first_seen",
+                "last_seen",
+                "count",
+                "kind",
+                "status",
+                "idp_entity_id",
+                "school_code",
+                "subject",
+                "asserted_last_name",
+                "asserted_first_name",
+                "asserted_birth_date",
+                "declared_last_name",
+                "declared_first_name",
+                "declared_birth_date",
+                "role",
+                "class_name",
+                "email",
+                "resolved_account_id",
+                "resolved_by",
+                "resolved_at",
+            ],
+            ExportKind::Mappings => &[
+                "idp_entity_id",
+                "subject",
+                "account_id",
+                "school_code",
+                "source",
+                "created_at",
+                "created_by",
+            ],
+            ExportKind::Accounts => &[
+                "account_id",
+                "school_code",
+                "last_name",
+                "first_name",
+                "birth_date",
+                "role",
+                "class_name",
+                "email",
+                "active",
+            ],
+        }
+    }
+}
+
+/// One export run, page by page.
+pub struct Exporter {
+    pool: SqlitePool,
+    kind: ExportKind,
+    scope: Scope,
+    filter: Filter,
+    excel: bool,
+    /// Keyset position: (text key, numeric key) of the last row written.
+    after: Option<(String, i64)>,
+    started: bool,
+    done: bool,
+}
+
+const PAGE: i64 = 1000;
+
+impl Exporter {
+    /// `filter` applies to failures (status, kind, school, IdP, text, dates);
+    /// for mappings and accounts only its `school` is read.
+    pub fn new(
+        pool: SqlitePool,
+        kind: ExportKind,
+        scope: Scope,
+        filter: Filter,
+        excel: bool,
+    ) -> Exporter {
+        Exporter {
+            pool,
+            kind,
+            scope,
+            filter,
+            excel,
+            after: None,
+            started: false,
+            done: false,
+        }
+    }
+
+    /// The next chunk of the file, `None` at the end.
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        if self.done {
+            return Ok(None);
+        }
+        let delimiter = if self.excel { b';' } else { b',' };
+        let mut w = csv::WriterBuilder::new()
+            .delimiter(delimiter)
+            .from_writer(Vec::new());
+        let mut prefix = Vec::new();
+        if !self.started {
+            self.started = true;
+            if self.excel {
+                prefix.extend_from_slice("\u{feff}".as_bytes());
+            }
+            write(&mut w, self.kind.header().iter().copied());
+        }
+        let rows = self.page().await?;
+        if (rows.len() as i64) < PAGE {
+            self.done = true;
+        }
+        for r in &rows {
+            write(&mut w, r.iter().map(|c| neutralise(c).into_owned()));
+        }
+        prefix.extend(w.into_inner().unwrap_or_default());
+        Ok(Some(prefix))
+    }
+
+    async fn page(&mut self) -> Result<Vec<Vec<String>>, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        let school = self.filter.school.clone().filter(|s| !s.is_empty());
+        match self.kind {
+            ExportKind::Failures => {
+                let cursor = self.after.as_ref().map(|(t, id)| Cursor {
+                    last_seen: t.clone(),
+                    id: *id,
+                });
+                let (items, next) =
+                    failures::list(&mut conn, &self.scope, &self.filter, cursor.as_ref(), PAGE)
+                        .await?;
+                self.after = next.map(|c| (c.last_seen, c.id));
+                if self.after.is_none() {
+                    self.done = true;
+                }
+                Ok(items
+                    .into_iter()
+                    .map(|f| {
+                        let r: Report = f
+                            .report_json
+                            .as_deref()
+                            .and_then(|j| serde_json::from_str(j).ok())
+                            .unwrap_or_default();
+                        let declared = f.report_json.is_some();
+                        let pick = |d: &str, a: Option<String>| {
+                            if declared && !d.is_empty() {
+                                d.to_string()
+                            } else {
+                                a.unwrap_or_default()
+                            }
+                        };
+                        vec![
+                            f.reference,
+                            f.support_code,
+                            f.first_seen,
+                            f.last_seen,
+                            f.count.to_string(),
+                            f.kind.as_str().to_string(),
+                            f.status,
+                            f.idp_entity_id.unwrap_or_default(),
+                            f.school_code.unwrap_or_default(),
+                            f.subject.unwrap_or_default(),
+                            f.asserted_last_name.unwrap_or_default(),
+                            f.asserted_first_name.unwrap_or_default(),
+                            f.asserted_birth_date.unwrap_or_default(),
+                            r.last_name.clone(),
+                            r.first_name.clone(),
+                            r.birth_date.clone(),
+                            pick(&r.role, f.asserted_role),
+                            pick(&r.class_name, f.asserted_class_name),
+                            r.email.clone(),
+                            f.resolved_account_id.unwrap_or_default(),
+                            f.resolved_by.unwrap_or_default(),
+                            f.resolved_at.unwrap_or_default(),
+                        ]
+                    })
+                    .collect())
+            }
+            ExportKind::Mappings => {
+                let (cond, binds) = self.scope.condition("a.school_code");
+                let mut sql = format!(
+                    "SELECT m.id, m.idp_entity_id, m.subject, m.account_id, a.school_code, m.source, m.created_at, m.created_by
+                     FROM mappings m JOIN accounts a ON a.account_id = m.account_id WHERE m.id > ?{cond}"
+                );
+                if school.is_some() {
+                    sql.push_str(" AND a.school_code = ?");
+                }
+                sql.push_str(" ORDER BY m.id LIMIT ?");
+                let mut q = sqlx::query(&sql).bind(self.after.as_ref().map(|a| a.1).unwrap_or(0));
+                for b in &binds {
+                    q = q.bind(b);
+                }
+                if let Some(s) = &school {
+                    q = q.bind(s);
+                }
+                let rows = q.bind(PAGE).fetch_all(&mut *conn).await?;
+                if let Some(last) = rows.last() {
+                    self.after = Some((String::new(), last.get("id")));
+                }
+                Ok(rows
+                    .iter()
+                    .map(|r| {
+                        [
+                            "idp_entity_id",
+                            "subject",
+                            "account_id",
+                            "school_code",
+                            "source",
+                            "created_at",
+                        ]
+                        .iter()
+                        .map(|c| r.get::<String, _>(*c))
+                        .chain([r.get::<Option<String>, _>("created_by").unwrap_or_default()])
+                        .collect()
+                    })
+                    .collect())
+            }
+            ExportKind::Accounts => {
+                let after = self.after.as_ref().map(|a| a.0.clone()).unwrap_or_default();
+                let items = crate::store::accounts::list(
+                    &mut conn,
+                    &self.scope,
+                    school.as_deref(),
+                    None,
+                    Some(&after),
+                    PAGE,
+                )
+                .await?;
+                if let Some(last) = items.last() {
+                    self.after = Some((last.account_id.clone(), 0));
+                }
+                Ok(items
+                    .into_iter()
+                    .map(|a| {
+                        vec![
+                            a.account_id,
+                            a.school_code,
+                            a.last_name,
+                            a.first_name,
+                            a.birth_date
+                                .map(|d| d.format("%Y-%m-%d").to_string())
+                                .unwrap_or_default(),
+                            a.role.as_str().to_string(),
+                            a.class_name.unwrap_or_default(),
+                            a.email.unwrap_or_default(),
+                            if a.active { "yes" } else { "no" }.to_string(),
+                        ]
+                    })
+                    .collect())
+            }
+        }
+    }
+}
+
+fn write<I, S>(w: &mut csv::Writer<Vec<u8>>, cells: I)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<[u8]>,
+{
+    // Writing to a Vec cannot fail.
+    let _ = w.write_record(cells);
+}
