@@ -137,6 +137,7 @@ struct FileConfig {
     clock_skew_seconds: Option<i64>,
     retention_days: Option<i64>,
     max_body_bytes: Option<usize>,
+    max_upload_bytes: Option<usize>,
     support: Option<Support>,
     #[serde(default)]
     idp: Vec<IdpConfig>,
@@ -157,6 +158,8 @@ pub struct Config {
     pub retention_days: i64,
     /// The largest POST body the ACS reads.
     pub max_body_bytes: usize,
+    /// The largest CSV file the import page accepts.
+    pub max_upload_bytes: usize,
     pub support: Support,
     pub idps: Vec<IdpConfig>,
 }
@@ -240,6 +243,10 @@ impl Config {
         if max_body_bytes < 1024 {
             return Err(err("max_body_bytes: must be at least 1024".into()));
         }
+        let max_upload_bytes = fc.max_upload_bytes.unwrap_or(200 * 1024 * 1024);
+        if max_upload_bytes < 1024 {
+            return Err(err("max_upload_bytes: must be at least 1024".into()));
+        }
         let listen = fc.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
         listen
             .parse::<std::net::SocketAddr>()
@@ -262,6 +269,7 @@ impl Config {
             clock_skew_seconds,
             retention_days,
             max_body_bytes,
+            max_upload_bytes,
             support: fc.support.unwrap_or_default(),
             idps,
         })
@@ -314,6 +322,13 @@ fn apply_env(
         fc.max_body_bytes =
             Some(usize::try_from(n).map_err(|_| {
                 ConfigError::new("JOINTURE_MAX_BODY_BYTES", "must not be negative")
+            })?);
+    }
+    if let Some(v) = get("JOINTURE_MAX_UPLOAD_BYTES") {
+        let n = num("JOINTURE_MAX_UPLOAD_BYTES", v)?;
+        fc.max_upload_bytes =
+            Some(usize::try_from(n).map_err(|_| {
+                ConfigError::new("JOINTURE_MAX_UPLOAD_BYTES", "must not be negative")
             })?);
     }
     for (key, field) in [

@@ -339,12 +339,12 @@ async fn run(
                             continue;
                         }
                         first_line.insert(key, line);
-                        if errors.is_empty() {
-                            batch.push((line, values));
-                            if batch.len() == BATCH {
-                                insert_batch(conn, cols, &batch).await?;
-                                batch.clear();
-                            }
+                        // Valid rows are loaded even after a bad one, so the
+                        // database checks below can report every bad row.
+                        batch.push((line, values));
+                        if batch.len() == BATCH {
+                            insert_batch(conn, cols, &batch).await?;
+                            batch.clear();
                         }
                     }
                 }
@@ -370,16 +370,14 @@ async fn run(
         }
     }
     drop(first_line);
-    if !errors.is_empty() {
-        return Ok(());
-    }
-    if report.rows == 0 {
+    if report.rows == 0 && errors.is_empty() {
         errors.push(1, None, "the file has a header but no rows".into());
         return Ok(());
     }
     insert_batch(conn, cols, &batch).await?;
     check_in_database(conn, kind, opts, errors).await?;
     if !errors.is_empty() {
+        errors.list.sort_by_key(|e| e.line);
         return Ok(());
     }
     apply(conn, kind, opts, report).await?;

@@ -21,6 +21,8 @@ pub struct AppState {
     /// Present only under `serve --demo`.
     pub demo: Option<Arc<crate::demo::Demo>>,
     pub limits: Arc<Limits>,
+    /// Imports uploaded on the admin pages.
+    pub imports: Arc<admin::transfer::Jobs>,
 }
 
 impl AppState {
@@ -29,6 +31,7 @@ impl AppState {
             svc,
             demo,
             limits: Arc::new(Limits::default()),
+            imports: Arc::new(admin::transfer::Jobs::default()),
         }
     }
 }
@@ -126,7 +129,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/report.js", get(report_js))
         .merge(saml::routes())
         .merge(failures::routes())
-        .merge(admin::routes());
+        .merge(admin::routes(state.svc.config.max_upload_bytes));
     if state.demo.is_some() {
         r = r.merge(demo::routes());
     }

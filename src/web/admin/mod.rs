@@ -3,9 +3,10 @@
 //! session's CSRF token; scope is applied in the store queries, so another
 //! school's row answers 404 as if it did not exist.
 
-mod failures;
+pub(crate) mod failures;
 mod lists;
 mod login;
+pub mod transfer;
 
 use super::AppState;
 use crate::error::AppError;
@@ -23,7 +24,8 @@ pub const IDLE_SECONDS: i64 = 30 * 60;
 /// …and in any case this long after login.
 pub const ABSOLUTE_SECONDS: i64 = 10 * 3600;
 
-pub fn routes() -> Router<AppState> {
+/// The admin routes; uploads may be up to `max_upload_bytes`.
+pub fn routes(max_upload_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/admin/login", get(login::form).post(login::submit))
         .route("/admin/logout", post(login::logout))
@@ -47,6 +49,15 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/accounts", get(lists::accounts))
         .route("/admin/schools", get(lists::schools))
         .route("/admin/audit", get(lists::audit))
+        .route(
+            "/admin/import",
+            get(transfer::form)
+                .post(transfer::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(max_upload_bytes)),
+        )
+        .route("/admin/import/{id}", get(transfer::job))
+        .route("/admin/import/{id}/confirm", post(transfer::confirm))
+        .route("/admin/export/{file}", get(transfer::export))
 }
 
 /// A logged-in admin, with the session's CSRF token.
