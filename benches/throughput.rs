@@ -1,0 +1,220 @@
+//! Throughput benchmarks, run with `cargo bench --bench throughput`
+//! (release build). Numbers go to BENCHMARKS.md; nothing here asserts a
+//! time. Set `JOINTURE_BENCH_ROWS` to change the import size (default
+//! 1,000,000).
+
+use jointure::config::{Config, IdpConfig};
+use jointure::csv_io::export::{ExportKind, Exporter};
+use jointure::csv_io::{import, ImportKind, Options};
+use jointure::flow::{self, Context, Outcome};
+use jointure::saml::mint::{MintingIdp, ResponseSpec};
+use jointure::store::failures::Filter;
+use jointure::store::Scope;
+use std::time::Instant;
+
+fn rss_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn report(name: &str, n: usize, start: Instant) {
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{name:<44} {n:>9} ops  {:>10.1} µs/op  {:>10.0} ops/s",
+        secs * 1e6 / n as f64,
+        n as f64 / secs
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let dir = tempfile::tempdir().expect("dir");
+    let idp = MintingIdp::generate("https://idp.bench/saml").expect("idp");
+    std::fs::write(
+        dir.path().join("idp.xml"),
+        idp.metadata_xml("https://idp.bench/sso"),
+    )
+    .expect("metadata");
+    let mut c = Config::defaults();
+    c.public_url = "https://sp.bench".into();
+    c.database_path = dir.path().join("bench.db");
+    c.sp_key = dir.path().join("sp.key");
+    c.sp_cert = dir.path().join("sp.crt");
+    c.idps = vec![IdpConfig::with_metadata(dir.path().join("idp.xml"))];
+    let svc = jointure::Service::build(c, Vec::new())
+        .await
+        .expect("service");
+    let sp = svc.config.sp_entity_id();
+    let acs = svc.config.acs_url();
+    println!(
+        "jointure benchmarks ({} cores)\n",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+
+    // 1. Verification alone: strict parse, structure checks, samael/xmlsec.
+    let n = 2000;
+    let docs: Vec<String> = (0..n)
+        .map(|i| {
+            idp.response(
+                &ResponseSpec::new(&idp.entity_id, &sp, &acs, &format!("bench-{i}"))
+                    .attr("ENTStructureUAI", "0751234J"),
+            )
+            .expect("mint")
+        })
+        .collect();
+    let start = Instant::now();
+    for d in &docs {
+        svc.verifier.verify(d, chrono::Utc::now()).expect("valid");
+    }
+    report("verify (signed assertion, 1 thread)", n, start);
+
+    // 2. The whole login through the flow: verify + replay record +
+    //    school + mapping lookup, on SQLite (one write transaction each).
+    {
+        let mut conn = svc.pool.acquire().await.expect("conn");
+        jointure::store::schools::upsert(
+            &mut conn,
+            &jointure::store::schools::School {
+                code: "0751234J".into(),
+                name: "B".into(),
+            },
+        )
+        .await
+        .expect("school");
+    }
+    import(
+        &svc.pool,
+        &svc.known_idps,
+        ImportKind::Accounts,
+        "a.csv",
+        b"account_id,school_code,last_name,first_name,role\nB-1,0751234J,A,B,student\n",
+        &Options::new("bench"),
+    )
+    .await
+    .expect("account");
+    let m = 1000;
+    let mut conn = svc.pool.acquire().await.expect("conn");
+    for i in 0..m {
+        jointure::store::mappings::insert(
+            &mut conn,
+            &idp.entity_id,
+            &format!("flow-{i}"),
+            "B-1",
+            jointure::store::mappings::Source::Admin,
+            None,
+        )
+        .await
+        .expect("map");
+    }
+    drop(conn);
+    let docs: Vec<String> = (0..m)
+        .map(|i| {
+            idp.response(
+                &ResponseSpec::new(&idp.entity_id, &sp, &acs, &format!("flow-{i}"))
+                    .attr("ENTStructureUAI", "0751234J"),
+            )
+            .expect("mint")
+        })
+        .collect();
+    let start = Instant::now();
+    for d in docs {
+        let o = flow::process_xml(&svc, d, &Context::default())
+            .await
+            .expect("flow");
+        assert!(matches!(o, Outcome::Resolved { .. }));
+    }
+    report("login flow (verify + SQLite, sequential)", m, start);
+
+    // 3. A large accounts import in one transaction, then its export.
+    let rows: usize = std::env::var("JOINTURE_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let mut file = String::with_capacity(rows * 80);
+    file.push_str("account_id,school_code,last_name,first_name,birth_date,role,class_name,email\n");
+    for i in 0..rows {
+        file.push_str(&format!(
+            "L-{i:08},0751234J,Nom{i},Prénom{},2010-{:02}-{:02},student,6{},e{i}@school.test\n",
+            i % 977,
+            i % 12 + 1,
+            i % 28 + 1,
+            i % 7
+        ));
+    }
+    let rss_before = rss_kib("VmRSS:");
+    let start = Instant::now();
+    let r = import(
+        &svc.pool,
+        &svc.known_idps,
+        ImportKind::Accounts,
+        "big.csv",
+        file.as_bytes(),
+        &Options::new("bench"),
+    )
+    .await
+    .expect("import");
+    assert!(r.errors.is_empty() && r.created as usize == rows);
+    report(
+        &format!(
+            "accounts import, {} MB file, per row",
+            file.len() / 1_000_000
+        ),
+        rows,
+        start,
+    );
+    println!(
+        "    peak RSS {} MiB (file in memory: {} MiB, RSS before: {} MiB)",
+        rss_kib("VmHWM:") / 1024,
+        file.len() / (1024 * 1024),
+        rss_before / 1024
+    );
+    let start = Instant::now();
+    let again = import(
+        &svc.pool,
+        &svc.known_idps,
+        ImportKind::Accounts,
+        "big.csv",
+        file.as_bytes(),
+        &Options::new("bench"),
+    )
+    .await
+    .expect("import");
+    assert_eq!(again.unchanged as usize, rows);
+    report("same file again (all unchanged), per row", rows, start);
+    drop(file);
+
+    let mut e = Exporter::new(
+        svc.pool.clone(),
+        ExportKind::Accounts,
+        Scope::All,
+        Filter::default(),
+        false,
+    );
+    let start = Instant::now();
+    let (mut bytes, mut max_rss, base_rss) = (0usize, 0u64, rss_kib("VmRSS:"));
+    while let Some(chunk) = e.next_chunk().await.expect("export") {
+        bytes += chunk.len();
+        max_rss = max_rss.max(rss_kib("VmRSS:"));
+    }
+    report(
+        &format!(
+            "accounts export, {} MB streamed, per row",
+            bytes / 1_000_000
+        ),
+        rows + 1,
+        start,
+    );
+    println!(
+        "    RSS during export: {} → at most {} MiB",
+        base_rss / 1024,
+        max_rss / 1024
+    );
+}
