@@ -73,39 +73,30 @@ impl Tr {
         Tr { lang }
     }
 
-    /// The string for `key`; French when this language lacks it, and the key
-    /// itself when no language has it (a test keeps the catalogue complete).
-    pub fn get<'k>(&self, key: &'k str) -> &'k str
-    where
-        'static: 'k,
-    {
+    /// The string for `key` in this language, else in French.
+    fn lookup(&self, key: &str) -> Option<&'static str> {
         let idx = match self.lang {
             Lang::Fr => 0,
             Lang::Nl => 1,
             Lang::En => 2,
         };
         let t = tables();
-        t[idx]
-            .get(key)
-            .or_else(|| t[0].get(key))
-            .copied()
-            .unwrap_or(key)
+        t[idx].get(key).or_else(|| t[0].get(key)).copied()
+    }
+
+    /// The string for `key`; the key itself when no language has it (a test
+    /// keeps the catalogue complete).
+    pub fn get<'k>(&self, key: &'k str) -> &'k str
+    where
+        'static: 'k,
+    {
+        self.lookup(key).unwrap_or(key)
     }
 
     /// The string for a kind-specific key such as `kind.expired.title`.
     pub fn kind(&self, kind: &str, part: &str) -> String {
         let key = format!("kind.{kind}.{part}");
-        let idx = match self.lang {
-            Lang::Fr => 0,
-            Lang::Nl => 1,
-            Lang::En => 2,
-        };
-        let t = tables();
-        t[idx]
-            .get(key.as_str())
-            .or_else(|| t[0].get(key.as_str()))
-            .map(|s| s.to_string())
-            .unwrap_or(key)
+        self.lookup(&key).map(str::to_string).unwrap_or(key)
     }
 }
 

@@ -170,6 +170,15 @@ impl MintingIdp {
         Crypto::sign_xml(xml, &self.key_der).map_err(|e| format!("signing: {e}"))
     }
 
+    /// Signs `xml` when asked, as an element to embed (no XML declaration).
+    fn sign_if(&self, sign: bool, xml: String) -> Result<String, String> {
+        if sign {
+            Ok(strip_declaration(&self.sign(&xml)?).to_string())
+        } else {
+            Ok(xml)
+        }
+    }
+
     /// The Assertion element, signed when the spec says so.
     pub fn assertion_xml(&self, s: &ResponseSpec) -> Result<String, String> {
         let mut attrs = String::new();
@@ -216,11 +225,7 @@ impl MintingIdp {
             nb = ts(s.not_before),
             rcp = escape(&s.recipient),
         );
-        if s.signing.assertion {
-            Ok(strip_declaration(&self.sign(&xml)?).to_string())
-        } else {
-            Ok(xml)
-        }
+        self.sign_if(s.signing.assertion, xml)
     }
 
     /// The Response around `assertion` (already signed or not), signed when
@@ -252,11 +257,7 @@ impl MintingIdp {
             iss = escape(&s.issuer),
             st = escape(status),
         );
-        if s.signing.response {
-            Ok(strip_declaration(&self.sign(&xml)?).to_string())
-        } else {
-            Ok(xml)
-        }
+        self.sign_if(s.signing.response, xml)
     }
 
     /// A whole response per the spec. An error status carries no assertion,

@@ -72,11 +72,7 @@ pub async fn insert(
     .bind(created_by)
     .execute(&mut *conn)
     .await;
-    match r {
-        Ok(_) => Ok(true),
-        Err(e) if super::is_unique_violation(&e) => Ok(false),
-        Err(e) => Err(e),
-    }
+    super::inserted(r)
 }
 
 /// A mapping as the admin pages show it.

@@ -64,6 +64,18 @@ pub fn time_text(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// The outcome of an INSERT guarded by a UNIQUE constraint: `Ok(false)` when
+/// the row was already there (told by the error's kind, not its message).
+pub fn inserted(
+    r: Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error>,
+) -> Result<bool, sqlx::Error> {
+    match r {
+        Ok(_) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether an error is a UNIQUE (or primary key) violation, told by its kind.
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation)

@@ -18,11 +18,7 @@ pub async fn remember_assertion(
     .bind(expires_at)
     .execute(&mut *conn)
     .await;
-    match r {
-        Ok(_) => Ok(true),
-        Err(e) if super::is_unique_violation(&e) => Ok(false),
-        Err(e) => Err(e),
-    }
+    super::inserted(r)
 }
 
 /// Keeps an AuthnRequest ID we sent, until it expires.

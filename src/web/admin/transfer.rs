@@ -135,53 +135,54 @@ async fn import_form(
     ))
 }
 
+/// Why an upload could not be read.
+enum UploadError {
+    TooLarge,
+    Bad(String),
+}
+
+impl From<axum::extract::multipart::MultipartError> for UploadError {
+    fn from(e: axum::extract::multipart::MultipartError) -> Self {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            UploadError::TooLarge
+        } else {
+            UploadError::Bad(format!("upload: {e}"))
+        }
+    }
+}
+
+/// The text fields of a multipart form, and its `file` (name and bytes).
+type Upload = (HashMap<String, String>, Option<(String, Bytes)>);
+
+async fn read_upload(mut form: Multipart) -> Result<Upload, UploadError> {
+    let mut fields = HashMap::new();
+    let mut file = None;
+    while let Some(field) = form.next_field().await? {
+        let name = field.name().unwrap_or("").to_string();
+        if name == "file" {
+            let file_name = field.file_name().unwrap_or("upload.csv").to_string();
+            file = Some((file_name, field.bytes().await?));
+        } else {
+            fields.insert(name, field.text().await?);
+        }
+    }
+    Ok((fields, file))
+}
+
 /// Reads the multipart upload: CSRF token, kind, replace option, file.
 pub async fn upload(
     State(st): State<AppState>,
     s: AdminSession,
-    mut form: Multipart,
+    form: Multipart,
 ) -> Result<Response, AppError> {
-    let mut fields: HashMap<String, String> = HashMap::new();
-    let mut file: Option<(String, Bytes)> = None;
-    loop {
-        let field = match form.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return import_form(
-                    &st,
-                    &s,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    Some(s.t.get("admin.import.too_large")),
-                )
-                .await;
-            }
-            Err(e) => return Err(AppError::BadRequest(format!("upload: {e}"))),
-        };
-        let name = field.name().unwrap_or("").to_string();
-        if name == "file" {
-            let file_name = field.file_name().unwrap_or("upload.csv").to_string();
-            match field.bytes().await {
-                Ok(b) => file = Some((file_name, b)),
-                Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                    return import_form(
-                        &st,
-                        &s,
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        Some(s.t.get("admin.import.too_large")),
-                    )
-                    .await;
-                }
-                Err(e) => return Err(AppError::BadRequest(format!("upload: {e}"))),
-            }
-        } else {
-            let v = field
-                .text()
-                .await
-                .map_err(|e| AppError::BadRequest(format!("upload: {e}")))?;
-            fields.insert(name, v);
+    let (fields, file) = match read_upload(form).await {
+        Ok(u) => u,
+        Err(UploadError::TooLarge) => {
+            let msg = s.t.get("admin.import.too_large");
+            return import_form(&st, &s, StatusCode::PAYLOAD_TOO_LARGE, Some(msg)).await;
         }
-    }
+        Err(UploadError::Bad(m)) => return Err(AppError::BadRequest(m)),
+    };
     s.check_csrf(fields.get("csrf_token").map(String::as_str))?;
     let kind = fields
         .get("kind")
