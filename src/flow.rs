@@ -350,9 +350,18 @@ async fn steps(
     };
 
     // 1. An existing mapping.
+    // The mapped account must belong to a school the assertion names: a
+    // mapping made in one school's desk cannot carry a login of another.
     if let Some(account_id) = mappings::find(conn, &v.issuer, &subject_value).await? {
         return Ok(match accounts::get(conn, &account_id).await? {
-            Some(a) if a.active => Ok((account_id, relay_state)),
+            Some(a) if a.active && registered.contains(&a.school_code) => Ok((account_id, relay_state)),
+            Some(a) if a.active => Err(with(
+                refuse(
+                    FailureKind::IdentityMismatch,
+                    format!("mapped to account {account_id} of school {}, which the assertion does not name", a.school_code),
+                ),
+                school_code,
+            )),
             _ => Err(with(
                 refuse(
                     FailureKind::AccountDisabled,

@@ -101,6 +101,7 @@ impl Tr {
 }
 
 const FR: &[(&str, &str)] = &[
+    ("admin.not_resolvable", "Cet échec ne peut pas être résolu en reliant un compte : l'assertion n'a pas passé les contrôles de sécurité (ou son type ne dit rien de l'identité). Classez-le, ou demandez à l'utilisateur de se reconnecter."),
     ("admin.nav.import", "Import et export"),
     ("admin.import.heading", "Importer un fichier CSV"),
     ("admin.import.intro", "Le fichier est vérifié en entier avant toute écriture : un aperçu montre ce qui changera, puis vous confirmez. Une seule ligne en erreur et rien n'est écrit."),
@@ -330,6 +331,7 @@ const FR: &[(&str, &str)] = &[
 ];
 
 const NL: &[(&str, &str)] = &[
+    ("admin.not_resolvable", "Deze melding kan niet worden opgelost door een account te koppelen: de assertion kwam niet door de beveiligingscontroles (of de soort zegt niets over de identiteit). Sluit de melding, of vraag de gebruiker opnieuw in te loggen."),
     ("admin.nav.import", "Import en export"),
     ("admin.import.heading", "Een CSV-bestand importeren"),
     ("admin.import.intro", "Het hele bestand wordt gecontroleerd voordat er iets wordt geschreven: een voorbeeld toont wat er verandert, daarna bevestigt u. Eén foute regel en er wordt niets geschreven."),
@@ -559,6 +561,7 @@ const NL: &[(&str, &str)] = &[
 ];
 
 const EN: &[(&str, &str)] = &[
+    ("admin.not_resolvable", "This failure cannot be resolved by linking an account: the assertion did not pass the security checks (or its kind says nothing about identity). Dismiss it, or ask the user to log in again."),
     ("admin.nav.import", "Import and export"),
     ("admin.import.heading", "Import a CSV file"),
     ("admin.import.intro", "The whole file is checked before anything is written: a preview shows what will change, then you confirm. One bad row and nothing is written."),

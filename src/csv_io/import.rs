@@ -173,22 +173,25 @@ pub async fn import(
         list: Vec::new(),
         more: 0,
     };
-    let mut tx = store::begin_write(pool).await?;
-    let outcome = run(&mut tx, idps, kind, bytes, opts, &mut report, &mut errors).await;
+    let mut conn = pool.acquire().await?;
+    let outcome = import_on(&mut conn, idps, kind, bytes, opts, &mut report, &mut errors).await;
+    // The temporary table lives with the connection: drop it whatever happened.
+    let _ = sqlx::query("DROP TABLE IF EXISTS temp.imp")
+        .execute(&mut *conn)
+        .await;
+    outcome?;
+    errors.list.sort_by_key(|e| e.line);
     report.errors = errors.list;
     report.more_errors = errors.more;
-    match outcome {
-        Ok(()) if report.errors.is_empty() && !opts.dry_run => tx.commit().await?,
-        Ok(()) => tx.rollback().await?,
-        Err(e) => {
-            let _ = tx.rollback().await;
-            return Err(e);
-        }
-    }
     Ok(report)
 }
 
-async fn run(
+/// Two phases. Reading and checking the file (the long part) runs in a
+/// deferred transaction that only reads the main database and writes the
+/// temporary one, so logins go on meanwhile. Only the set-based checks and
+/// changes take the write lock, with `BEGIN IMMEDIATE`; a dry run rolls them
+/// back.
+async fn import_on(
     conn: &mut SqliteConnection,
     idps: &KnownIdps,
     kind: ImportKind,
@@ -197,13 +200,65 @@ async fn run(
     report: &mut ImportReport,
     errors: &mut Errors,
 ) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    let mut read = conn.begin().await?;
+    let loaded = load(&mut read, idps, kind, bytes, opts, report, errors).await?;
+    read.commit().await?;
+    if !loaded || !errors.is_empty() {
+        return Ok(());
+    }
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    // Checked again under the lock: the database may have moved meanwhile.
+    check_in_database(&mut tx, kind, opts, errors).await?;
+    if !errors.is_empty() {
+        tx.rollback().await?;
+        return Ok(());
+    }
+    apply(&mut tx, kind, opts, report).await?;
+    if kind != ImportKind::Schools {
+        report.failures_resolved =
+            resolve_open_failures(&mut tx, idps, &opts.scope, &opts.actor).await?;
+    }
+    if opts.dry_run {
+        tx.rollback().await?;
+        return Ok(());
+    }
+    let after = serde_json::json!({
+        "rows": report.rows, "created": report.created, "updated": report.updated,
+        "unchanged": report.unchanged, "deactivated": report.deactivated,
+        "failures_resolved": report.failures_resolved, "file": errors.file,
+    });
+    audit::record(
+        &mut tx,
+        &opts.actor,
+        &format!("import.{}", kind.as_str()),
+        None,
+        opts.replace_school.as_deref(),
+        None,
+        Some(after),
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// Reads, checks and loads the file into `temp.imp`; false when it stopped
+/// before loading (file-level errors).
+async fn load(
+    conn: &mut SqliteConnection,
+    idps: &KnownIdps,
+    kind: ImportKind,
+    bytes: &[u8],
+    opts: &Options,
+    report: &mut ImportReport,
+    errors: &mut Errors,
+) -> Result<bool, sqlx::Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         errors.push(
             1,
             None,
             "the file is empty (a header row is required)".into(),
         );
-        return Ok(());
+        return Ok(false);
     }
     if looks_binary(bytes) {
         errors.push(
@@ -211,7 +266,7 @@ async fn run(
             None,
             "the file is not CSV text (it holds binary data)".into(),
         );
-        return Ok(());
+        return Ok(false);
     }
     let text = decode_text(bytes);
     if let Some(line) = unclosed_quote_line(&text) {
@@ -222,12 +277,12 @@ async fn run(
                 "a quoted field opened on line {line} is never closed (is the file cut short?)"
             ),
         );
-        return Ok(());
+        return Ok(false);
     }
     if let Some(code) = &opts.replace_school {
         if kind != ImportKind::Accounts {
             errors.push(1, None, "--replace applies to accounts files only".into());
-            return Ok(());
+            return Ok(false);
         }
         if !opts.scope.allows(Some(code)) || crate::store::schools::get(conn, code).await?.is_none()
         {
@@ -236,7 +291,7 @@ async fn run(
                 None,
                 format!("--replace --school {code}: not a registered school of yours"),
             );
-            return Ok(());
+            return Ok(false);
         }
     }
 
@@ -252,7 +307,7 @@ async fn run(
             .collect(),
         Err(e) => {
             errors.push(1, None, format!("unreadable header: {e}"));
-            return Ok(());
+            return Ok(false);
         }
     };
     for r in kind.required() {
@@ -267,7 +322,7 @@ async fn run(
         }
     }
     if !errors.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let known = |h: &str| kind.required().contains(&h) || kind.optional().contains(&h);
     report.ignored_columns = headers.iter().filter(|h| !known(h)).cloned().collect();
@@ -372,40 +427,11 @@ async fn run(
     drop(first_line);
     if report.rows == 0 && errors.is_empty() {
         errors.push(1, None, "the file has a header but no rows".into());
-        return Ok(());
+        return Ok(false);
     }
     insert_batch(conn, cols, &batch).await?;
     check_in_database(conn, kind, opts, errors).await?;
-    if !errors.is_empty() {
-        errors.list.sort_by_key(|e| e.line);
-        return Ok(());
-    }
-    apply(conn, kind, opts, report).await?;
-    if kind != ImportKind::Schools {
-        report.failures_resolved =
-            resolve_open_failures(conn, idps, &opts.scope, &opts.actor).await?;
-    }
-    if !opts.dry_run {
-        let after = serde_json::json!({
-            "rows": report.rows, "created": report.created, "updated": report.updated,
-            "unchanged": report.unchanged, "deactivated": report.deactivated,
-            "failures_resolved": report.failures_resolved, "file": errors.file,
-        });
-        audit::record(
-            conn,
-            &opts.actor,
-            &format!("import.{}", kind.as_str()),
-            None,
-            opts.replace_school.as_deref(),
-            None,
-            Some(after),
-        )
-        .await?;
-    }
-    sqlx::query("DROP TABLE IF EXISTS temp.imp")
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    Ok(true)
 }
 
 /// One record's cells by column name: trimmed, formula-neutralisation
@@ -615,10 +641,12 @@ async fn check_in_database(
 ) -> Result<(), sqlx::Error> {
     let outside = match &opts.scope {
         Scope::All => None,
+        // No school at all: everything is outside.
+        Scope::Schools(codes) if codes.is_empty() => Some(("1".to_string(), Vec::new())),
         Scope::Schools(codes) => Some((
             format!(
                 "a.school_code NOT IN ({})",
-                vec!["?"; codes.len().max(1)].join(", ")
+                vec!["?"; codes.len()].join(", ")
             ),
             codes.clone(),
         )),
@@ -822,17 +850,21 @@ pub async fn resolve_open_failures(
             }
         };
         if let Some(account) = account {
-            let done = sqlx::query(
+            // Only this scope's failures of the identity are resolved.
+            let sql = format!(
                 "UPDATE failures SET status = 'resolved', resolved_account_id = ?, resolved_by = ?, resolved_at = ?, resolution_source = 'import'
-                 WHERE idp_entity_id = ? AND subject = ? AND status = 'open'",
-            )
-            .bind(&account)
-            .bind(actor)
-            .bind(store::now_text())
-            .bind(&idp)
-            .bind(&subject)
-            .execute(&mut *conn)
-            .await?;
+                 WHERE idp_entity_id = ? AND subject = ? AND status = 'open'{cond}"
+            );
+            let mut q = sqlx::query(&sql)
+                .bind(&account)
+                .bind(actor)
+                .bind(store::now_text())
+                .bind(&idp)
+                .bind(&subject);
+            for b in &binds {
+                q = q.bind(b);
+            }
+            let done = q.execute(&mut *conn).await?;
             resolved += done.rows_affected();
         }
     }

@@ -64,14 +64,16 @@ impl ImportReport {
 }
 
 /// Decodes a file: UTF-8 (BOM dropped), or Windows-1252 when it is not UTF-8.
-pub fn decode_text(bytes: &[u8]) -> String {
+/// A UTF-8 file is borrowed, not copied (imports can be large).
+pub fn decode_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_string(),
-        Err(_) => encoding_rs::WINDOWS_1252
-            .decode_without_bom_handling(bytes)
-            .0
-            .into_owned(),
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => {
+            encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(bytes)
+                .0
+        }
     }
 }
 

@@ -74,6 +74,21 @@ impl FailureKind {
         }
     }
 
+    /// Whether an admin may link the identity of a failure of this kind to an
+    /// account: a verified assertion refused for its school code or its
+    /// identity, never for its signature, audience, time or replay.
+    pub fn is_resolvable(self) -> bool {
+        matches!(
+            self,
+            FailureKind::MissingSchoolCode
+                | FailureKind::InvalidSchoolCode
+                | FailureKind::UnknownSchool
+                | FailureKind::IdentityMismatch
+                | FailureKind::AmbiguousIdentity
+                | FailureKind::AccountDisabled
+        )
+    }
+
     /// Whether the user can fill in the failure form for this kind: only when
     /// the assertion was valid but matched no single account.
     pub fn has_form(self) -> bool {

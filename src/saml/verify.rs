@@ -344,7 +344,13 @@ impl Verifier {
             }
         }
         let mut in_response_to = BTreeSet::new();
-        if let Some(irt) = &shape.in_response_to {
+        // The Response's InResponseTo counts only when the Response is
+        // signed; otherwise only the signed SubjectConfirmationData's does.
+        if let Some(irt) = shape
+            .in_response_to
+            .as_ref()
+            .filter(|_| shape.response_signed)
+        {
             in_response_to.insert(irt.clone());
         }
         let mut bearer_ok = false;
@@ -487,6 +493,9 @@ struct Shape {
     status: Option<Status>,
     destination: Option<String>,
     in_response_to: Option<String>,
+    /// Whether the Response itself carries a Signature (verified by samael
+    /// before anything is taken from it).
+    response_signed: bool,
     /// Set when the document's structure is one we refuse to verify.
     signature_problem: Option<String>,
     unverified: Option<Claims>,
@@ -545,6 +554,7 @@ fn read_shape(xml: &str) -> Result<Shape, Rejection> {
         status,
         destination: root.attribute("Destination").map(str::to_string),
         in_response_to: root.attribute("InResponseTo").map(str::to_string),
+        response_signed: root.children().any(|c| is(&c, DS_NS, "Signature")),
         signature_problem: signature_structure(&doc, root, &assertions).err(),
         unverified,
     })

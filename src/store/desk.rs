@@ -21,10 +21,13 @@ pub enum Refused {
     /// The account is not one the admin may link to.
     AccountNotAllowed,
     AccountInactive,
-    /// The failure has no IdP or subject to map (e.g. a malformed request).
+    /// The failure carries no verified identity to map: no IdP or subject
+    /// (a malformed request), claims whose signature was never verified, or a
+    /// kind that is not about who the person is (e.g. a replay).
     NothingToMap,
-    /// The identity is already mapped to another account.
-    MappedToOther(String),
+    /// The identity is already mapped to another account (named only when
+    /// it is in the admin's scope).
+    MappedToOther(Option<String>),
     /// Reopening would make two open failures of one (IdP, subject, kind).
     AlreadyOpenTwin,
     Invalid(String),
@@ -41,10 +44,9 @@ impl Refused {
             ),
             Refused::AccountNotAllowed => "that account does not exist in your schools".into(),
             Refused::AccountInactive => "that account is deactivated".into(),
-            Refused::NothingToMap => {
-                "this failure carries no identity to link (no IdP or subject)".into()
-            }
-            Refused::MappedToOther(a) => format!("this identity is already linked to account {a}"),
+            Refused::NothingToMap => "this failure carries no verified identity to link (no subject, unverified claims, or a kind such as a replay)".into(),
+            Refused::MappedToOther(Some(a)) => format!("this identity is already linked to account {a}"),
+            Refused::MappedToOther(None) => "this identity is already linked to an account outside your schools".into(),
             Refused::AlreadyOpenTwin => {
                 "another open failure of the same identity and kind exists".into()
             }
@@ -56,6 +58,7 @@ impl Refused {
 /// The status columns of a failure, read in scope.
 struct Head {
     status: String,
+    verified: bool,
     idp: Option<String>,
     subject: Option<String>,
     school: Option<String>,
@@ -70,13 +73,14 @@ async fn head(
     reference: &str,
 ) -> Result<Option<Head>, sqlx::Error> {
     let (cond, binds) = scope.condition("school_code");
-    let sql = format!("SELECT status, idp_entity_id, subject, school_code, kind, resolved_by, resolved_at FROM failures WHERE reference = ?{cond}");
+    let sql = format!("SELECT status, asserted_verified, idp_entity_id, subject, school_code, kind, resolved_by, resolved_at FROM failures WHERE reference = ?{cond}");
     let mut q = sqlx::query(&sql).bind(reference);
     for b in &binds {
         q = q.bind(b);
     }
     Ok(q.fetch_optional(&mut *conn).await?.map(|r| Head {
         status: r.get("status"),
+        verified: r.get::<i64, _>("asserted_verified") != 0,
         idp: r.get("idp_entity_id"),
         subject: r.get("subject"),
         school: r.get("school_code"),
@@ -110,7 +114,15 @@ pub async fn resolve(
     if h.status != "open" {
         return Ok(Err(handled(&h)));
     }
-    let (Some(idp), Some(subject)) = (h.idp.clone(), h.subject.clone()) else {
+    // Only an identity whose assertion passed every check may be linked:
+    // the subject of a refused signature is whatever a forger wrote.
+    let resolvable = h
+        .kind
+        .parse::<crate::resolve::FailureKind>()
+        .is_ok_and(|k| k.is_resolvable());
+    let (Some(idp), Some(subject), true, true) =
+        (h.idp.clone(), h.subject.clone(), h.verified, resolvable)
+    else {
         return Ok(Err(Refused::NothingToMap));
     };
     let account = match accounts::get(conn, account_id).await? {
@@ -134,21 +146,26 @@ pub async fn resolve(
             .await?
             .unwrap_or_default();
         if existing != account_id {
-            return Ok(Err(Refused::MappedToOther(existing)));
+            return Ok(Err(mapped_to_other(conn, scope, existing).await?));
         }
     }
     let now = super::now_text();
-    let r = sqlx::query(
+    // The identity's other open failures are resolved too, within scope.
+    let (cond, binds) = scope.condition("school_code");
+    let sql = format!(
         "UPDATE failures SET status = 'resolved', resolved_account_id = ?, resolved_by = ?, resolved_at = ?, resolution_source = 'admin'
-         WHERE idp_entity_id = ? AND subject = ? AND status = 'open'",
-    )
-    .bind(account_id)
-    .bind(actor)
-    .bind(&now)
-    .bind(&idp)
-    .bind(&subject)
-    .execute(&mut *conn)
-    .await?;
+         WHERE idp_entity_id = ? AND subject = ? AND status = 'open'{cond}"
+    );
+    let mut q = sqlx::query(&sql)
+        .bind(account_id)
+        .bind(actor)
+        .bind(&now)
+        .bind(&idp)
+        .bind(&subject);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    let r = q.execute(&mut *conn).await?;
     audit::record(
         conn,
         actor,
@@ -278,7 +295,7 @@ pub async fn create_mapping(
         let existing = mappings::find(conn, idp, subject)
             .await?
             .unwrap_or_default();
-        return Ok(Err(Refused::MappedToOther(existing)));
+        return Ok(Err(mapped_to_other(conn, scope, existing).await?));
     }
     audit::record(
         conn,
@@ -309,4 +326,17 @@ pub async fn delete_mapping(
         .await?;
     audit::record(conn, actor, "mapping.delete", Some(&format!("{} {}", m.idp_entity_id, m.subject)), Some(&m.school_code), Some(json!({"idp_entity_id": m.idp_entity_id, "subject": m.subject, "account_id": m.account_id, "source": m.source})), None).await?;
     Ok(Ok(()))
+}
+
+/// The refusal for an identity already linked: the account is named only
+/// when the admin may see it.
+async fn mapped_to_other(
+    conn: &mut SqliteConnection,
+    scope: &Scope,
+    account_id: String,
+) -> Result<Refused, sqlx::Error> {
+    let visible = accounts::get(conn, &account_id)
+        .await?
+        .is_some_and(|a| scope.allows(Some(&a.school_code)));
+    Ok(Refused::MappedToOther(visible.then_some(account_id)))
 }

@@ -96,14 +96,23 @@ fn truncate(s: Option<String>, max: usize) -> Option<String> {
 }
 
 /// Records a failure, or folds it into the open one of the same (IdP,
-/// subject, kind); returns its reference and support code.
+/// subject, kind); returns its reference and support code. A folded
+/// failure keeps its school, so it never moves from one school's desk to
+/// another's.
 pub async fn record(
     conn: &mut SqliteConnection,
     f: &NewFailure,
 ) -> Result<(String, String), sqlx::Error> {
     let kind = f.kind.unwrap_or(FailureKind::MalformedRequest);
     let now = super::now_text();
-    let raw = truncate(f.raw_response.clone(), RAW_RESPONSE_LIMIT);
+    // A request we could not even read keeps only its beginning: it names
+    // nobody, and anyone can send them.
+    let raw_limit = if kind == FailureKind::MalformedRequest {
+        4096
+    } else {
+        RAW_RESPONSE_LIMIT
+    };
+    let raw = truncate(f.raw_response.clone(), raw_limit);
     let ua = truncate(f.user_agent.clone(), 512);
     let relay = truncate(f.relay_state.clone(), 1024);
     // A support-code collision (1 in 10^9 per pair) is retried.
@@ -117,7 +126,7 @@ pub async fn record(
              ON CONFLICT (idp_entity_id, subject, kind)
                WHERE status = 'open' AND idp_entity_id IS NOT NULL AND subject IS NOT NULL
              DO UPDATE SET count = count + 1, last_seen = excluded.last_seen,
-               school_code = excluded.school_code, detail = excluded.detail,
+               school_code = COALESCE(failures.school_code, excluded.school_code), detail = excluded.detail,
                asserted_json = excluded.asserted_json, asserted_verified = excluded.asserted_verified,
                asserted_last_name = excluded.asserted_last_name, asserted_first_name = excluded.asserted_first_name,
                asserted_birth_date = excluded.asserted_birth_date, asserted_role = excluded.asserted_role,

@@ -42,10 +42,12 @@ pub struct Limits {
     pub report_by_ip: RateLimiter,
     /// Failure-form posts per failure.
     pub report_by_failure: RateLimiter,
-    /// Failed admin logins per client address.
+    /// Admin login attempts per client address.
     pub login_by_ip: RateLimiter,
-    /// Failed admin logins per e-mail.
+    /// Admin login attempts per e-mail.
     pub login_by_account: RateLimiter,
+    /// Password verifications running at once.
+    pub argon2: tokio::sync::Semaphore,
 }
 
 impl Default for Limits {
@@ -55,6 +57,7 @@ impl Default for Limits {
             report_by_failure: RateLimiter::new(10, std::time::Duration::from_secs(600)),
             login_by_ip: RateLimiter::new(20, std::time::Duration::from_secs(900)),
             login_by_account: RateLimiter::new(5, std::time::Duration::from_secs(900)),
+            argon2: tokio::sync::Semaphore::new(4),
         }
     }
 }
@@ -98,14 +101,11 @@ impl RateLimiter {
         f(v, now)
     }
 
-    /// Whether `key` has reached its limit (counts nothing).
-    pub fn is_blocked(&self, key: &str) -> bool {
-        self.with_hits(key, |v, _| v.len() >= self.max)
-    }
-
-    /// Counts a hit for `key`.
-    pub fn hit(&self, key: &str) {
-        self.with_hits(key, |v, now| v.push(now))
+    /// Takes back the latest hit of `key` (a successful login).
+    pub fn forgive(&self, key: &str) {
+        self.with_hits(key, |v, _| {
+            v.pop();
+        })
     }
 
     /// Counts a hit for `key` unless it is over its limit; false when it is.

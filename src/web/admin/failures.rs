@@ -170,6 +170,9 @@ struct DetailPage<'a> {
     raw: Option<String>,
     notice: Option<&'a str>,
     error: Option<String>,
+    /// Whether linking to an account is offered: a verified assertion of a
+    /// kind about school or identity.
+    resolvable: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -260,7 +263,8 @@ async fn detail_page(
         .report_json
         .as_deref()
         .and_then(|j| serde_json::from_str::<Report>(j).ok());
-    let candidates = if f.status == "open" {
+    let resolvable = f.asserted_verified && f.kind.is_resolvable();
+    let candidates = if f.status == "open" && resolvable {
         candidates(st, f, report.as_ref()).await?
     } else {
         Vec::new()
@@ -295,6 +299,7 @@ async fn detail_page(
             raw: f.raw_response.as_deref().map(super::pretty_xml),
             notice,
             error,
+            resolvable,
             f,
         },
     ))

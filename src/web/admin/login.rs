@@ -56,8 +56,12 @@ pub async fn form(State(st): State<AppState>, headers: HeaderMap) -> Response {
 /// Checks the password; Argon2 is slow on purpose, so it runs off the
 /// async threads. An unknown e-mail still costs one verification, so
 /// timing does not tell which addresses exist.
-async fn password_matches(hash: Option<String>, password: String) -> bool {
+async fn password_matches(st: &AppState, hash: Option<String>, password: String) -> bool {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    // Each verification takes 19 MiB: a few at a time, the rest wait.
+    let Ok(_permit) = st.limits.argon2.acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || {
         let dummy =
             DUMMY.get_or_init(|| admins::hash_password("no such admin").unwrap_or_default());
@@ -96,7 +100,9 @@ pub async fn submit(State(st): State<AppState>, req: Request) -> Result<Response
             },
         )
     };
-    if st.limits.login_by_ip.is_blocked(&ip) || st.limits.login_by_account.is_blocked(&email) {
+    // Every attempt counts before the (slow) check, so parallel guesses
+    // cannot slip past the limit; a success forgives its own attempt.
+    if !st.limits.login_by_ip.allow(&ip) || !st.limits.login_by_account.allow(&email) {
         tracing::warn!("admin login throttled");
         return Ok(again(StatusCode::TOO_MANY_REQUESTS, "admin.throttled"));
     }
@@ -104,11 +110,11 @@ pub async fn submit(State(st): State<AppState>, req: Request) -> Result<Response
     let admin = admins::by_email(&mut conn, &email).await?;
     drop(conn);
     let hash = admin.as_ref().map(|a| a.password_hash.clone());
-    if !password_matches(hash, password).await {
-        st.limits.login_by_ip.hit(&ip);
-        st.limits.login_by_account.hit(&email);
+    if !password_matches(&st, hash, password).await {
         return Ok(again(StatusCode::UNAUTHORIZED, "admin.bad_login"));
     }
+    st.limits.login_by_ip.forgive(&ip);
+    st.limits.login_by_account.forgive(&email);
     let Some(admin) = admin else {
         return Ok(again(StatusCode::UNAUTHORIZED, "admin.bad_login"));
     };

@@ -165,6 +165,9 @@ pub fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 /// Indents XML for reading, tolerating anything (the raw response may be
 /// malformed); the template escapes the result.
 pub fn pretty_xml(raw: &str) -> String {
+    // Indentation is capped (a hostile document of 30,000 nested tags would
+    // otherwise cost a gigabyte of spaces).
+    const MAX_DEPTH: usize = 24;
     let mut out = String::with_capacity(raw.len() + raw.len() / 8);
     let mut depth: usize = 0;
     let mut rest = raw.trim();
@@ -177,7 +180,7 @@ pub fn pretty_xml(raw: &str) -> String {
             if !out.is_empty() {
                 out.push('\n');
             }
-            out.push_str(&"  ".repeat(depth));
+            out.push_str(&"  ".repeat(depth.min(MAX_DEPTH)));
             out.push_str(&rest[start..]);
             return out;
         };
@@ -192,7 +195,7 @@ pub fn pretty_xml(raw: &str) -> String {
             if !out.is_empty() {
                 out.push('\n');
             }
-            out.push_str(&"  ".repeat(depth));
+            out.push_str(&"  ".repeat(depth.min(MAX_DEPTH)));
         }
         out.push_str(tag);
         if !closing && !self_closing {
@@ -212,6 +215,12 @@ mod tests {
     fn xml_is_indented_with_text_kept_inline() {
         let p = pretty_xml("<a><b x=\"1\">text</b><c/></a>");
         assert_eq!(p, "<a>\n  <b x=\"1\">text</b>\n  <c/>\n</a>");
+    }
+
+    #[test]
+    fn deep_nesting_stays_small() {
+        let hostile = "<a>".repeat(30_000);
+        assert!(pretty_xml(&hostile).len() < hostile.len() * 20);
     }
 
     #[test]

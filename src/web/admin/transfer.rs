@@ -358,6 +358,13 @@ pub async fn export(
         .ok_or(AppError::NotFound)?;
     let excel = flags.get("excel").is_some_and(|v| v == "1");
     let filter = q.filter();
+    if !filter
+        .school
+        .as_deref()
+        .is_none_or(|c| s.scope().allows(Some(c)))
+    {
+        return Err(AppError::NotFound);
+    }
     {
         let mut conn = st.svc.pool.acquire().await?;
         let what = serde_json::json!({"excel": excel, "school": filter.school, "status": filter.status, "kind": filter.kind});
