@@ -6,7 +6,7 @@ mod common;
 
 use chrono::Duration;
 use common::*;
-use jointure::saml::mint::MintingIdp;
+use jointure::saml::mint::{MintingIdp, ResponseSpec};
 
 #[tokio::test]
 async fn existing_mapping_logs_in() {
@@ -396,5 +396,85 @@ async fn unknown_failure_references_are_not_found() {
     assert_eq!(
         app.get("/failures/%3Cscript%3E").await.status().as_u16(),
         404
+    );
+}
+
+#[tokio::test]
+async fn several_idps_from_one_entities_descriptor_are_all_trusted() {
+    let ent = MintingIdp::generate("https://ent.test/idp").expect("idp");
+    let entree = MintingIdp::generate("https://entree.test/idp").expect("idp");
+    let app = TestApp::spawn_with(|c| {
+        let agg = format!(
+            "<md:EntitiesDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\">{}{}</md:EntitiesDescriptor>",
+            ent.metadata_xml("https://ent.test/sso"),
+            entree.metadata_xml("https://entree.test/sso")
+        );
+        let path = c.sp_key.parent().expect("dir").join("federation.xml");
+        std::fs::write(&path, agg).expect("write");
+        c.idps.push(jointure::config::IdpConfig::with_metadata(path));
+    })
+    .await;
+    let mut conn = app.svc.pool.acquire().await.expect("conn");
+    for (idp, subject, account) in [(&ent, "e-1", "A-1"), (&entree, "n-1", "B-1")] {
+        jointure::store::mappings::insert(
+            &mut conn,
+            &idp.entity_id,
+            subject,
+            account,
+            jointure::store::mappings::Source::Admin,
+            None,
+        )
+        .await
+        .expect("map");
+    }
+    drop(conn);
+    let spec = ResponseSpec::new(&ent.entity_id, &sp_entity_id(), &acs_url(), "e-1")
+        .attr("ENTStructureUAI", UAI);
+    app.expect_login(&ent.response(&spec).expect("mint"), "A-1")
+        .await;
+    let spec = ResponseSpec::new(&entree.entity_id, &sp_entity_id(), &acs_url(), "n-1")
+        .attr("nlEduPersonHomeOrganizationId", BRIN);
+    app.expect_login(&entree.response(&spec).expect("mint"), "B-1")
+        .await;
+    // One IdP's key does not sign for the other.
+    let mut spec = ResponseSpec::new(&ent.entity_id, &sp_entity_id(), &acs_url(), "e-1")
+        .attr("ENTStructureUAI", UAI);
+    spec.issuer = entree.entity_id.clone();
+    app.expect_failure(
+        &ent.response(&spec).expect("mint"),
+        "invalid_signature",
+        403,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn old_failures_lose_their_raw_response_and_client_details_after_retention() {
+    let app = TestApp::spawn().await;
+    let old = app.fail(&app.nobody("sub-old")).await;
+    let recent = app.fail(&app.nobody("sub-recent")).await;
+    sqlx::query("UPDATE failures SET last_seen = '2000-01-01T00:00:00Z' WHERE reference = ?")
+        .bind(&old)
+        .execute(&app.svc.pool)
+        .await
+        .expect("age");
+    app.svc.housekeeping().await.expect("housekeeping");
+    let row: (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT raw_response, user_agent FROM failures WHERE reference = ?")
+            .bind(&old)
+            .fetch_one(&app.svc.pool)
+            .await
+            .expect("row");
+    assert_eq!(row, (None, None));
+    assert!(app
+        .failure(&recent)
+        .await
+        .expect("recent")
+        .raw_response
+        .is_some());
+    // The failure itself, its kind and status stay for the desk.
+    assert_eq!(
+        app.failure(&old).await.expect("old").kind.as_str(),
+        "identity_mismatch"
     );
 }
