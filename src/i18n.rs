@@ -101,6 +101,14 @@ impl Tr {
 }
 
 const FR: &[(&str, &str)] = &[
+    ("reason.same_name", "même nom (accents, casse, espaces et tirets mis à part)"),
+    ("reason.swapped", "nom et prénom inversés"),
+    ("reason.birth_equal", "même date de naissance"),
+    ("reason.birth_differs", "date de naissance différente"),
+    ("reason.class_equal", "même classe"),
+    ("reason.similarity", "nom proche à"),
+    ("reason.mapped_elsewhere", "déjà relié à une autre identité chez ce fournisseur"),
+    ("reason.inactive", "compte désactivé"),
     ("admin.not_resolvable", "Cet échec ne peut pas être résolu en reliant un compte : l'assertion n'a pas passé les contrôles de sécurité (ou son type ne dit rien de l'identité). Classez-le, ou demandez à l'utilisateur de se reconnecter."),
     ("admin.nav.import", "Import et export"),
     ("admin.import.heading", "Importer un fichier CSV"),
@@ -331,6 +339,14 @@ const FR: &[(&str, &str)] = &[
 ];
 
 const NL: &[(&str, &str)] = &[
+    ("reason.same_name", "zelfde naam (accenten, hoofdletters, spaties en streepjes daargelaten)"),
+    ("reason.swapped", "voornaam en achternaam omgewisseld"),
+    ("reason.birth_equal", "zelfde geboortedatum"),
+    ("reason.birth_differs", "andere geboortedatum"),
+    ("reason.class_equal", "zelfde klas"),
+    ("reason.similarity", "naam gelijkend voor"),
+    ("reason.mapped_elsewhere", "al gekoppeld aan een andere identiteit bij deze provider"),
+    ("reason.inactive", "account uitgeschakeld"),
     ("admin.not_resolvable", "Deze melding kan niet worden opgelost door een account te koppelen: de assertion kwam niet door de beveiligingscontroles (of de soort zegt niets over de identiteit). Sluit de melding, of vraag de gebruiker opnieuw in te loggen."),
     ("admin.nav.import", "Import en export"),
     ("admin.import.heading", "Een CSV-bestand importeren"),
@@ -561,6 +577,14 @@ const NL: &[(&str, &str)] = &[
 ];
 
 const EN: &[(&str, &str)] = &[
+    ("reason.same_name", "same name (accents, case, spaces and hyphens aside)"),
+    ("reason.swapped", "first and last names swapped"),
+    ("reason.birth_equal", "same birth date"),
+    ("reason.birth_differs", "different birth date"),
+    ("reason.class_equal", "same class"),
+    ("reason.similarity", "name similarity"),
+    ("reason.mapped_elsewhere", "already linked to another identity at this IdP"),
+    ("reason.inactive", "account deactivated"),
     ("admin.not_resolvable", "This failure cannot be resolved by linking an account: the assertion did not pass the security checks (or its kind says nothing about identity). Dismiss it, or ask the user to log in again."),
     ("admin.nav.import", "Import and export"),
     ("admin.import.heading", "Import a CSV file"),

@@ -41,17 +41,18 @@ pub enum Reason {
 }
 
 impl Reason {
-    /// For admins (English-only admin desk text).
-    pub fn describe(&self) -> String {
+    /// The translation key of the reason, and the similarity in percent
+    /// when it has one.
+    pub fn key(&self) -> (&'static str, Option<u32>) {
         match self {
-            Reason::SameFoldedName => "same name (accents, case, spaces and hyphens aside)".into(),
-            Reason::SwappedNames => "first and last names swapped".into(),
-            Reason::BirthDateEqual => "same birth date".into(),
-            Reason::BirthDateDiffers => "different birth date".into(),
-            Reason::ClassEqual => "same class".into(),
-            Reason::NameSimilarity(s) => format!("name similarity {:.0} %", s * 100.0),
-            Reason::MappedElsewhere => "already linked to another identity at this IdP".into(),
-            Reason::Inactive => "account deactivated".into(),
+            Reason::SameFoldedName => ("reason.same_name", None),
+            Reason::SwappedNames => ("reason.swapped", None),
+            Reason::BirthDateEqual => ("reason.birth_equal", None),
+            Reason::BirthDateDiffers => ("reason.birth_differs", None),
+            Reason::ClassEqual => ("reason.class_equal", None),
+            Reason::NameSimilarity(s) => ("reason.similarity", Some((s * 100.0).round() as u32)),
+            Reason::MappedElsewhere => ("reason.mapped_elsewhere", None),
+            Reason::Inactive => ("reason.inactive", None),
         }
     }
 }

@@ -189,6 +189,7 @@ async fn load(st: &AppState, s: &AdminSession, reference: &str) -> Result<Failur
 
 async fn candidates(
     st: &AppState,
+    t: crate::i18n::Tr,
     f: &Failure,
     report: Option<&Report>,
 ) -> Result<Vec<CandidateView>, AppError> {
@@ -245,7 +246,13 @@ async fn candidates(
                 active: account.active,
                 account_id: account.account_id,
                 score,
-                reasons: reasons.iter().map(|r| r.describe()).collect(),
+                reasons: reasons
+                    .iter()
+                    .map(|r| match r.key() {
+                        (key, Some(pct)) => format!("{} {pct} %", t.get(key)),
+                        (key, None) => t.get(key).to_string(),
+                    })
+                    .collect(),
             },
         )
         .collect())
@@ -265,7 +272,7 @@ async fn detail_page(
         .and_then(|j| serde_json::from_str::<Report>(j).ok());
     let resolvable = f.asserted_verified && f.kind.is_resolvable();
     let candidates = if f.status == "open" && resolvable {
-        candidates(st, f, report.as_ref()).await?
+        candidates(st, s.t, f, report.as_ref()).await?
     } else {
         Vec::new()
     };
