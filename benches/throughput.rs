@@ -150,6 +150,36 @@ async fn main() {
         ));
     }
     let rss_before = rss_kib("VmRSS:");
+    // Logins go on during the import: one every 20 ms, each timed.
+    let svc = std::sync::Arc::new(svc);
+    let logins: Vec<String> = (0..5000)
+        .map(|i| {
+            let spec = ResponseSpec::new(&idp.entity_id, &sp, &acs, &format!("flow-{}", i % m))
+                .attr("ENTStructureUAI", "0751234J");
+            idp.response(&spec).expect("mint")
+        })
+        .collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let prober = {
+        let (svc, stop) = (svc.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut worst = std::time::Duration::ZERO;
+            let mut count = 0usize;
+            for d in logins {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let t = Instant::now();
+                flow::process_xml(&svc, d, &Context::default())
+                    .await
+                    .expect("login during import");
+                worst = worst.max(t.elapsed());
+                count += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            (count, worst)
+        })
+    };
     let start = Instant::now();
     let r = import(
         &svc.pool,
@@ -161,6 +191,8 @@ async fn main() {
     )
     .await
     .expect("import");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (count, worst) = prober.await.expect("prober");
     assert!(r.errors.is_empty() && r.created as usize == rows);
     report(
         &format!(
@@ -169,6 +201,10 @@ async fn main() {
         ),
         rows,
         start,
+    );
+    println!(
+        "    {count} logins during the import, slowest {} ms",
+        worst.as_millis()
     );
     println!(
         "    peak RSS {} MiB (file in memory: {} MiB, RSS before: {} MiB)",
