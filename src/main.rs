@@ -74,6 +74,11 @@ enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -88,6 +93,24 @@ enum ExportWhat {
     Failures,
     Mappings,
     Accounts,
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Create a token; it is printed once, alone on stdout, and stored hashed.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = ["superadmin", "school_admin"])]
+        role: String,
+        #[arg(long = "school", value_name = "CODE")]
+        schools: Vec<String>,
+    },
+    /// Revoke a token by name; it answers 401 from then on.
+    Revoke {
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -311,6 +334,49 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             match user_error {
                 Some(e) => Err(Failure::User(e)),
                 None => Ok(()),
+            }
+        }
+        Command::Token { action } => {
+            let pool = jointure::store::open(&config.database_path).await?;
+            let mut conn = pool.acquire().await?;
+            match action {
+                TokenAction::Add {
+                    name,
+                    role,
+                    schools,
+                } => {
+                    let name = name.trim().to_string();
+                    if name.is_empty() {
+                        return Err(Failure::User("--name: must not be empty".into()));
+                    }
+                    let codes = schools
+                        .iter()
+                        .map(|s| school_code(s))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    if role == "school_admin" && codes.is_empty() {
+                        return Err(Failure::User(
+                            "--role school_admin needs at least one --school CODE".into(),
+                        ));
+                    }
+                    if role == "superadmin" && !codes.is_empty() {
+                        return Err(Failure::User("--school is for school_admin only".into()));
+                    }
+                    let token = jointure::store::tokens::create(&mut conn, &name, &role, &codes)
+                        .await?
+                        .map_err(Failure::User)?;
+                    println!("{token}");
+                    Ok(())
+                }
+                TokenAction::Revoke { name } => {
+                    if jointure::store::tokens::revoke(&mut conn, name.trim()).await? {
+                        eprintln!("token {name} revoked");
+                        Ok(())
+                    } else {
+                        Err(Failure::User(format!(
+                            "--name {name:?}: no active token of that name"
+                        )))
+                    }
+                }
             }
         }
         Command::Admin {

@@ -362,3 +362,54 @@ fn admin_add_reads_the_password_from_stdin_and_stores_an_argon2id_hash() {
         assert_eq!(school, "0751234J");
     });
 }
+
+#[test]
+fn token_add_prints_the_token_alone_and_revoke_ends_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let c = dir.path().join("c.toml");
+    std::fs::write(&c, "database_url = \"sqlite://j.db\"\n").expect("w");
+    let cfg = c.to_str().expect("p");
+    let out = jointure(
+        &[
+            "token",
+            "add",
+            "--config",
+            cfg,
+            "--name",
+            "pronote",
+            "--role",
+            "school_admin",
+            "--school",
+            "0751234J",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.trim().starts_with("jnt_"));
+    let again = jointure(
+        &[
+            "token",
+            "add",
+            "--config",
+            cfg,
+            "--name",
+            "pronote",
+            "--role",
+            "superadmin",
+        ],
+        None,
+    );
+    assert_eq!(again.status.code(), Some(1), "names are unique");
+    let revoke = jointure(
+        &["token", "revoke", "--config", cfg, "--name", "pronote"],
+        None,
+    );
+    assert!(revoke.status.success());
+    let twice = jointure(
+        &["token", "revoke", "--config", cfg, "--name", "pronote"],
+        None,
+    );
+    assert_eq!(twice.status.code(), Some(1));
+}

@@ -11,6 +11,7 @@ pub mod mappings;
 pub mod replay;
 pub mod schools;
 pub mod sessions;
+pub mod tokens;
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,

@@ -1,6 +1,7 @@
 //! HTTP: one router, state in one `AppState`, a module per area.
 
 pub mod admin;
+pub mod api;
 pub mod demo;
 pub mod failures;
 pub mod saml;
@@ -129,7 +130,8 @@ pub fn router(state: AppState) -> Router {
         .route("/static/report.js", get(report_js))
         .merge(saml::routes())
         .merge(failures::routes())
-        .merge(admin::routes(state.svc.config.max_upload_bytes));
+        .merge(admin::routes(state.svc.config.max_upload_bytes))
+        .merge(api::routes());
     if state.demo.is_some() {
         r = r.merge(demo::routes());
     }
