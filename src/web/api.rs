@@ -78,16 +78,17 @@ impl From<sqlx::Error> for ApiError {
 
 impl From<Refused> for ApiError {
     fn from(r: Refused) -> Self {
-        let (status, code) = match r {
+        let code = match r {
             Refused::NotFound => return ApiError::not_found(),
-            Refused::AlreadyHandled { .. } => (StatusCode::CONFLICT, "already_handled"),
-            Refused::MappedToOther(_) => (StatusCode::CONFLICT, "already_mapped"),
-            Refused::AlreadyOpenTwin => (StatusCode::CONFLICT, "conflict"),
-            Refused::AccountNotAllowed => (StatusCode::FORBIDDEN, "account_not_allowed"),
-            Refused::AccountInactive => (StatusCode::UNPROCESSABLE_ENTITY, "account_inactive"),
-            Refused::NothingToMap => (StatusCode::UNPROCESSABLE_ENTITY, "not_resolvable"),
-            Refused::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            Refused::AlreadyHandled { .. } => "already_handled",
+            Refused::MappedToOther(_) => "already_mapped",
+            Refused::AlreadyOpenTwin => "conflict",
+            Refused::AccountNotAllowed => "account_not_allowed",
+            Refused::AccountInactive => "account_inactive",
+            Refused::NothingToMap => "not_resolvable",
+            Refused::Invalid(_) => "invalid",
         };
+        let status = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::CONFLICT);
         ApiError::new(status, code, r.describe())
     }
 }

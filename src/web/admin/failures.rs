@@ -356,13 +356,7 @@ where
         Err(Refused::NotFound) => Err(AppError::NotFound),
         Err(refused) => {
             tx.rollback().await?;
-            let status = match refused {
-                Refused::AlreadyHandled { .. }
-                | Refused::AlreadyOpenTwin
-                | Refused::MappedToOther(_) => StatusCode::CONFLICT,
-                Refused::AccountNotAllowed => StatusCode::FORBIDDEN,
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
-            };
+            let status = StatusCode::from_u16(refused.status()).unwrap_or(StatusCode::CONFLICT);
             let f = load(&st, &s, &reference).await?;
             detail_page(&st, &s, &f, status, None, Some(refused.describe())).await
         }

@@ -144,11 +144,27 @@ pub async fn mappings(
     mappings_page(&st, &s, &q, StatusCode::OK, None).await
 }
 
-fn refused_status(r: &Refused) -> StatusCode {
-    match r {
-        Refused::MappedToOther(_) => StatusCode::CONFLICT,
-        Refused::AccountNotAllowed => StatusCode::FORBIDDEN,
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
+/// Commits a mapping action and goes back to the list, or rolls it back and
+/// shows the list with the refusal.
+async fn finish_mapping_action(
+    st: &AppState,
+    s: &AdminSession,
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    outcome: Result<(), Refused>,
+    done: &str,
+) -> Result<Response, AppError> {
+    match outcome {
+        Ok(()) => {
+            tx.commit().await?;
+            let to = format!("/admin/mappings?done={done}");
+            Ok((StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response())
+        }
+        Err(Refused::NotFound) => Err(AppError::NotFound),
+        Err(r) => {
+            tx.rollback().await?;
+            let status = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::CONFLICT);
+            mappings_page(st, s, &SearchQuery::default(), status, Some(r.describe())).await
+        }
     }
 }
 
@@ -161,7 +177,7 @@ pub async fn create_mapping(
     s.check_csrf(field(&pairs, "csrf_token"))?;
     let get = |k| field(&pairs, k).unwrap_or("");
     let mut tx = store::begin_write(&st.svc.pool).await?;
-    match desk::create_mapping(
+    let outcome = desk::create_mapping(
         &mut tx,
         &s.scope(),
         get("idp_entity_id"),
@@ -169,28 +185,8 @@ pub async fn create_mapping(
         get("account_id"),
         &s.admin.email,
     )
-    .await?
-    {
-        Ok(()) => {
-            tx.commit().await?;
-            Ok((
-                StatusCode::SEE_OTHER,
-                [(header::LOCATION, "/admin/mappings?done=created")],
-            )
-                .into_response())
-        }
-        Err(r) => {
-            tx.rollback().await?;
-            mappings_page(
-                &st,
-                &s,
-                &SearchQuery::default(),
-                refused_status(&r),
-                Some(r.describe()),
-            )
-            .await
-        }
-    }
+    .await?;
+    finish_mapping_action(&st, &s, tx, outcome, "created").await
 }
 
 pub async fn delete_mapping(
@@ -202,28 +198,8 @@ pub async fn delete_mapping(
     let pairs = form_pairs(&body);
     s.check_csrf(field(&pairs, "csrf_token"))?;
     let mut tx = store::begin_write(&st.svc.pool).await?;
-    match desk::delete_mapping(&mut tx, &s.scope(), id, &s.admin.email).await? {
-        Ok(()) => {
-            tx.commit().await?;
-            Ok((
-                StatusCode::SEE_OTHER,
-                [(header::LOCATION, "/admin/mappings?done=deleted")],
-            )
-                .into_response())
-        }
-        Err(Refused::NotFound) => Err(AppError::NotFound),
-        Err(r) => {
-            tx.rollback().await?;
-            mappings_page(
-                &st,
-                &s,
-                &SearchQuery::default(),
-                refused_status(&r),
-                Some(r.describe()),
-            )
-            .await
-        }
-    }
+    let outcome = desk::delete_mapping(&mut tx, &s.scope(), id, &s.admin.email).await?;
+    finish_mapping_action(&st, &s, tx, outcome, "deleted").await
 }
 
 #[derive(Template)]
