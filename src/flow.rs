@@ -117,7 +117,11 @@ pub async fn record_rejection(
             .first(&attrs.school_code)
             .and_then(parse_school_code)
             .map(|c| c.as_str().to_string());
-        f.subject = idp_cfg.and_then(|i| subject_of(claims, &i.config.subject));
+        // The subject stays in the asserted claims only: an unverified
+        // subject is whatever a forger wrote, and as a column it would fold
+        // the forgery into the real person's failure (and hand its
+        // reference out).
+        let _ = idp_cfg;
     }
     let mut conn = svc.pool.acquire().await?;
     let (reference, support_code) = failures::record(&mut conn, &f).await?;

@@ -364,3 +364,90 @@ async fn mappings_are_created_listed_and_deleted_in_scope() {
     );
     assert_eq!(app.mapping("new-sub").await, None);
 }
+
+#[tokio::test]
+async fn an_assertion_of_another_school_reveals_no_reference_or_account() {
+    let app = TestApp::spawn().await;
+    let t = token(&app, "college-a", "school_admin", &[UAI]).await;
+    // School B's pupil has an open failure with a report on it.
+    let b_ref = app
+        .fail(&app.ent("b-pupil", "X", "Y", "01/01/2012", BRIN))
+        .await;
+    let again = jointure::saml::mint::to_base64(&app.mint(&app.ent(
+        "b-pupil",
+        "X",
+        "Y",
+        "01/01/2012",
+        BRIN,
+    )));
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/assertions",
+        Some(&t),
+        Some(json!({"saml_response": again})),
+    )
+    .await;
+    assert_eq!(
+        (s, body["outcome"].as_str(), body["kind"].as_str()),
+        (200, Some("failed"), Some("identity_mismatch"))
+    );
+    assert!(
+        body["reference"].is_null()
+            && body["failure_url"].is_null()
+            && body["support_code"].is_null(),
+        "{body}"
+    );
+    assert!(!body.to_string().contains(&b_ref));
+    app.map("b-mapped", "B-1").await;
+    let ok = jointure::saml::mint::to_base64(&app.mint(&app.ent("b-mapped", "X", "Y", "", BRIN)));
+    let (s, body) = call(
+        &app,
+        "POST",
+        "/assertions",
+        Some(&t),
+        Some(json!({"saml_response": ok})),
+    )
+    .await;
+    assert_eq!((s, body["outcome"].as_str()), (200, Some("resolved")));
+    assert!(body["account_id"].is_null(), "{body}");
+}
+
+#[tokio::test]
+async fn bad_queries_paths_and_methods_answer_in_json() {
+    let app = TestApp::spawn().await;
+    let t = token(&app, "root", "superadmin", &[]).await;
+    let (s, body) = call(&app, "GET", "/resolve?idp=x", Some(&t), None).await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (400, Some("bad_request"))
+    );
+    let (s, body) = call(&app, "GET", "/failures?limit=abc", Some(&t), None).await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (400, Some("bad_request"))
+    );
+    let (s, body) = call(&app, "DELETE", "/mappings/abc", Some(&t), None).await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (s, body) = call(&app, "GET", "/nothing/here", Some(&t), None).await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (s, body) = call(&app, "DELETE", "/failures", Some(&t), None).await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+    // The scheme name is case-insensitive.
+    let res = reqwest::Client::new()
+        .get(format!("{}/api/v1/failures", app.base))
+        .header("authorization", format!("bearer {t}"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(res.status().as_u16(), 200);
+}

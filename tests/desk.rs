@@ -135,9 +135,8 @@ async fn resolving_resolves_every_open_failure_of_the_identity() {
     let app = TestApp::spawn().await;
     app.add_admin("root@x.test", "superadmin", &[]).await;
     let r1 = app.fail(&app.nobody("sub-multi")).await;
-    let mut other = app.ent("sub-multi", "Zz", "Yy", "", UAI);
-    other.audience = Some("https://elsewhere.test".into());
-    let r2 = app.fail(&other).await;
+    // The same person, asserted with a school not (yet) registered.
+    let r2 = app.fail(&app.ent("sub-multi", "Zz", "Yy", "", UAI_B)).await;
     assert_ne!(r1, r2);
     let (admin, csrf) = app.admin_client("root@x.test").await;
     let res = app

@@ -269,3 +269,22 @@ async fn exporting_another_schools_data_is_not_found_and_not_audited_there() {
         .expect("n");
     assert_eq!(n, 0);
 }
+
+#[tokio::test]
+async fn a_forged_response_never_folds_into_a_real_persons_failure() {
+    let app = TestApp::spawn().await;
+    // The real person's verified failure.
+    let real = app.fail(&app.nobody("victim-sub")).await;
+    // Forgeries naming the same subject, twice: recorded, never folded into
+    // the real one, never given its reference.
+    for _ in 0..2 {
+        let mut forged = app.nobody("victim-sub");
+        forged.signing.assertion = false;
+        let f = app
+            .expect_failure(&app.mint(&forged), "invalid_signature", 403)
+            .await;
+        assert_ne!(f.reference, real);
+        assert_eq!(f.subject, None, "an unverified subject is not a column");
+    }
+    assert_eq!(app.failure(&real).await.expect("real").count, 1);
+}

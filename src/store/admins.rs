@@ -50,7 +50,10 @@ pub async fn upsert(
         .bind(id)
         .execute(&mut *conn)
         .await?;
-    for s in schools {
+    let mut unique: Vec<&String> = schools.iter().collect();
+    unique.sort();
+    unique.dedup();
+    for s in unique {
         sqlx::query("INSERT INTO admin_schools (admin_id, school_code) VALUES (?, ?)")
             .bind(id)
             .bind(s)

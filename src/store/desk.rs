@@ -208,16 +208,20 @@ pub async fn dismiss(
     let Some(h) = head(conn, scope, reference).await? else {
         return Ok(Err(Refused::NotFound));
     };
-    let r = sqlx::query(
+    let (cond, binds) = scope.condition("school_code");
+    let sql = format!(
         "UPDATE failures SET status = 'dismissed', dismiss_reason = ?, resolved_by = ?, resolved_at = ?, resolution_source = 'admin'
-         WHERE reference = ? AND status = 'open'",
-    )
-    .bind(reason)
-    .bind(actor)
-    .bind(super::now_text())
-    .bind(reference)
-    .execute(&mut *conn)
-    .await?;
+         WHERE reference = ? AND status = 'open'{cond}"
+    );
+    let mut q = sqlx::query(&sql)
+        .bind(reason)
+        .bind(actor)
+        .bind(super::now_text())
+        .bind(reference);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    let r = q.execute(&mut *conn).await?;
     if r.rows_affected() == 0 {
         return Ok(Err(handled(&h)));
     }
@@ -332,10 +336,16 @@ pub async fn delete_mapping(
     let Some(m) = mappings::get(conn, scope, id).await? else {
         return Ok(Err(Refused::NotFound));
     };
-    sqlx::query("DELETE FROM mappings WHERE id = ?")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    // Scoped in the statement too, though the SELECT above already was.
+    let (cond, binds) = scope.condition("school_code");
+    let sql = format!(
+        "DELETE FROM mappings WHERE id = ? AND account_id IN (SELECT account_id FROM accounts WHERE 1=1{cond})"
+    );
+    let mut q = sqlx::query(&sql).bind(id);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    q.execute(&mut *conn).await?;
     audit::record(conn, actor, "mapping.delete", Some(&format!("{} {}", m.idp_entity_id, m.subject)), Some(&m.school_code), Some(json!({"idp_entity_id": m.idp_entity_id, "subject": m.subject, "account_id": m.account_id, "source": m.source})), None).await?;
     Ok(Ok(()))
 }

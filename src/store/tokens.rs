@@ -23,14 +23,17 @@ impl ApiClient {
     }
 }
 
-/// Creates a token named `name`; returns the token (shown once).
+/// Creates a token named `name`; returns the token (shown once). The token
+/// and its schools are written in one transaction.
 pub async fn create(
     conn: &mut SqliteConnection,
     name: &str,
     role: &str,
     schools: &[String],
 ) -> Result<Result<String, String>, sqlx::Error> {
+    use sqlx::Connection;
     let token = format!("jnt_{}", super::sessions::random_token());
+    let mut tx = conn.begin().await?;
     let r = sqlx::query(
         "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES (?, ?, ?, ?)",
     )
@@ -38,7 +41,7 @@ pub async fn create(
     .bind(role)
     .bind(hash_token(&token))
     .bind(super::now_text())
-    .execute(&mut *conn)
+    .execute(&mut *tx)
     .await;
     let id = match r {
         Ok(r) => r.last_insert_rowid(),
@@ -47,13 +50,17 @@ pub async fn create(
         }
         Err(e) => return Err(e),
     };
-    for s in schools {
+    let mut unique: Vec<&String> = schools.iter().collect();
+    unique.sort();
+    unique.dedup();
+    for s in unique {
         sqlx::query("INSERT INTO api_token_schools (token_id, school_code) VALUES (?, ?)")
             .bind(id)
             .bind(s)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?;
     }
+    tx.commit().await?;
     Ok(Ok(token))
 }
 

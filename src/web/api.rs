@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    let api = Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/assertions", post(assertions))
         .route("/api/v1/resolve", get(resolve_identity))
@@ -35,6 +35,45 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/mappings", get(list_mappings).post(create_mapping))
         .route("/api/v1/mappings/{id}", delete(delete_mapping))
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this method is not allowed here",
+            )
+        });
+    // Unknown paths under /api/v1 answer in JSON too.
+    let fallback = Router::new().route(
+        "/api/v1/{*rest}",
+        axum::routing::any(|| async { ApiError::not_found() }),
+    );
+    api.merge(fallback)
+}
+
+/// `Query` whose rejection is an API error.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, st)
+            .await
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|e| ApiError::bad(e.body_text()))
+    }
+}
+
+/// `Path` whose rejection is an API error.
+pub struct ApiPath<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send> FromRequestParts<AppState> for ApiPath<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        Path::<T>::from_request_parts(parts, st)
+            .await
+            .map(|Path(p)| ApiPath(p))
+            .map_err(|_| ApiError::not_found())
+    }
 }
 
 /// An API error: a status and `{"error": {"code", "message"}}`.
@@ -109,7 +148,9 @@ impl FromRequestParts<AppState> for ApiClient {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| unauthorised("an Authorization: Bearer token is required"))?;
@@ -219,31 +260,43 @@ async fn assertions(
         user_agent: Some(actor(&c)),
         relay_state: b.relay_state,
     };
-    match flow::process_encoded(&st.svc, &b.saml_response, &ctx).await? {
+    // Processed exactly as at the ACS (a genuine assertion logs in or fails
+    // the same way whoever hands it over); what the answer reveals is
+    // limited to the token's schools: outside them, no account, reference or
+    // URL (a reference is a capability to the failure page).
+    let scope = c.scope();
+    let outcome = flow::process_encoded(&st.svc, &b.saml_response, &ctx).await?;
+    let mut conn = st.svc.pool.acquire().await?;
+    let body = match outcome {
         Outcome::Resolved { account_id, .. } => {
-            let mut conn = st.svc.pool.acquire().await?;
             let school = accounts::get(&mut conn, &account_id)
                 .await?
                 .map(|a| a.school_code);
-            if !c.scope().allows(school.as_deref()) {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "out_of_scope",
-                    "the assertion resolves to an account outside your schools",
-                ));
+            if scope.allows(school.as_deref()) {
+                json!({"outcome": "resolved", "account_id": account_id})
+            } else {
+                json!({"outcome": "resolved", "account_id": null, "in_scope": false})
             }
-            Ok(Json(json!({"outcome": "resolved", "account_id": account_id})).into_response())
         }
         Outcome::Failed {
             kind,
             reference,
             support_code,
-        } => Ok(Json(json!({
-            "outcome": "failed", "kind": kind.as_str(), "reference": reference,
-            "support_code": support_code, "failure_url": failure_url(&st, &reference),
-        }))
-        .into_response()),
-    }
+        } => {
+            if failures::by_reference_in(&mut conn, &scope, &reference)
+                .await?
+                .is_some()
+            {
+                json!({
+                    "outcome": "failed", "kind": kind.as_str(), "reference": reference,
+                    "support_code": support_code, "failure_url": failure_url(&st, &reference),
+                })
+            } else {
+                json!({"outcome": "failed", "kind": kind.as_str(), "reference": null, "support_code": null, "failure_url": null, "in_scope": false})
+            }
+        }
+    };
+    Ok(Json(body).into_response())
 }
 
 #[derive(Deserialize)]
@@ -255,7 +308,7 @@ struct ResolveQuery {
 async fn resolve_identity(
     State(st): State<AppState>,
     c: ApiClient,
-    Query(q): Query<ResolveQuery>,
+    ApiQuery(q): ApiQuery<ResolveQuery>,
 ) -> Result<Response, ApiError> {
     let mut conn = st.svc.pool.acquire().await?;
     let account = match mappings::find(&mut conn, &q.idp, &q.subject).await? {
@@ -282,7 +335,7 @@ struct FailuresQuery {
 async fn list_failures(
     State(st): State<AppState>,
     c: ApiClient,
-    Query(q): Query<FailuresQuery>,
+    ApiQuery(q): ApiQuery<FailuresQuery>,
 ) -> Result<Response, ApiError> {
     if let Some(s) = q
         .status
@@ -333,7 +386,7 @@ async fn load(st: &AppState, c: &ApiClient, reference: &str) -> Result<Failure, 
 async fn get_failure(
     State(st): State<AppState>,
     c: ApiClient,
-    Path(reference): Path<String>,
+    ApiPath(reference): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let f = load(&st, &c, &reference).await?;
     Ok(Json(failure_json(&st, f)).into_response())
@@ -352,7 +405,7 @@ struct DismissBody {
 async fn resolve_failure(
     State(st): State<AppState>,
     c: ApiClient,
-    Path(reference): Path<String>,
+    ApiPath(reference): ApiPath<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
     let b: ResolveBody = read_json(body, 16 * 1024).await?;
@@ -361,13 +414,13 @@ async fn resolve_failure(
         Ok(_) => tx.commit().await?,
         Err(r) => return Err(r.into()),
     }
-    get_failure(State(st), c, Path(reference)).await
+    get_failure(State(st), c, ApiPath(reference)).await
 }
 
 async fn dismiss_failure(
     State(st): State<AppState>,
     c: ApiClient,
-    Path(reference): Path<String>,
+    ApiPath(reference): ApiPath<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
     let b: DismissBody = read_json(body, 16 * 1024).await?;
@@ -376,7 +429,7 @@ async fn dismiss_failure(
         Ok(()) => tx.commit().await?,
         Err(r) => return Err(r.into()),
     }
-    get_failure(State(st), c, Path(reference)).await
+    get_failure(State(st), c, ApiPath(reference)).await
 }
 
 #[derive(Deserialize)]
@@ -389,7 +442,7 @@ struct MappingsQuery {
 async fn list_mappings(
     State(st): State<AppState>,
     c: ApiClient,
-    Query(q): Query<MappingsQuery>,
+    ApiQuery(q): ApiQuery<MappingsQuery>,
 ) -> Result<Response, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
@@ -435,24 +488,23 @@ async fn create_mapping(
     {
         return Err(r.into());
     }
-    tx.commit().await?;
-    let mut conn = st.svc.pool.acquire().await?;
     let id: i64 =
         sqlx::query_scalar("SELECT id FROM mappings WHERE idp_entity_id = ? AND subject = ?")
             .bind(b.idp_entity_id.trim())
             .bind(b.subject.trim())
-            .fetch_one(&mut *conn)
+            .fetch_one(&mut *tx)
             .await?;
-    let created = mappings::get(&mut conn, &scope, id)
+    let created = mappings::get(&mut tx, &scope, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
 async fn delete_mapping(
     State(st): State<AppState>,
     c: ApiClient,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
     let mut tx = store::begin_write(&st.svc.pool).await?;
     match desk::delete_mapping(&mut tx, &c.scope(), id, &actor(&c)).await? {
