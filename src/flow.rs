@@ -117,11 +117,10 @@ pub async fn record_rejection(
             .first(&attrs.school_code)
             .and_then(parse_school_code)
             .map(|c| c.as_str().to_string());
-        // The subject stays in the asserted claims only: an unverified
-        // subject is whatever a forger wrote, and as a column it would fold
-        // the forgery into the real person's failure (and hand its
-        // reference out).
-        let _ = idp_cfg;
+        // `f.subject` is deliberately left empty: an unverified subject is
+        // whatever a forger wrote, and as a column it would fold the forgery
+        // into the real person's failure (and hand its reference out). It
+        // stays visible in the asserted claims.
     }
     let mut conn = svc.pool.acquire().await?;
     let (reference, support_code) = failures::record(&mut conn, &f).await?;

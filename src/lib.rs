@@ -41,13 +41,12 @@ pub struct KnownIdps(pub std::collections::HashMap<String, bool>);
 impl KnownIdps {
     /// Reads the metadata files of the config.
     pub fn load(config: &Config) -> Result<KnownIdps, StartError> {
-        let mut map = std::collections::HashMap::new();
-        for idp in &config.idps {
-            for meta in saml::metadata::load_file(&idp.metadata).map_err(StartError)? {
-                map.insert(meta.entity_id, idp.match_identity);
-            }
-        }
-        Ok(KnownIdps(map))
+        Ok(KnownIdps(
+            configured_idps(config)?
+                .into_iter()
+                .map(|(meta, cfg)| (meta.entity_id, cfg.match_identity))
+                .collect(),
+        ))
     }
 
     pub fn contains(&self, entity_id: &str) -> bool {
@@ -57,6 +56,18 @@ impl KnownIdps {
     pub fn matches_identity(&self, entity_id: &str) -> bool {
         self.0.get(entity_id).copied().unwrap_or(false)
     }
+}
+
+/// Every IdP of the config's metadata files (an EntitiesDescriptor gives
+/// several), each with its `[[idp]]` settings.
+fn configured_idps(config: &Config) -> Result<Vec<(IdpMetadata, IdpConfig)>, StartError> {
+    let mut idps = Vec::new();
+    for idp in &config.idps {
+        for meta in saml::metadata::load_file(&idp.metadata).map_err(StartError)? {
+            idps.push((meta, idp.clone()));
+        }
+    }
+    Ok(idps)
 }
 
 /// A start-up failure: one line naming the file and the problem.
@@ -77,12 +88,7 @@ impl Service {
             .unwrap_or_else(|| "jointure".into());
         let sp_keys = saml::keys::load_or_generate(&config.sp_key, &config.sp_cert, &host)
             .map_err(StartError)?;
-        let mut idps = Vec::new();
-        for idp in &config.idps {
-            for meta in saml::metadata::load_file(&idp.metadata).map_err(StartError)? {
-                idps.push((meta, idp.clone()));
-            }
-        }
+        let mut idps = configured_idps(&config)?;
         idps.extend(extra_idps);
         let cert_der = sp_keys
             .cert
