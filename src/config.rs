@@ -103,6 +103,57 @@ pub struct IdpConfig {
     pub match_identity: bool,
     #[serde(default)]
     pub attributes: AttributeNames,
+    /// The schools this IdP may speak for; `None` when the file says nothing
+    /// (then "all" if it is the only IdP, see [`TrustedSchools`]).
+    #[serde(default)]
+    pub schools: Option<TrustedSchools>,
+}
+
+/// `[[idp]] schools`: `"all"` (a federation hub, a national IdP) or a list of
+/// school codes. A school's `idp_entity_ids` (schools CSV) adds to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustedSchools {
+    All,
+    Only(Vec<crate::resolve::SchoolCode>),
+}
+
+impl TrustedSchools {
+    /// Whether this setting alone trusts the IdP for the school of this
+    /// canonical code.
+    pub fn includes_code(&self, code: &str) -> bool {
+        match self {
+            TrustedSchools::All => true,
+            TrustedSchools::Only(codes) => codes.iter().any(|c| c.as_str() == code),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TrustedSchools {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            List(Vec<String>),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Word(w) if w == "all" => Ok(TrustedSchools::All),
+            Raw::Word(w) => Err(serde::de::Error::custom(format!(
+                "schools: {w:?} is neither \"all\" nor a list of school codes"
+            ))),
+            Raw::List(codes) => codes
+                .iter()
+                .map(|c| {
+                    crate::resolve::parse_school_code(c).ok_or_else(|| {
+                        serde::de::Error::custom(format!(
+                            "schools: {c:?} is neither a BRIN nor a valid UAI"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(TrustedSchools::Only),
+        }
+    }
 }
 
 fn default_subject() -> String {
@@ -122,6 +173,7 @@ impl IdpConfig {
             allow_idp_initiated: true,
             match_identity: true,
             attributes: AttributeNames::default(),
+            schools: None,
         }
     }
 }

@@ -74,6 +74,11 @@ pub const SCENARIOS: &[Scenario] = &[
         expect: "unknown_school",
     },
     Scenario {
+        id: "untrusted_school",
+        label: "UAI 0690001B, a connected school that logs in through another ENT",
+        expect: "untrusted_school",
+    },
+    Scenario {
         id: "missing_subject",
         label: "Subject attribute left empty",
         expect: "missing_subject",
@@ -117,6 +122,9 @@ pub const SCENARIOS: &[Scenario] = &[
 
 pub const DEMO_UAI: &str = "0751234J";
 pub const DEMO_BRIN: &str = "12AB";
+/// A connected school that the demo IdP is not trusted for (its pupils log
+/// in through another ENT).
+pub const DEMO_OTHER_UAI: &str = "0690001B";
 pub const ADMIN_EMAIL: &str = "admin@demo.jointure.test";
 
 /// The demo IdP (trusted) and a stranger IdP (not configured).
@@ -150,6 +158,12 @@ impl Demo {
             .remove(0);
         let mut cfg = IdpConfig::with_metadata("(demo)".into());
         cfg.account_id_attribute = Some("serviceAccountId".into());
+        cfg.schools = Some(crate::config::TrustedSchools::Only(
+            [DEMO_UAI, DEMO_BRIN]
+                .iter()
+                .filter_map(|c| crate::resolve::parse_school_code(c))
+                .collect(),
+        ));
         Ok((meta, cfg))
     }
 
@@ -160,6 +174,7 @@ impl Demo {
         for (code, name) in [
             (DEMO_UAI, "Collège Victor Hugo (démo)"),
             (DEMO_BRIN, "Basisschool De Linde (demo)"),
+            (DEMO_OTHER_UAI, "Lycée Ampère (démo, autre ENT)"),
         ] {
             schools::upsert(
                 &mut tx,
@@ -383,6 +398,14 @@ impl Demo {
                 "01/02/2011",
                 "0330001X",
                 "4B",
+            ),
+            "untrusted_school" => self.ent(
+                "demo-other-ent",
+                "Durand",
+                "Paul",
+                "01/02/2011",
+                DEMO_OTHER_UAI,
+                "2A",
             ),
             "missing_subject" => self.ent("", "Durand", "Paul", "01/02/2011", DEMO_UAI, "4B"),
             "expired" => self

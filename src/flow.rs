@@ -114,8 +114,9 @@ pub async fn record_rejection(
             .unwrap_or_default();
         describe_claims(&mut f, claims, &attrs, false);
         f.school_code = claims
-            .first(&attrs.school_code)
-            .and_then(parse_school_code)
+            .all_values(&attrs.school_code)
+            .into_iter()
+            .find_map(parse_school_code)
             .map(|c| c.as_str().to_string());
         // `f.subject` is deliberately left empty: an unverified subject is
         // whatever a forger wrote, and as a column it would fold the forgery
@@ -149,11 +150,68 @@ fn person_of(claims: &Claims, attrs: &crate::config::AttributeNames) -> Asserted
         first_name: claims.first(&attrs.first_name).map(str::to_string),
         birth_date: claims.first(&attrs.birth_date).and_then(parse_date),
         role: claims
-            .values(&attrs.role)
+            .all_values(&attrs.role)
             .into_iter()
-            .flatten()
-            .find_map(|v| Role::parse(v)),
+            .find_map(Role::parse),
         class_name: claims.first(&attrs.class_name).map(str::to_string),
+    }
+}
+
+/// What is kept of the claims of a failure: a stranger's forged post is
+/// stored too, so each part is bounded (README, "Bounded storage").
+pub const MAX_STORED_ATTRIBUTES: usize = 64;
+pub const MAX_STORED_VALUES: usize = 16;
+pub const MAX_STORED_NAME_BYTES: usize = 256;
+pub const MAX_STORED_VALUE_BYTES: usize = 1024;
+pub const MAX_STORED_CLAIM_BYTES: usize = 16 * 1024;
+
+fn cut(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+/// The claims within the storage bounds above, and at most
+/// [`MAX_STORED_CLAIM_BYTES`] of names and values in all: what does not fit
+/// is left out (the raw response, itself capped, shows the rest).
+fn bounded(claims: &Claims) -> Claims {
+    let budget = std::cell::Cell::new(MAX_STORED_CLAIM_BYTES);
+    let take = |s: &str, max: usize| {
+        let v = cut(s, max.min(budget.get()));
+        budget.set(budget.get() - v.len());
+        v
+    };
+    let name_id = claims
+        .name_id
+        .as_deref()
+        .map(|n| take(n, MAX_STORED_VALUE_BYTES));
+    let mut attributes = Vec::new();
+    for a in claims.attributes.iter().take(MAX_STORED_ATTRIBUTES) {
+        if budget.get() < MAX_STORED_NAME_BYTES {
+            break;
+        }
+        let name = take(&a.name, MAX_STORED_NAME_BYTES);
+        let friendly_name = a
+            .friendly_name
+            .as_deref()
+            .map(|n| take(n, MAX_STORED_NAME_BYTES));
+        let values = a
+            .values
+            .iter()
+            .take(MAX_STORED_VALUES)
+            .map(|v| take(v, MAX_STORED_VALUE_BYTES))
+            .collect();
+        attributes.push(crate::saml::Attr {
+            name,
+            friendly_name,
+            values,
+        });
+    }
+    Claims {
+        name_id,
+        attributes,
     }
 }
 
@@ -163,6 +221,7 @@ fn describe_claims(
     attrs: &crate::config::AttributeNames,
     verified: bool,
 ) {
+    let claims = &bounded(claims);
     let p = person_of(claims, attrs);
     f.asserted_json = serde_json::to_string(claims).unwrap_or_else(|_| "{}".into());
     f.asserted_verified = verified;
@@ -289,14 +348,7 @@ async fn steps(
 
     // School code: the first configured attribute present; BRIN or UAI by
     // shape. Several values (a teacher in two schools) are all considered.
-    let values: Vec<&str> = v
-        .claims
-        .values(&attrs.school_code)
-        .unwrap_or(&[])
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .collect();
+    let values: Vec<&str> = v.claims.all_values(&attrs.school_code);
     if values.is_empty() {
         return Ok(Err(with(
             refuse(
@@ -340,6 +392,35 @@ async fn steps(
             school_code,
         )));
     }
+    // Trust: an IdP speaks only for its own schools (`[[idp]] schools`, or
+    // the school's `idp_entity_ids`). Of the asserted schools, only those it
+    // is trusted for take part in what follows.
+    let mut trusted = Vec::new();
+    for code in &registered {
+        let by_config = idp
+            .config
+            .schools
+            .as_ref()
+            .is_some_and(|t| t.includes_code(code));
+        if by_config || schools::lists_idp(conn, code, &v.issuer).await? {
+            trusted.push(code.clone());
+        }
+    }
+    if trusted.is_empty() {
+        return Ok(Err(with(
+            refuse(
+                FailureKind::UntrustedSchool,
+                format!(
+                    "this IdP is not trusted for school {}: add it to the [[idp]] `schools` of {}, or add the IdP to the school's idp_entity_ids, if this IdP really serves it",
+                    registered.join(", "),
+                    v.issuer
+                ),
+            ),
+            school_code,
+        )));
+    }
+    let school_code = trusted.first().cloned();
+    let registered = trusted;
 
     // Subject.
     let Some(subject_value) = subject.clone() else {

@@ -90,6 +90,20 @@ impl Service {
             .map_err(StartError)?;
         let mut idps = configured_idps(&config)?;
         idps.extend(extra_idps);
+        // `schools` defaults to "all" for a single IdP only; with several,
+        // an IdP without it is trusted for the schools that list it.
+        let single = idps.len() == 1;
+        let mut unlisted = Vec::new();
+        for (meta, cfg) in &mut idps {
+            if cfg.schools.is_none() {
+                if single {
+                    cfg.schools = Some(config::TrustedSchools::All);
+                } else {
+                    cfg.schools = Some(config::TrustedSchools::Only(Vec::new()));
+                    unlisted.push(meta.entity_id.clone());
+                }
+            }
+        }
         let cert_der = sp_keys
             .cert
             .to_der()
@@ -109,6 +123,21 @@ impl Service {
         let pool = store::open(&config.database_path)
             .await
             .map_err(|e| StartError(format!("{}: {e}", config.database_path.display())))?;
+        let mut conn = pool
+            .acquire()
+            .await
+            .map_err(|e| StartError(format!("{}: {e}", config.database_path.display())))?;
+        for entity_id in unlisted {
+            let listed = store::schools::any_lists_idp(&mut conn, &entity_id)
+                .await
+                .map_err(|e| StartError(format!("{}: {e}", config.database_path.display())))?;
+            if !listed {
+                return Err(StartError(format!(
+                    "IdP {entity_id:?} is trusted for no school: with several IdPs, give its [[idp]] a `schools` list (or \"all\"), or list it in a school's idp_entity_ids"
+                )));
+            }
+        }
+        drop(conn);
         let key_der = sp_keys
             .key
             .private_key_to_der()

@@ -411,7 +411,10 @@ async fn several_idps_from_one_entities_descriptor_are_all_trusted() {
         );
         let path = c.sp_key.parent().expect("dir").join("federation.xml");
         std::fs::write(&path, agg).expect("write");
-        c.idps.push(jointure::config::IdpConfig::with_metadata(path));
+        let mut fed = jointure::config::IdpConfig::with_metadata(path);
+        fed.schools = Some(jointure::config::TrustedSchools::All);
+        c.idps.push(fed);
+        c.idps[0].schools = Some(jointure::config::TrustedSchools::All);
     })
     .await;
     let mut conn = app.svc.pool.acquire().await.expect("conn");
@@ -477,4 +480,172 @@ async fn old_failures_lose_their_raw_response_and_client_details_after_retention
         app.failure(&old).await.expect("old").kind.as_str(),
         "identity_mismatch"
     );
+}
+
+/// Two IdPs, each trusted for its own school: one logs in only its pupils.
+async fn two_ent_app() -> (TestApp, MintingIdp) {
+    let other = MintingIdp::generate("https://other-ent.test/idp").expect("idp");
+    let app = TestApp::spawn_with(|c| {
+        let path = c.sp_key.parent().expect("dir").join("other.xml");
+        std::fs::write(&path, other.metadata_xml("https://other-ent.test/sso")).expect("write");
+        let mut cfg = jointure::config::IdpConfig::with_metadata(path);
+        cfg.schools = Some(jointure::config::TrustedSchools::Only(vec![
+            jointure::resolve::parse_school_code(BRIN).expect("brin"),
+        ]));
+        c.idps.push(cfg);
+        c.idps[0].schools = Some(jointure::config::TrustedSchools::Only(vec![
+            jointure::resolve::parse_school_code(UAI).expect("uai"),
+        ]));
+    })
+    .await;
+    (app, other)
+}
+
+#[tokio::test]
+async fn an_idp_logs_in_only_the_schools_it_is_trusted_for() {
+    let (app, other) = two_ent_app().await;
+    // The other ENT asserts a pupil of the first IdP's school, with the
+    // right name and birth date: refused, nothing mapped.
+    let spec = ResponseSpec::new(&other.entity_id, &sp_entity_id(), &acs_url(), "o-1")
+        .attr("sn", "Dupont-Martin")
+        .attr("givenName", "Élodie")
+        .attr("ENTPersonDateNaissance", "12/04/2011")
+        .attr("ENTStructureUAI", UAI);
+    let f = app
+        .expect_failure(
+            &other.response(&spec).expect("mint"),
+            "untrusted_school",
+            403,
+        )
+        .await;
+    assert_eq!(f.school_code.as_deref(), Some(UAI));
+    assert!(f.detail.contains("not trusted"), "{}", f.detail);
+    let mapped: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mappings")
+        .fetch_one(&app.svc.pool)
+        .await
+        .expect("count");
+    assert_eq!(mapped, 0);
+    // The same person through their own school's IdP logs in.
+    app.expect_login(
+        &app.mint(&app.ent("e-1", "Dupont-Martin", "Élodie", "12/04/2011", UAI)),
+        "A-1",
+    )
+    .await;
+    // And the other ENT logs in its own school's pupil.
+    let spec = ResponseSpec::new(&other.entity_id, &sp_entity_id(), &acs_url(), "o-2")
+        .attr("sn", "de Vries")
+        .attr("givenName", "Sanne")
+        .attr("ENTPersonDateNaissance", "14/02/2013")
+        .attr("ENTStructureUAI", BRIN);
+    app.expect_login(&other.response(&spec).expect("mint"), "B-1")
+        .await;
+}
+
+#[tokio::test]
+async fn a_teacher_in_two_schools_resolves_only_in_the_trusted_one() {
+    let (app, other) = two_ent_app().await;
+    // The other ENT names both schools: only its own (BRIN) takes part, so
+    // an account of the first school is never reached through it.
+    let spec = ResponseSpec::new(&other.entity_id, &sp_entity_id(), &acs_url(), "t-1")
+        .attr("sn", "Haddad")
+        .attr("givenName", "Inès")
+        .attr("ENTPersonDateNaissance", "07/02/1985")
+        .attr("ENTStructureUAI", UAI)
+        .attr("ENTStructureUAI", BRIN);
+    let f = app
+        .expect_failure(
+            &other.response(&spec).expect("mint"),
+            "identity_mismatch",
+            403,
+        )
+        .await;
+    assert_eq!(f.school_code.as_deref(), Some(BRIN));
+    // Through the first school's IdP the same teacher matches A-5.
+    let spec = app
+        .ent("t-1", "Haddad", "Inès", "07/02/1985", UAI)
+        .attr("ENTStructureUAI", BRIN);
+    app.expect_login(&app.mint(&spec), "A-5").await;
+}
+
+#[tokio::test]
+async fn a_school_can_trust_an_idp_through_its_own_list() {
+    let (app, other) = two_ent_app().await;
+    sqlx::query("UPDATE schools SET idp_entity_ids = ? WHERE code = ?")
+        .bind(format!("https://unrelated.test {}", other.entity_id))
+        .bind(UAI)
+        .execute(&app.svc.pool)
+        .await
+        .expect("update");
+    let spec = ResponseSpec::new(&other.entity_id, &sp_entity_id(), &acs_url(), "o-1")
+        .attr("sn", "Dupont-Martin")
+        .attr("givenName", "Élodie")
+        .attr("ENTPersonDateNaissance", "12/04/2011")
+        .attr("ENTStructureUAI", UAI);
+    app.expect_login(&other.response(&spec).expect("mint"), "A-1")
+        .await;
+}
+
+#[tokio::test]
+async fn with_several_idps_one_trusted_for_no_school_stops_the_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let idp = MintingIdp::generate("https://idp.test/saml").expect("idp");
+    let other = MintingIdp::generate("https://other-ent.test/idp").expect("idp");
+    let mut c = config_for(dir.path(), &idp);
+    let path = dir.path().join("other.xml");
+    std::fs::write(&path, other.metadata_xml("https://other-ent.test/sso")).expect("write");
+    c.idps
+        .push(jointure::config::IdpConfig::with_metadata(path));
+    c.idps[0].schools = Some(jointure::config::TrustedSchools::All);
+    let err = jointure::Application::build(c, false)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("https://other-ent.test/idp") && err.contains("trusted for no school"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_bearer_confirmation_without_data_is_a_wrong_audience_not_expired() {
+    let app = TestApp::spawn().await;
+    let spec = app.nobody("no-scd");
+    let xml = app
+        .idp
+        .assertion_xml(&{
+            let mut s = spec.clone();
+            s.signing.assertion = false;
+            s
+        })
+        .expect("assertion");
+    let start = xml.find("<saml:SubjectConfirmationData").expect("scd");
+    let end = xml[start..].find("/>").expect("end") + start + 2;
+    let stripped = format!("{}{}", &xml[..start], &xml[end..]);
+    let mut outer = spec.clone();
+    outer.signing.response = true;
+    let signed = app
+        .idp
+        .response_around(&outer, &stripped)
+        .expect("response");
+    app.expect_failure(&signed, "wrong_audience", 403).await;
+}
+
+#[tokio::test]
+async fn an_identity_attribute_sent_twice_with_different_values_is_refused() {
+    let app = TestApp::spawn().await;
+    let spec = app
+        .ent("twice", "Dupont-Martin", "Élodie", "12/04/2011", UAI)
+        .attr("urn:oid:2.5.4.4", "Martin");
+    let f = app
+        .expect_failure(&app.mint(&spec), "malformed_request", 400)
+        .await;
+    assert!(f.detail.contains("last name"), "{}", f.detail);
+    assert!(app.mapping("twice").await.is_none());
+    // The same value under two names is fine, and several school codes too.
+    let spec = app
+        .ent("twice-ok", "Dupont-Martin", "Élodie", "12/04/2011", UAI)
+        .attr("urn:oid:2.5.4.4", "Dupont-Martin")
+        .attr("ENTStructureUAI", BRIN);
+    app.expect_login(&app.mint(&spec), "A-1").await;
 }

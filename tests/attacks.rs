@@ -298,3 +298,168 @@ async fn an_unsigned_assertion_in_an_unsigned_response_with_a_signed_sibling_res
         .await;
     assert!(f.detail.contains("references"), "{}", f.detail);
 }
+
+/// The parser-differential cases: a document that two readers could read
+/// differently is refused before either reads it.
+#[tokio::test]
+async fn any_declared_encoding_other_than_utf8_is_refused() {
+    let a = setup().await;
+    let body = a.response(&a.signed);
+    let body = body
+        .strip_prefix("<?xml version=\"1.0\"?>")
+        .unwrap_or(&body);
+    for enc in ["UTF-7", "utf-16", "ISO-8859-1", "windows-1252", "US-ASCII"] {
+        let xml = format!("<?xml version=\"1.0\" encoding=\"{enc}\"?>{body}");
+        let f = a.refused(&xml, "malformed_request", 400).await;
+        assert!(f.detail.contains("encoding"), "{enc}: {}", f.detail);
+    }
+    // A UTF-8 declaration (any case) is read as usual.
+    for enc in ["UTF-8", "utf-8"] {
+        let mut spec = a.spec.clone();
+        spec.assertion_id = random_id();
+        let fresh = a.app.idp.assertion_xml(&spec).expect("assertion");
+        let body = a.response(&fresh);
+        let body = body
+            .strip_prefix("<?xml version=\"1.0\"?>")
+            .unwrap_or(&body);
+        let xml = format!("<?xml version=\"1.0\" encoding='{enc}'?>{body}");
+        a.app.expect_failure(&xml, "identity_mismatch", 403).await;
+    }
+}
+
+#[tokio::test]
+async fn a_byte_order_mark_is_refused() {
+    let a = setup().await;
+    let xml = format!("\u{feff}{}", a.response(&a.signed));
+    a.refused(&xml, "malformed_request", 400).await;
+    // UTF-16 bytes are not UTF-8 text: refused as such.
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(
+            a.response(&a.signed)
+                .encode_utf16()
+                .flat_map(|u| u.to_le_bytes()),
+        )
+        .collect();
+    use base64::Engine;
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair(
+            "SAMLResponse",
+            &base64::engine::general_purpose::STANDARD.encode(utf16),
+        )
+        .finish();
+    let res = a.app.post_form(body).await;
+    a.app.check_failure(res, "malformed_request", 400).await;
+}
+
+#[tokio::test]
+async fn nesting_is_capped_just_above_what_responses_need() {
+    let a = setup().await;
+    let nested = |k: usize| {
+        format!(
+            "<samlp:Extensions>{}{}</samlp:Extensions>{}",
+            "<x>".repeat(k),
+            "</x>".repeat(k),
+            a.signed
+        )
+    };
+    // Response (1) > Extensions (2) > 62 levels = 64: read as usual.
+    a.app
+        .expect_failure(&a.response(&nested(62)), "identity_mismatch", 403)
+        .await;
+    let f = a
+        .refused(&a.response(&nested(63)), "malformed_request", 400)
+        .await;
+    assert!(f.detail.contains("deeper"), "{}", f.detail);
+    // Far past libxml2's own limit: refused the same way, not half-read.
+    a.refused(&a.response(&nested(400)), "malformed_request", 400)
+        .await;
+}
+
+#[tokio::test]
+async fn the_utf7_hidden_signature_cannot_make_an_unsolicited_response_count_as_signed() {
+    // The attack of the report: IdP-initiated login off, a pending request,
+    // an unsolicited signed assertion, and an unsigned Response naming the
+    // request, with a fake Response Signature only one reader would see.
+    let app = TestApp::spawn_with(|c| c.idps[0].allow_idp_initiated = false).await;
+    let login = app
+        .get(&format!(
+            "/saml/login?idp={}",
+            url::form_urlencoded::byte_serialize(app.idp.entity_id.as_bytes()).collect::<String>()
+        ))
+        .await;
+    assert_eq!(login.status().as_u16(), 303);
+    let pending: String = sqlx::query_scalar("SELECT id FROM pending_requests LIMIT 1")
+        .fetch_one(&app.svc.pool)
+        .await
+        .expect("a pending request");
+    app.map("victim", "A-1").await;
+    let spec = app.ent("victim", "Dupont-Martin", "Élodie", "12/04/2011", UAI);
+    let signed = app.idp.assertion_xml(&spec).expect("assertion");
+    let mut outer = spec.clone();
+    outer.signing.response = false;
+    outer.in_response_to = Some(pending);
+    let body = app.idp.response_around(&outer, &signed).expect("response");
+    let body = body
+        .strip_prefix("<?xml version=\"1.0\"?>")
+        .unwrap_or(&body);
+    let xml = format!("<?xml version=\"1.0\" encoding=\"UTF-7\"?>{body}");
+    app.expect_failure(&xml, "malformed_request", 400).await;
+    assert_eq!(app.get("/me").await.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn saml_versions_other_than_2_0_are_refused() {
+    let a = setup().await;
+    // The Response wrapper is unsigned: changing its Version breaks nothing.
+    let xml = a
+        .response(&a.signed)
+        .replacen("Version=\"2.0\"", "Version=\"1.1\"", 1);
+    let f = a.refused(&xml, "malformed_request", 400).await;
+    assert!(f.detail.contains("Version"), "{}", f.detail);
+    // A signed Assertion claiming 1.1.
+    let unsigned = {
+        let mut s = a.spec.clone();
+        s.signing.assertion = false;
+        a.app.idp.assertion_xml(&s).expect("assertion")
+    }
+    .replacen("Version=\"2.0\"", "Version=\"1.1\"", 1);
+    let mut outer = a.spec.clone();
+    outer.signing.response = true;
+    let xml = a
+        .app
+        .idp
+        .response_around(&outer, &unsigned)
+        .expect("response");
+    a.refused(&xml, "malformed_request", 400).await;
+}
+
+#[tokio::test]
+async fn a_forged_post_stores_bounded_fields() {
+    let app = TestApp::spawn().await;
+    // An unsigned response with a 120 KB last name and 60 more attributes.
+    let mut spec = app.ent("x", &"N".repeat(120_000), "Eve", "01/01/2000", UAI);
+    for i in 0..60 {
+        spec = spec.attr(&format!("junk{i}"), &"v".repeat(500));
+    }
+    spec.signing.assertion = false;
+    spec.signing.response = false;
+    let xml = app.mint(&spec);
+    assert!(xml.len() > 150_000);
+    let f = app.expect_failure(&xml, "invalid_signature", 403).await;
+    assert!(f.asserted_last_name.as_deref().unwrap_or("").len() <= 256);
+    assert!(
+        f.asserted_json.len() <= 24 * 1024,
+        "{}",
+        f.asserted_json.len()
+    );
+    assert!(serde_json::from_str::<serde_json::Value>(&f.asserted_json).is_ok());
+    assert!(f.raw_response.as_deref().unwrap_or("").len() <= 16 * 1024);
+    let row_bytes: i64 = sqlx::query_scalar(
+        "SELECT SUM(length(CAST(raw_response AS BLOB)) + length(CAST(asserted_json AS BLOB)) + length(CAST(detail AS BLOB))) FROM failures",
+    )
+    .fetch_one(&app.svc.pool)
+    .await
+    .expect("bytes");
+    assert!(row_bytes < 40 * 1024, "{row_bytes}");
+}

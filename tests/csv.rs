@@ -727,3 +727,54 @@ async fn the_export_route_streams_scoped_csv_with_the_excel_variant() {
         .expect("html");
     assert!(audit.contains("export.accounts"));
 }
+
+async fn school_idps(app: &TestApp, code: &str) -> String {
+    sqlx::query_scalar("SELECT idp_entity_ids FROM schools WHERE code = ?")
+        .bind(code)
+        .fetch_one(&app.svc.pool)
+        .await
+        .expect("school")
+}
+
+#[tokio::test]
+async fn schools_import_their_trusted_idps() {
+    let app = TestApp::spawn().await;
+    let idp = app.idp.entity_id.clone();
+    // Listed twice and unordered: stored once.
+    let text = format!("school_code;name;idp_entity_ids\n0751234J;Collège A;{idp}  {idp}\n");
+    let r = run(&app, ImportKind::Schools, text.as_bytes(), opts()).await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!((r.updated, r.unchanged), (1, 0));
+    assert_eq!(school_idps(&app, UAI).await, idp);
+    // The same file again changes nothing; a file without the column keeps
+    // the list; an empty cell clears it.
+    let r = run(&app, ImportKind::Schools, text.as_bytes(), opts()).await;
+    assert_eq!((r.updated, r.unchanged), (0, 1));
+    let r = run(
+        &app,
+        ImportKind::Schools,
+        "school_code,name\n0751234J,Collège A\n".as_bytes(),
+        opts(),
+    )
+    .await;
+    assert_eq!((r.updated, r.unchanged), (0, 1));
+    assert_eq!(school_idps(&app, UAI).await, idp);
+    let r = run(
+        &app,
+        ImportKind::Schools,
+        "school_code,name,idp_entity_ids\n0751234J,Collège A,\n".as_bytes(),
+        opts(),
+    )
+    .await;
+    assert_eq!(r.updated, 1);
+    assert_eq!(school_idps(&app, UAI).await, "");
+    // An IdP that is not configured names its line and column, and nothing
+    // is written.
+    refused(
+        &app,
+        ImportKind::Schools,
+        b"school_code,name,idp_entity_ids\n0751234J,A,https://typo.test/idp\n",
+        &["f.csv:2: column idp_entity_ids: \"https://typo.test/idp\" is not a configured IdP"],
+    )
+    .await;
+}

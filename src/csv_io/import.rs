@@ -59,7 +59,7 @@ impl ImportKind {
 
     fn optional(self) -> &'static [&'static str] {
         match self {
-            ImportKind::Schools => &[],
+            ImportKind::Schools => &["idp_entity_ids"],
             // `active` is what our export writes, so an export imports unchanged.
             ImportKind::Accounts => &["birth_date", "class_name", "email", "active"],
             ImportKind::Mappings => &[],
@@ -69,7 +69,7 @@ impl ImportKind {
     /// The temporary table's value columns, in bind order.
     fn columns(self) -> &'static [&'static str] {
         match self {
-            ImportKind::Schools => &["code", "name"],
+            ImportKind::Schools => &["code", "name", "idp_entity_ids"],
             ImportKind::Accounts => &[
                 "account_id",
                 "school_code",
@@ -442,6 +442,11 @@ struct Cells<'r> {
 }
 
 impl<'r> Cells<'r> {
+    /// Whether the file has the column at all.
+    fn has(&self, col: &str) -> bool {
+        self.index.contains_key(col)
+    }
+
     fn get(&self, col: &str) -> Option<&'r str> {
         let i = *self.index.get(col)?;
         self.record
@@ -480,10 +485,26 @@ impl RowContext<'_> {
             ImportKind::Schools => {
                 let code = self.school(required("school_code", &mut p), false, &mut p);
                 let name = required("name", &mut p);
-                match (code, name) {
-                    (Some(code), Some(name)) if p.is_empty() => {
-                        Ok((code.clone(), "school_code", vec![Some(code), Some(name)]))
+                // Absent column: the school keeps its list; present and
+                // empty: the list is cleared.
+                let idps = cells.has("idp_entity_ids").then(|| {
+                    let ids: std::collections::BTreeSet<&str> = cell("idp_entity_ids")
+                        .unwrap_or("")
+                        .split_ascii_whitespace()
+                        .collect();
+                    for i in &ids {
+                        if !self.idps.contains(i) {
+                            p.push(("idp_entity_ids", format!("{i:?} is not a configured IdP")));
+                        }
                     }
+                    ids.into_iter().collect::<Vec<_>>().join(" ")
+                });
+                match (code, name) {
+                    (Some(code), Some(name)) if p.is_empty() => Ok((
+                        code.clone(),
+                        "school_code",
+                        vec![Some(code), Some(name), idps],
+                    )),
                     _ => Err(p),
                 }
             }
@@ -708,10 +729,11 @@ async fn apply(
     match kind {
         ImportKind::Schools => {
             report.created = count(conn, "SELECT COUNT(*) FROM imp t WHERE NOT EXISTS (SELECT 1 FROM schools s WHERE s.code = t.code)", None).await?;
-            report.unchanged = count(conn, "SELECT COUNT(*) FROM imp t JOIN schools s ON s.code = t.code WHERE s.name IS t.name", None).await?;
+            report.unchanged = count(conn, "SELECT COUNT(*) FROM imp t JOIN schools s ON s.code = t.code WHERE s.name IS t.name AND (t.idp_entity_ids IS NULL OR s.idp_entity_ids IS t.idp_entity_ids)", None).await?;
             sqlx::query(
-                "INSERT INTO schools (code, name, created_at, updated_at) SELECT code, name, ?1, ?1 FROM imp WHERE true
-                 ON CONFLICT(code) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at WHERE schools.name IS NOT excluded.name",
+                "INSERT INTO schools (code, name, idp_entity_ids, created_at, updated_at) SELECT code, name, COALESCE(idp_entity_ids, ''), ?1, ?1 FROM imp WHERE true
+                 ON CONFLICT(code) DO UPDATE SET name = excluded.name, idp_entity_ids = COALESCE((SELECT t.idp_entity_ids FROM imp t WHERE t.code = excluded.code), schools.idp_entity_ids), updated_at = excluded.updated_at
+                 WHERE schools.name IS NOT excluded.name OR schools.idp_entity_ids IS NOT COALESCE((SELECT t.idp_entity_ids FROM imp t WHERE t.code = excluded.code), schools.idp_entity_ids)",
             )
             .bind(&now)
             .execute(&mut *conn)

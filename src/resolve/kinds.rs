@@ -17,6 +17,7 @@ pub enum FailureKind {
     MissingSchoolCode,
     InvalidSchoolCode,
     UnknownSchool,
+    UntrustedSchool,
     MissingSubject,
     IdentityMismatch,
     AmbiguousIdentity,
@@ -25,7 +26,7 @@ pub enum FailureKind {
 
 impl FailureKind {
     /// Every kind, in the order of SPEC §2.
-    pub const ALL: [FailureKind; 14] = [
+    pub const ALL: [FailureKind; 15] = [
         FailureKind::MalformedRequest,
         FailureKind::UnknownIssuer,
         FailureKind::InvalidSignature,
@@ -36,6 +37,7 @@ impl FailureKind {
         FailureKind::MissingSchoolCode,
         FailureKind::InvalidSchoolCode,
         FailureKind::UnknownSchool,
+        FailureKind::UntrustedSchool,
         FailureKind::MissingSubject,
         FailureKind::IdentityMismatch,
         FailureKind::AmbiguousIdentity,
@@ -55,6 +57,7 @@ impl FailureKind {
             FailureKind::MissingSchoolCode => "missing_school_code",
             FailureKind::InvalidSchoolCode => "invalid_school_code",
             FailureKind::UnknownSchool => "unknown_school",
+            FailureKind::UntrustedSchool => "untrusted_school",
             FailureKind::MissingSubject => "missing_subject",
             FailureKind::IdentityMismatch => "identity_mismatch",
             FailureKind::AmbiguousIdentity => "ambiguous_identity",
@@ -134,6 +137,8 @@ mod tests {
         assert_eq!(FailureKind::IdpError.http_status(), 502);
         assert_eq!(FailureKind::MissingSubject.http_status(), 422);
         assert_eq!(FailureKind::UnknownSchool.http_status(), 403);
+        assert_eq!(FailureKind::UntrustedSchool.http_status(), 403);
+        assert!(!FailureKind::UntrustedSchool.is_resolvable());
         assert_eq!(FailureKind::IdentityMismatch.http_status(), 403);
     }
 }

@@ -20,7 +20,10 @@
 //!   what [`Verified`] reports.
 
 use super::metadata::IdpMetadata;
-use super::xml::{parse_strict, refuse_comments_and_pis, DS_NS, SAMLP_NS, SAML_NS};
+use super::xml::{
+    check_message_shape, check_message_text, parse_strict, refuse_comments_and_pis, DS_NS,
+    SAMLP_NS, SAML_NS,
+};
 use crate::config::IdpConfig;
 use crate::resolve::FailureKind;
 use chrono::{DateTime, Duration, Utc};
@@ -83,6 +86,22 @@ impl Claims {
                 .find(|a| a.name == n || a.friendly_name.as_deref() == Some(n))
                 .map(|a| a.values.as_slice())
         })
+    }
+
+    /// Every value of every attribute named by one of `names` (several
+    /// elements may carry a multi-valued attribute such as the school code).
+    pub fn all_values<S: AsRef<str>>(&self, names: &[S]) -> Vec<&str> {
+        self.attributes
+            .iter()
+            .filter(|a| {
+                names.iter().any(|n| {
+                    let n = n.as_ref();
+                    a.name == n || a.friendly_name.as_deref() == Some(n)
+                })
+            })
+            .flat_map(|a| a.values.iter().map(|v| v.trim()))
+            .filter(|v| !v.is_empty())
+            .collect()
     }
 
     /// The first non-empty value of the first of `names` present.
@@ -395,6 +414,18 @@ impl Verifier {
                 "no bearer SubjectConfirmation with our ACS as Recipient and a NotOnOrAfter".into(),
             ));
         }
+        if assertion.version != "2.0" {
+            return Err(fail(
+                FailureKind::MalformedRequest,
+                format!(
+                    "the Assertion has Version {:?}; only SAML 2.0 is read",
+                    assertion.version
+                ),
+            ));
+        }
+        if let Some(why) = conflicting_identity_attribute(&claims, &idp.config) {
+            return Err(fail(FailureKind::MalformedRequest, why));
+        }
         Ok(Verified {
             issuer,
             assertion_id: assertion.id.clone(),
@@ -403,6 +434,55 @@ impl Verifier {
             claims,
         })
     }
+}
+
+/// An identity attribute (subject, names, birth date) sent by two
+/// `Attribute` elements with different values: which one is meant is not
+/// ours to guess. Several values of the school code stay allowed.
+fn conflicting_identity_attribute(claims: &Claims, cfg: &IdpConfig) -> Option<String> {
+    let a = &cfg.attributes;
+    let subject = [cfg.subject.clone()];
+    let lists: [(&str, &[String]); 4] = [
+        (
+            "subject",
+            if cfg.subject.eq_ignore_ascii_case("nameid") {
+                &[]
+            } else {
+                &subject
+            },
+        ),
+        ("last name", &a.last_name),
+        ("first name", &a.first_name),
+        ("birth date", &a.birth_date),
+    ];
+    for (what, names) in lists {
+        let sent: Vec<&Attr> = claims
+            .attributes
+            .iter()
+            .filter(|at| {
+                names
+                    .iter()
+                    .any(|n| at.name == *n || at.friendly_name.as_deref() == Some(n.as_str()))
+            })
+            .collect();
+        if sent.len() < 2 {
+            continue;
+        }
+        let values: BTreeSet<&str> = sent
+            .iter()
+            .flat_map(|at| at.values.iter().map(|v| v.trim()))
+            .filter(|v| !v.is_empty())
+            .collect();
+        if values.len() > 1 {
+            let names: Vec<&str> = sent.iter().map(|at| at.name.as_str()).collect();
+            return Some(format!(
+                "the {what} is sent by {} attributes ({}) with different values",
+                sent.len(),
+                names.join(", ")
+            ));
+        }
+    }
+    None
 }
 
 /// Maps each samael error to the failure kind it means. Kinds that our own
@@ -427,9 +507,11 @@ fn kind_of_samael_error(e: &SamlError) -> FailureKind {
         DestinationValidationError { .. }
         | AssertionRecipientMismatch { .. }
         | AssertionConditionAudienceRestrictionFailed { .. }
-        | AssertionBearerSubjectConfirmationMissing => FailureKind::WrongAudience,
+        // No bearer confirmation, or one without SubjectConfirmationData:
+        // no Recipient names us, so it was not sent to us.
+        | AssertionBearerSubjectConfirmationMissing
+        | AssertionSubjectConfirmationMissing => FailureKind::WrongAudience,
         AssertionExpired { .. }
-        | AssertionSubjectConfirmationMissing
         | AssertionSubjectConfirmationExpired { .. }
         | AssertionSubjectConfirmationExpiredBefore { .. }
         | AssertionConditionExpired { .. }
@@ -515,14 +597,26 @@ fn child<'a, 'i>(
 
 fn read_shape(xml: &str) -> Result<Shape, Rejection> {
     let malformed = |d: String| Rejection::new(FailureKind::MalformedRequest, d);
+    check_message_text(xml).map_err(malformed)?;
     let doc = parse_strict(xml).map_err(|e| malformed(format!("not acceptable XML: {e}")))?;
     refuse_comments_and_pis(&doc).map_err(malformed)?;
+    check_message_shape(&doc).map_err(malformed)?;
     let root = doc.root_element();
     if !is(&root, SAMLP_NS, "Response") {
         return Err(malformed(format!(
             "the root element is <{}>, not a SAML protocol Response",
             root.tag_name().name()
         )));
+    }
+    // SAML 2.0 only: a Version="1.1" Response or Assertion is refused.
+    for n in std::iter::once(root).chain(root.children().filter(|c| is(c, SAML_NS, "Assertion"))) {
+        if n.attribute("Version") != Some("2.0") {
+            return Err(malformed(format!(
+                "the {} has Version {:?}; only SAML 2.0 is read",
+                n.tag_name().name(),
+                n.attribute("Version").unwrap_or("")
+            )));
+        }
     }
     let assertions: Vec<_> = doc
         .descendants()

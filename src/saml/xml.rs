@@ -35,3 +35,83 @@ pub fn refuse_comments_and_pis(doc: &roxmltree::Document) -> Result<(), String> 
     }
     Ok(())
 }
+
+/// The deepest element nesting a SAML message may have. Real responses nest
+/// about 8 deep (an encrypted one about 12); libxml2 stops reading at 256
+/// and keeps what it read, which a deeper document exploits.
+pub const MAX_DEPTH: usize = 64;
+/// The most attributes one element may carry, and the longest value.
+pub const MAX_ATTRIBUTES: usize = 32;
+pub const MAX_ATTRIBUTE_BYTES: usize = 8 * 1024;
+
+/// What a SAML message must be before any parser reads it: UTF-8 with no
+/// byte order mark and no other declared encoding. libxml2 honours a
+/// declared encoding (e.g. `UTF-7`) where roxmltree reads UTF-8, so two
+/// readers would see two documents; only one reading is accepted.
+pub fn check_message_text(text: &str) -> Result<(), String> {
+    if text.starts_with('\u{feff}') {
+        return Err("a byte order mark is present; send UTF-8 without it".into());
+    }
+    let trimmed = text.trim_start_matches([' ', '\t', '\r', '\n']);
+    if trimmed.len() != text.len() && trimmed.starts_with("<?xml") {
+        return Err("white space before the XML declaration".into());
+    }
+    if let Some(rest) = text.strip_prefix("<?xml") {
+        let decl = &rest[..rest.find("?>").ok_or("an unterminated XML declaration")?];
+        if let Some(at) = decl.find("encoding") {
+            let after = decl[at + "encoding".len()..].trim_start();
+            let value = after
+                .strip_prefix('=')
+                .map(|v| v.trim_start())
+                .and_then(|v| {
+                    let q = v.chars().next()?;
+                    if q != '"' && q != '\'' {
+                        return None;
+                    }
+                    let v = &v[1..];
+                    Some(&v[..v.find(q)?])
+                })
+                .ok_or("an unreadable encoding in the XML declaration")?;
+            if !value.eq_ignore_ascii_case("UTF-8") {
+                return Err(format!(
+                    "the declared encoding {value:?} is refused; only UTF-8 is read"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The size rules of a parsed SAML message: nesting, attributes per
+/// element, attribute length.
+pub fn check_message_shape(doc: &roxmltree::Document) -> Result<(), String> {
+    // Node IDs follow document order, so a parent's depth is known first.
+    let mut depth = vec![0usize; doc.descendants().count() + 1];
+    for n in doc.descendants() {
+        let d = n
+            .parent()
+            .map(|p| depth[p.id().get() as usize] + 1)
+            .unwrap_or(0);
+        depth[n.id().get() as usize] = d;
+        if n.is_element() {
+            if d > MAX_DEPTH {
+                return Err(format!("elements nest deeper than {MAX_DEPTH} levels"));
+            }
+            if n.attributes().len() > MAX_ATTRIBUTES {
+                return Err(format!(
+                    "an element <{}> carries more than {MAX_ATTRIBUTES} attributes",
+                    n.tag_name().name()
+                ));
+            }
+            if n.attributes()
+                .any(|a| a.value().len() > MAX_ATTRIBUTE_BYTES)
+            {
+                return Err(format!(
+                    "an attribute of <{}> is longer than {MAX_ATTRIBUTE_BYTES} bytes",
+                    n.tag_name().name()
+                ));
+            }
+        }
+    }
+    Ok(())
+}

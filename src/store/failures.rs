@@ -62,6 +62,10 @@ pub struct Failure {
 /// The largest raw response kept with a failure; the rest is cut (the body
 /// limit already bounds it, this bounds what minors' data we keep).
 pub const RAW_RESPONSE_LIMIT: usize = 64 * 1024;
+/// The same for a response whose signature was not verified: anyone can
+/// send those; a real IdP's misconfigured response (about 10 KiB with its
+/// certificate) still fits.
+pub const UNVERIFIED_RAW_RESPONSE_LIMIT: usize = 16 * 1024;
 
 /// A reference: 256 random bits, URL-safe. It is a capability: whoever holds
 /// it sees the failure page.
@@ -109,12 +113,21 @@ pub async fn record(
     // nobody, and anyone can send them.
     let raw_limit = if kind == FailureKind::MalformedRequest {
         4096
+    } else if !f.asserted_verified {
+        UNVERIFIED_RAW_RESPONSE_LIMIT
     } else {
         RAW_RESPONSE_LIMIT
     };
     let raw = truncate(f.raw_response.clone(), raw_limit);
     let ua = truncate(f.user_agent.clone(), 512);
     let relay = truncate(f.relay_state.clone(), 1024);
+    // Every other field a sender controls is bounded as well.
+    let idp = truncate(f.idp_entity_id.clone(), 1024);
+    let school = truncate(f.school_code.clone(), 64);
+    let subject = truncate(f.subject.clone(), 1024);
+    let detail = truncate(Some(f.detail.clone()), 2048).unwrap_or_default();
+    let short = |v: &Option<String>| truncate(v.clone(), 256);
+    let candidates = truncate(f.candidate_ids.clone(), 4096);
     // A support-code collision (1 in 10^9 per pair) is retried.
     for _ in 0..5 {
         let r = sqlx::query(
@@ -138,18 +151,18 @@ pub async fn record(
         .bind(new_reference())
         .bind(new_support_code())
         .bind(kind.as_str())
-        .bind(&f.idp_entity_id)
-        .bind(&f.school_code)
-        .bind(&f.subject)
-        .bind(&f.detail)
+        .bind(&idp)
+        .bind(&school)
+        .bind(&subject)
+        .bind(&detail)
         .bind(&f.asserted_json)
         .bind(f.asserted_verified as i64)
-        .bind(&f.asserted_last_name)
-        .bind(&f.asserted_first_name)
-        .bind(&f.asserted_birth_date)
-        .bind(&f.asserted_role)
-        .bind(&f.asserted_class_name)
-        .bind(&f.candidate_ids)
+        .bind(short(&f.asserted_last_name))
+        .bind(short(&f.asserted_first_name))
+        .bind(short(&f.asserted_birth_date))
+        .bind(short(&f.asserted_role))
+        .bind(short(&f.asserted_class_name))
+        .bind(&candidates)
         .bind(&raw)
         .bind(&f.client_ip)
         .bind(&ua)

@@ -93,3 +93,33 @@ pub async fn list(
         })
         .collect())
 }
+
+/// Whether the school's own list (`idp_entity_ids`) trusts `entity_id`.
+pub async fn lists_idp(
+    conn: &mut SqliteConnection,
+    code: &str,
+    entity_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM schools WHERE code = ? AND instr(' ' || idp_entity_ids || ' ', ' ' || ? || ' ') > 0",
+    )
+    .bind(code)
+    .bind(entity_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// Whether any school lists `entity_id` among its trusted IdPs.
+pub async fn any_lists_idp(
+    conn: &mut SqliteConnection,
+    entity_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM schools WHERE instr(' ' || idp_entity_ids || ' ', ' ' || ? || ' ') > 0 LIMIT 1",
+    )
+    .bind(entity_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(found.is_some())
+}

@@ -158,6 +158,7 @@ fn help_keys(kind: FailureKind) -> &'static [&'static str] {
             "help.contact_support",
         ],
         UnknownIssuer | UnknownSchool => &["help.school_connected", "help.contact_support"],
+        UntrustedSchool => &["help.right_portal", "help.contact_support"],
         MissingSchoolCode | InvalidSchoolCode | MissingSubject | AccountDisabled => {
             &["help.contact_support"]
         }
