@@ -17,6 +17,9 @@ pub struct Context {
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
     pub relay_state: Option<String>,
+    /// The login cookie of the posting browser (SP-initiated logins over
+    /// https are bound to it).
+    pub browser_token: Option<String>,
 }
 
 /// How a login ended.
@@ -303,9 +306,20 @@ async fn steps(
     }
     if let Some(id) = v.in_response_to.iter().next() {
         match replay::take_pending(conn, id, now).await? {
-            Some((pending_idp, pending_relay)) if pending_idp == v.issuer => {
-                if pending_relay.is_some() {
-                    relay_state = pending_relay;
+            Some(p)
+                if p.browser_hash.as_ref().is_some_and(|h| {
+                    ctx.browser_token.as_deref().map(store::sessions::hash_token).as_ref()
+                        != Some(h)
+                }) =>
+            {
+                return Ok(Err(refuse(
+                    FailureKind::Replayed,
+                    "the answer to our request came from another browser than the one that started the login (no or another login cookie)",
+                )))
+            }
+            Some(p) if p.idp_entity_id == v.issuer => {
+                if p.relay_state.is_some() {
+                    relay_state = p.relay_state;
                 }
             }
             Some(_) => {

@@ -196,6 +196,12 @@ impl Application {
         } else {
             (Service::build(config, Vec::new()).await?, None)
         };
+        if !service.config.is_https() {
+            tracing::warn!(
+                public_url = %service.config.public_url,
+                "plain http: SP-initiated logins are not bound to the browser that started them (login CSRF protection needs https)"
+            );
+        }
         let service = Arc::new(service);
         let listener = tokio::net::TcpListener::bind(&listen)
             .await

@@ -194,3 +194,62 @@ async fn pages_carry_security_headers() {
     );
     assert!(h.get("content-security-policy").is_some());
 }
+
+#[tokio::test]
+async fn an_answer_to_a_request_started_in_another_browser_is_refused() {
+    // Login CSRF: the attacker starts a login in their browser, then makes
+    // the victim's browser post the attacker's answer.
+    let app = TestApp::spawn().await;
+    app.map("attacker", "A-2").await;
+    let (id, _) = start_login(&app, "/").await;
+    let mut spec = app.ent("attacker", "a", "b", "", UAI);
+    spec.in_response_to = Some(id);
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair(
+            "SAMLResponse",
+            &jointure::saml::mint::to_base64(&app.mint(&spec)),
+        )
+        .finish();
+    let victim = client();
+    let res = victim
+        .post(format!("{}/saml/acs", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    let f = app.check_failure(res, "replayed", 403).await;
+    assert!(f.detail.contains("another browser"), "{}", f.detail);
+    let me = victim
+        .get(format!("{}/me", app.base))
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(me.status().as_u16(), 401, "the victim is not logged in");
+}
+
+#[tokio::test]
+async fn the_login_cookie_is_cross_site_secure_and_short_lived() {
+    let app = TestApp::spawn().await;
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("idp", &app.idp.entity_id)
+        .finish();
+    let res = app.get(&format!("/saml/login?{q}")).await;
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("__Host-jointure_login="))
+        .expect("login cookie")
+        .to_string();
+    for part in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=None",
+        "Path=/",
+        "Max-Age=600",
+    ] {
+        assert!(cookie.contains(part), "{part} in {cookie}");
+    }
+}

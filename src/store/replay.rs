@@ -21,39 +21,51 @@ pub async fn remember_assertion(
     super::inserted(r)
 }
 
+/// An AuthnRequest we sent and may be answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub idp_entity_id: String,
+    pub relay_state: Option<String>,
+    /// The hash of the login cookie of the browser that started it.
+    pub browser_hash: Option<String>,
+}
+
 /// Keeps an AuthnRequest ID we sent, until it expires.
 pub async fn add_pending(
     conn: &mut SqliteConnection,
     id: &str,
-    idp: &str,
-    relay_state: Option<&str>,
+    p: &Pending,
     expires_at: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO pending_requests (id, idp_entity_id, relay_state, expires_at) VALUES (?, ?, ?, ?)")
+    sqlx::query("INSERT INTO pending_requests (id, idp_entity_id, relay_state, browser_hash, expires_at) VALUES (?, ?, ?, ?, ?)")
         .bind(id)
-        .bind(idp)
-        .bind(relay_state)
+        .bind(&p.idp_entity_id)
+        .bind(&p.relay_state)
+        .bind(&p.browser_hash)
         .bind(expires_at)
         .execute(&mut *conn)
         .await?;
     Ok(())
 }
 
-/// Takes (and so consumes) a pending request that has not expired: its IdP
-/// and RelayState.
+/// Takes (and so consumes) a pending request that has not expired.
 pub async fn take_pending(
     conn: &mut SqliteConnection,
     id: &str,
     now: i64,
-) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
+) -> Result<Option<Pending>, sqlx::Error> {
     let row = sqlx::query(
-        "DELETE FROM pending_requests WHERE id = ? AND expires_at > ? RETURNING idp_entity_id, relay_state",
+        "DELETE FROM pending_requests WHERE id = ? AND expires_at > ? RETURNING idp_entity_id, relay_state, browser_hash",
     )
     .bind(id)
     .bind(now)
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(row.map(|r| (r.get("idp_entity_id"), r.get("relay_state"))))
+    Ok(row.map(|r| Pending {
+        idp_entity_id: r.get("idp_entity_id"),
+        relay_state: r.get("relay_state"),
+        browser_hash: r.get("browser_hash"),
+    }))
 }
 
 /// Drops expired replay-cache entries, pending requests and sessions.

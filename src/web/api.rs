@@ -259,6 +259,7 @@ async fn assertions(
         client_ip: None,
         user_agent: Some(actor(&c)),
         relay_state: b.relay_state,
+        browser_token: None,
     };
     // Processed exactly as at the ACS (a genuine assertion logs in or fails
     // the same way whoever hands it over); what the answer reveals is

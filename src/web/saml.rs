@@ -20,6 +20,9 @@ use serde::Deserialize;
 const USER_SESSION_SECONDS: i64 = 8 * 3600;
 /// How long an AuthnRequest we sent may be answered.
 const PENDING_REQUEST_SECONDS: i64 = 10 * 60;
+/// The cookie that binds an SP-initiated login to its browser (https only,
+/// so it always carries the `__Host-` prefix).
+const LOGIN_COOKIE: &str = "__Host-jointure_login";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -88,22 +91,42 @@ async fn login(
         .and_then(|r| same_origin_path(&st.svc.config.public_url, r));
     let id = crate::saml::new_request_id();
     let expires = chrono::Utc::now().timestamp() + PENDING_REQUEST_SECONDS;
+    // Login CSRF: over https the answer must come back to this browser,
+    // which carries the token of a cross-site cookie (SameSite=None, so it
+    // rides on the IdP's POST). Over plain http no such cookie can be set,
+    // and the binding is off (said at start-up).
+    let browser_token = st.svc.config.is_https().then(|| {
+        super::cookie(&headers, LOGIN_COOKIE)
+            .filter(|t| {
+                t.len() == 43
+                    && t.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+            .unwrap_or_else(sessions::random_token)
+    });
     {
         let mut conn = st.svc.pool.acquire().await?;
-        replay::add_pending(
-            &mut conn,
-            &id,
-            &idp.meta.entity_id,
-            relay.as_deref(),
-            expires,
-        )
-        .await?;
+        let pending = replay::Pending {
+            idp_entity_id: idp.meta.entity_id.clone(),
+            relay_state: relay.clone(),
+            browser_hash: browser_token.as_deref().map(sessions::hash_token),
+        };
+        replay::add_pending(&mut conn, &id, &pending, expires).await?;
     }
     // The RelayState sent to the IdP is an opaque handle; the path itself
     // stays server-side with the request.
     let url = crate::saml::authn_redirect(&st.svc.verifier, idp, &st.svc.sp_keys.key, &id, &id)
         .map_err(AppError::Internal)?;
-    Ok(Redirect::to(url.as_str()).into_response())
+    let mut res = Redirect::to(url.as_str()).into_response();
+    if let Some(token) = browser_token {
+        let cookie = format!(
+            "{LOGIN_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=None; Max-Age={PENDING_REQUEST_SECONDS}"
+        );
+        if let Ok(v) = header::HeaderValue::from_str(&cookie) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    Ok(res)
 }
 
 /// The ACS: reads the POST under the size limit, runs the flow, and either
@@ -119,6 +142,7 @@ async fn acs(State(st): State<AppState>, req: Request) -> Result<Response, AppEr
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
         relay_state: None,
+        browser_token: super::cookie(&parts.headers, LOGIN_COOKIE),
     };
     let limit = st.svc.config.max_body_bytes;
     let outcome = match axum::body::to_bytes(body, limit).await {
