@@ -126,8 +126,12 @@ pub async fn record_rejection(
         // into the real person's failure (and hand its reference out). It
         // stays visible in the asserted claims.
     }
-    let mut conn = svc.pool.acquire().await?;
-    let (reference, support_code) = failures::record(&mut conn, &f).await?;
+    // In a write transaction: the budget check and the row land together,
+    // and a failed commit is an error, never a reference to nothing.
+    let mut tx = store::begin_write(&svc.pool).await?;
+    let (reference, support_code) =
+        failures::record(&mut tx, &f, &failures::UnverifiedBudget::default()).await?;
+    tx.commit().await?;
     tracing::info!(kind = %rej.kind, %support_code, "login refused");
     Ok(Outcome::Failed {
         kind: rej.kind,
@@ -274,7 +278,8 @@ async fn resolve_verified(
                 ..Default::default()
             };
             describe_claims(&mut f, &v.claims, &idp.config.attributes, true);
-            let (reference, support_code) = failures::record(&mut tx, &f).await?;
+            let (reference, support_code) =
+                failures::record(&mut tx, &f, &failures::UnverifiedBudget::default()).await?;
             tracing::info!(kind = %refusal.kind, %support_code, "login refused");
             Outcome::Failed {
                 kind: refusal.kind,

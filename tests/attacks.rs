@@ -8,6 +8,7 @@ mod common;
 
 use common::*;
 use jointure::saml::mint::{random_id, MintingIdp, ResponseSpec};
+use std::sync::Arc;
 
 /// The attacker holds a genuinely signed assertion for their own identity
 /// and wants to be the victim, whose identity is mapped to A-1.
@@ -462,4 +463,76 @@ async fn a_forged_post_stores_bounded_fields() {
     .await
     .expect("bytes");
     assert!(row_bytes < 40 * 1024, "{row_bytes}");
+}
+
+#[tokio::test]
+async fn ten_thousand_forged_posts_add_a_bounded_number_of_rows_and_a_real_login_still_works() {
+    let app = Arc::new(TestApp::spawn().await);
+    app.map("real", "A-1").await;
+    let forged = |i: usize| {
+        let mut s = app.ent(&format!("forged-{i}"), "N", "Eve", "01/01/2000", UAI);
+        s.signing.assertion = false;
+        s.signing.response = false;
+        s
+    };
+    // One forged document per kind of refusal a stranger can cause.
+    let unsigned = app.mint(&forged(0));
+    let mut stranger = forged(1);
+    stranger.issuer = "https://stranger.test/idp".into();
+    let stranger = app.mint(&stranger);
+    let bodies: Arc<Vec<String>> = Arc::new(
+        [
+            unsigned.as_str(),
+            stranger.as_str(),
+            "<not-xml",
+            "<samlp:Response/>",
+        ]
+        .iter()
+        .map(|x| {
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("SAMLResponse", &jointure::saml::mint::to_base64(x))
+                .finish()
+        })
+        .collect(),
+    );
+    let bytes = |app: Arc<TestApp>| async move {
+        sqlx::query_scalar::<_, i64>("SELECT COALESCE(SUM(length(CAST(raw_response AS BLOB)) + length(CAST(asserted_json AS BLOB)) + length(CAST(detail AS BLOB))), 0) FROM failures")
+            .fetch_one(&app.svc.pool)
+            .await
+            .expect("bytes")
+    };
+    let mut tasks = Vec::new();
+    for w in 0..8usize {
+        let (app, bodies) = (app.clone(), bodies.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..1250usize {
+                let body = bodies[(w + i) % bodies.len()].clone();
+                let res = app.post_form(body).await;
+                assert!(res.status().is_client_error(), "{}", res.status());
+            }
+        }));
+    }
+    // A real login in the middle of the flood.
+    app.expect_login(
+        &app.mint(&app.ent("real", "Dupont-Martin", "Élodie", "12/04/2011", UAI)),
+        "A-1",
+    )
+    .await;
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let rows = app.count_failures().await;
+    let total: i64 = sqlx::query_scalar("SELECT SUM(count) FROM failures")
+        .fetch_one(&app.svc.pool)
+        .await
+        .expect("sum");
+    assert_eq!(total, 10_000, "every post is counted");
+    assert!(rows <= 20, "{rows} rows for 10,000 forged posts");
+    assert!(bytes(app.clone()).await < 20 * 20 * 1024);
+    // And a real login after it.
+    app.expect_login(
+        &app.mint(&app.ent("real", "Dupont-Martin", "Élodie", "12/04/2011", UAI)),
+        "A-1",
+    )
+    .await;
 }

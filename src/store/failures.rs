@@ -99,15 +99,122 @@ fn truncate(s: Option<String>, max: usize) -> Option<String> {
     })
 }
 
+/// How refused, unverified responses (anyone can send them) are kept from
+/// growing the database: they fold into an open row of the same sender
+/// instead of adding rows.
+#[derive(Debug, Clone, Copy)]
+pub struct UnverifiedBudget {
+    /// Same kind, IdP and client address within this window: one row.
+    pub window_seconds: i64,
+    /// New rows one address may add per window; past it, its posts fold
+    /// into its latest row.
+    pub per_address: i64,
+    /// New rows all senders together may add per hour; past it, posts fold
+    /// into the latest row of their kind.
+    pub per_hour: i64,
+}
+
+impl Default for UnverifiedBudget {
+    fn default() -> Self {
+        UnverifiedBudget {
+            window_seconds: 600,
+            per_address: 20,
+            per_hour: 1000,
+        }
+    }
+}
+
+/// Folds an unverified failure into an existing row when the budget says
+/// so; returns that row's reference and support code.
+async fn fold_unverified(
+    conn: &mut SqliteConnection,
+    f: &NewFailure,
+    kind: FailureKind,
+    budget: &UnverifiedBudget,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    let now = chrono::Utc::now();
+    let window = super::time_text(now - chrono::Duration::seconds(budget.window_seconds));
+    let hour = super::time_text(now - chrono::Duration::hours(1));
+    let unverified = "status = 'open' AND subject IS NULL AND asserted_verified = 0";
+    // 1. The same sender, kind and IdP within the window.
+    let mut target: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT id FROM failures WHERE {unverified} AND client_ip IS ? AND kind = ? AND idp_entity_id IS ? AND last_seen >= ? ORDER BY id DESC LIMIT 1"
+    ))
+    .bind(&f.client_ip)
+    .bind(kind.as_str())
+    .bind(&f.idp_entity_id)
+    .bind(&window)
+    .fetch_optional(&mut *conn)
+    .await?;
+    // 2. This address has used its budget of new rows.
+    if target.is_none() {
+        let used: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM failures WHERE subject IS NULL AND asserted_verified = 0 AND client_ip IS ? AND first_seen >= ?",
+        )
+        .bind(&f.client_ip)
+        .bind(&window)
+        .fetch_one(&mut *conn)
+        .await?;
+        if used >= budget.per_address {
+            target = sqlx::query_scalar(&format!(
+                "SELECT id FROM failures WHERE {unverified} AND client_ip IS ? ORDER BY id DESC LIMIT 1"
+            ))
+            .bind(&f.client_ip)
+            .fetch_optional(&mut *conn)
+            .await?;
+        }
+    }
+    // 3. Everybody together has used the hour's budget.
+    if target.is_none() {
+        let used: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM failures WHERE subject IS NULL AND asserted_verified = 0 AND first_seen >= ?",
+        )
+        .bind(&hour)
+        .fetch_one(&mut *conn)
+        .await?;
+        if used >= budget.per_hour {
+            target = sqlx::query_scalar(&format!(
+                "SELECT id FROM failures WHERE {unverified} ORDER BY kind = ? DESC, id DESC LIMIT 1"
+            ))
+            .bind(kind.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+        }
+    }
+    let Some(id) = target else {
+        return Ok(None);
+    };
+    // Only the counter, the time and (for the same kind) the short reason
+    // move: a flood rewrites no large field.
+    let row = sqlx::query(
+        "UPDATE failures SET count = count + 1, last_seen = ?, detail = CASE WHEN kind = ? THEN ? ELSE detail END
+         WHERE id = ? RETURNING reference, support_code",
+    )
+    .bind(super::time_text(now))
+    .bind(kind.as_str())
+    .bind(truncate(Some(f.detail.clone()), 2048))
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Some((row.get("reference"), row.get("support_code"))))
+}
+
 /// Records a failure, or folds it into the open one of the same (IdP,
-/// subject, kind); returns its reference and support code. A folded
+/// subject, kind); returns its reference and support code. An unverified
+/// one (no subject) folds by sender under `budget`. A folded
 /// failure keeps its school, so it never moves from one school's desk to
 /// another's.
 pub async fn record(
     conn: &mut SqliteConnection,
     f: &NewFailure,
+    budget: &UnverifiedBudget,
 ) -> Result<(String, String), sqlx::Error> {
     let kind = f.kind.unwrap_or(FailureKind::MalformedRequest);
+    if f.subject.is_none() && !f.asserted_verified {
+        if let Some(folded) = fold_unverified(conn, f, kind, budget).await? {
+            return Ok(folded);
+        }
+    }
     let now = super::now_text();
     // A request we could not even read keeps only its beginning: it names
     // nobody, and anyone can send them.
