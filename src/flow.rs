@@ -171,6 +171,8 @@ pub const MAX_STORED_VALUES: usize = 16;
 pub const MAX_STORED_NAME_BYTES: usize = 256;
 pub const MAX_STORED_VALUE_BYTES: usize = 1024;
 pub const MAX_STORED_CLAIM_BYTES: usize = 16 * 1024;
+/// The longest subject taken (the failure's `subject` column holds as much).
+pub const MAX_SUBJECT_BYTES: usize = 1024;
 
 fn cut(s: &str, max: usize) -> String {
     let mut end = s.len().min(max);
@@ -441,7 +443,19 @@ async fn steps(
     let school_code = trusted.first().cloned();
     let registered = trusted;
 
-    // Subject.
+    // Subject. One longer than a failure can store could never be mapped.
+    if let Some(s) = subject.as_ref().filter(|s| s.len() > MAX_SUBJECT_BYTES) {
+        return Ok(Err(with(
+            refuse(
+                FailureKind::MissingSubject,
+                format!(
+                    "the subject is {} bytes long; at most {MAX_SUBJECT_BYTES} are taken",
+                    s.len()
+                ),
+            ),
+            school_code,
+        )));
+    }
     let Some(subject_value) = subject.clone() else {
         return Ok(Err(with(
             refuse(

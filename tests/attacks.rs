@@ -536,3 +536,49 @@ async fn ten_thousand_forged_posts_add_a_bounded_number_of_rows_and_a_real_login
     )
     .await;
 }
+
+#[tokio::test]
+async fn long_names_and_xml_id_that_libxml2_reads_otherwise_are_refused() {
+    let a = setup().await;
+    // libxml2 stops at a name over 50,000 characters (and would not see a
+    // Signature after it); roxmltree reads on. Both are refused here.
+    for len in [257, 50_001] {
+        let name = "q".repeat(len);
+        let xml = a.response(&format!("{}<{name}></{name}>", a.signed));
+        let f = a.refused(&xml, "malformed_request", 400).await;
+        assert!(f.detail.contains("longer"), "{}", f.detail);
+    }
+    let long_prefix = format!(
+        "{}<samlp:Extensions xmlns:{p}=\"urn:x\"><{p}:a/></samlp:Extensions>",
+        a.signed,
+        p = "p".repeat(300)
+    );
+    a.refused(&a.response(&long_prefix), "malformed_request", 400)
+        .await;
+    let xml_id = a.response(&format!(
+        "<samlp:Extensions><x xml:id=\"{}\"/></samlp:Extensions>{}",
+        a.spec.assertion_id, a.signed
+    ));
+    let f = a.refused(&xml_id, "malformed_request", 400).await;
+    assert!(f.detail.contains("xml:id"), "{}", f.detail);
+    // A 256-byte name is still read.
+    let name = "q".repeat(256);
+    let mut spec = a.spec.clone();
+    spec.assertion_id = random_id();
+    let fresh = a.app.idp.assertion_xml(&spec).expect("assertion");
+    let xml = a.response(&format!(
+        "<samlp:Extensions><{name}/></samlp:Extensions>{fresh}"
+    ));
+    a.app.expect_failure(&xml, "identity_mismatch", 403).await;
+}
+
+#[tokio::test]
+async fn a_subject_too_long_to_store_is_never_taken() {
+    let app = TestApp::spawn().await;
+    let long = "s".repeat(1025);
+    let f = app
+        .expect_failure(&app.mint(&app.nobody(&long)), "missing_subject", 422)
+        .await;
+    assert!(f.detail.contains("1025 bytes"), "{}", f.detail);
+    assert!(app.mapping(&long).await.is_none());
+}

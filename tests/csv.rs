@@ -777,4 +777,14 @@ async fn schools_import_their_trusted_idps() {
         &["f.csv:2: column idp_entity_ids: \"https://typo.test/idp\" is not a configured IdP"],
     )
     .await;
+    // A school admin cannot widen who may log in their pupils.
+    let mut scoped = opts();
+    scoped.scope = Scope::Schools(vec![UAI.into()]);
+    let r = run(&app, ImportKind::Schools, text.as_bytes(), scoped).await;
+    let shown: Vec<String> = r.errors.iter().map(ToString::to_string).collect();
+    assert!(
+        shown.iter().any(|e| e.contains("only a superadmin")),
+        "{shown:?}"
+    );
+    assert_eq!(school_idps(&app, UAI).await, "");
 }

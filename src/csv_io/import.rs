@@ -492,6 +492,14 @@ impl RowContext<'_> {
                         .unwrap_or("")
                         .split_ascii_whitespace()
                         .collect();
+                    // Trust decides who may log in a school's pupils: a
+                    // superadmin's call, like the config.
+                    if !ids.is_empty() && !matches!(self.opts.scope, crate::store::Scope::All) {
+                        p.push((
+                            "idp_entity_ids",
+                            "only a superadmin may set the IdPs trusted for a school".into(),
+                        ));
+                    }
                     for i in &ids {
                         if !self.idps.contains(i) {
                             p.push(("idp_entity_ids", format!("{i:?} is not a configured IdP")));

@@ -84,6 +84,10 @@ fn read_entity(entity: roxmltree::Node) -> Result<Option<IdpMetadata>, String> {
         .filter(|s| !s.is_empty())
         .ok_or("an EntityDescriptor with an IDPSSODescriptor has no entityID")?
         .to_string();
+    // Schools list trusted IdPs separated by spaces.
+    if entity_id.chars().any(char::is_whitespace) {
+        return Err(format!("the entityID {entity_id:?} contains white space"));
+    }
     let mut signing_certs = Vec::new();
     for kd in idp
         .children()

@@ -43,6 +43,18 @@ pub const MAX_DEPTH: usize = 64;
 /// The most attributes one element may carry, and the longest value.
 pub const MAX_ATTRIBUTES: usize = 32;
 pub const MAX_ATTRIBUTE_BYTES: usize = 8 * 1024;
+/// The longest element, attribute or prefix name, and namespace URI.
+pub const MAX_NAME_BYTES: usize = 256;
+pub const MAX_NAMESPACE_BYTES: usize = 1024;
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+
+fn cut_name(name: &str) -> &str {
+    let mut end = name.len().min(40);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
 
 /// What a SAML message must be before any parser reads it: UTF-8 with no
 /// byte order mark and no other declared encoding. libxml2 honours a
@@ -100,15 +112,37 @@ pub fn check_message_shape(doc: &roxmltree::Document) -> Result<(), String> {
             if n.attributes().len() > MAX_ATTRIBUTES {
                 return Err(format!(
                     "an element <{}> carries more than {MAX_ATTRIBUTES} attributes",
-                    n.tag_name().name()
+                    cut_name(n.tag_name().name())
                 ));
+            }
+            // libxml2 refuses names over 50,000 characters and, recovering,
+            // stops reading there; roxmltree reads on. Names stay short.
+            let long = |t: &str| t.len() > MAX_NAME_BYTES;
+            let long_ns = |u: &str| u.len() > MAX_NAMESPACE_BYTES;
+            if long(n.tag_name().name())
+                || n.tag_name().namespace().is_some_and(long_ns)
+                || n.namespaces()
+                    .any(|ns| ns.name().is_some_and(long) || long_ns(ns.uri()))
+                || n.attributes()
+                    .any(|a| long(a.name()) || a.namespace().is_some_and(long_ns))
+            {
+                return Err(format!(
+                    "a name or namespace in <{}> is longer than XML messages use",
+                    cut_name(n.tag_name().name())
+                ));
+            }
+            // libxml2 takes `xml:id` as an ID of its own; one ID attribute only.
+            if n.attributes()
+                .any(|a| a.namespace() == Some(XML_NS) && a.name() == "id")
+            {
+                return Err("an xml:id attribute is present".into());
             }
             if n.attributes()
                 .any(|a| a.value().len() > MAX_ATTRIBUTE_BYTES)
             {
                 return Err(format!(
                     "an attribute of <{}> is longer than {MAX_ATTRIBUTE_BYTES} bytes",
-                    n.tag_name().name()
+                    cut_name(n.tag_name().name())
                 ));
             }
         }
