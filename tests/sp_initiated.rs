@@ -253,3 +253,22 @@ async fn the_login_cookie_is_cross_site_secure_and_short_lived() {
         assert!(cookie.contains(part), "{part} in {cookie}");
     }
 }
+
+#[tokio::test]
+async fn one_address_keeps_a_bounded_number_of_pending_requests() {
+    let app = TestApp::spawn().await;
+    app.map("sub-many", "A-1").await;
+    let mut last = String::new();
+    for _ in 0..40 {
+        last = start_login(&app, "/me").await.0;
+    }
+    let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_requests")
+        .fetch_one(&app.svc.pool)
+        .await
+        .expect("count");
+    assert_eq!(pending, jointure::store::replay::PENDING_PER_ADDRESS);
+    // The newest request is still answerable.
+    let mut spec = app.ent("sub-many", "a", "b", "", UAI);
+    spec.in_response_to = Some(last);
+    app.expect_login(&app.mint(&spec), "A-1").await;
+}

@@ -30,22 +30,47 @@ pub struct Pending {
     pub browser_hash: Option<String>,
 }
 
-/// Keeps an AuthnRequest ID we sent, until it expires.
+/// How many unexpired requests one client address keeps (its oldest give
+/// way), and all addresses together (past it, no new login starts).
+pub const PENDING_PER_ADDRESS: i64 = 30;
+pub const PENDING_IN_ALL: i64 = 100_000;
+
+/// Keeps an AuthnRequest ID we sent, until it expires, within the bounds
+/// above; `false` when the table is full.
 pub async fn add_pending(
     conn: &mut SqliteConnection,
     id: &str,
     p: &Pending,
+    client_ip: Option<&str>,
+    now: i64,
     expires_at: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO pending_requests (id, idp_entity_id, relay_state, browser_hash, expires_at) VALUES (?, ?, ?, ?, ?)")
+) -> Result<bool, sqlx::Error> {
+    let all: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_requests WHERE expires_at > ?")
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?;
+    if all >= PENDING_IN_ALL {
+        return Ok(false);
+    }
+    sqlx::query(
+        "DELETE FROM pending_requests WHERE id IN (SELECT id FROM pending_requests WHERE client_ip IS ? AND expires_at > ?
+           ORDER BY expires_at DESC LIMIT -1 OFFSET ?)",
+    )
+    .bind(client_ip)
+    .bind(now)
+    .bind(PENDING_PER_ADDRESS - 1)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("INSERT INTO pending_requests (id, idp_entity_id, relay_state, browser_hash, client_ip, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
         .bind(id)
         .bind(&p.idp_entity_id)
         .bind(&p.relay_state)
         .bind(&p.browser_hash)
+        .bind(client_ip)
         .bind(expires_at)
         .execute(&mut *conn)
         .await?;
-    Ok(())
+    Ok(true)
 }
 
 /// Takes (and so consumes) a pending request that has not expired.

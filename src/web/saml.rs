@@ -66,6 +66,7 @@ pub fn same_origin_path(public_url: &str, relay: &str) -> Option<String> {
 async fn login(
     State(st): State<AppState>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, AppError> {
     let t = tr(&headers);
@@ -105,13 +106,31 @@ async fn login(
             .unwrap_or_else(sessions::random_token)
     });
     {
-        let mut conn = st.svc.pool.acquire().await?;
         let pending = replay::Pending {
             idp_entity_id: idp.meta.entity_id.clone(),
             relay_state: relay.clone(),
             browser_hash: browser_token.as_deref().map(sessions::hash_token),
         };
-        replay::add_pending(&mut conn, &id, &pending, expires).await?;
+        let ip = super::client_ip(&extensions);
+        let mut tx = crate::store::begin_write(&st.svc.pool).await?;
+        let added = replay::add_pending(
+            &mut tx,
+            &id,
+            &pending,
+            ip.as_deref(),
+            expires - PENDING_REQUEST_SECONDS,
+            expires,
+        )
+        .await?;
+        tx.commit().await?;
+        if !added {
+            return Ok(super::message_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                t,
+                t.get("failure.heading"),
+                t.get("login.busy"),
+            ));
+        }
     }
     // The RelayState sent to the IdP is an opaque handle; the path itself
     // stays server-side with the request.
