@@ -506,11 +506,7 @@ async fn an_idp_logs_in_only_the_schools_it_is_trusted_for() {
     let (app, other) = two_ent_app().await;
     // The other ENT asserts a pupil of the first IdP's school, with the
     // right name and birth date: refused, nothing mapped.
-    let spec = ResponseSpec::new(&other.entity_id, &sp_entity_id(), &acs_url(), "o-1")
-        .attr("sn", "Dupont-Martin")
-        .attr("givenName", "Élodie")
-        .attr("ENTPersonDateNaissance", "12/04/2011")
-        .attr("ENTStructureUAI", UAI);
+    let spec = ent_of(&other, "o-1", "Dupont-Martin", "Élodie", "12/04/2011", UAI);
     let f = app
         .expect_failure(
             &other.response(&spec).expect("mint"),
@@ -532,11 +528,7 @@ async fn an_idp_logs_in_only_the_schools_it_is_trusted_for() {
     )
     .await;
     // And the other ENT logs in its own school's pupil.
-    let spec = ResponseSpec::new(&other.entity_id, &sp_entity_id(), &acs_url(), "o-2")
-        .attr("sn", "de Vries")
-        .attr("givenName", "Sanne")
-        .attr("ENTPersonDateNaissance", "14/02/2013")
-        .attr("ENTStructureUAI", BRIN);
+    let spec = ent_of(&other, "o-2", "de Vries", "Sanne", "14/02/2013", BRIN);
     app.expect_login(&other.response(&spec).expect("mint"), "B-1")
         .await;
 }
@@ -546,12 +538,8 @@ async fn a_teacher_in_two_schools_resolves_only_in_the_trusted_one() {
     let (app, other) = two_ent_app().await;
     // The other ENT names both schools: only its own (BRIN) takes part, so
     // an account of the first school is never reached through it.
-    let spec = ResponseSpec::new(&other.entity_id, &sp_entity_id(), &acs_url(), "t-1")
-        .attr("sn", "Haddad")
-        .attr("givenName", "Inès")
-        .attr("ENTPersonDateNaissance", "07/02/1985")
-        .attr("ENTStructureUAI", UAI)
-        .attr("ENTStructureUAI", BRIN);
+    let spec =
+        ent_of(&other, "t-1", "Haddad", "Inès", "07/02/1985", UAI).attr("ENTStructureUAI", BRIN);
     let f = app
         .expect_failure(
             &other.response(&spec).expect("mint"),
@@ -576,11 +564,7 @@ async fn a_school_can_trust_an_idp_through_its_own_list() {
         .execute(&app.svc.pool)
         .await
         .expect("update");
-    let spec = ResponseSpec::new(&other.entity_id, &sp_entity_id(), &acs_url(), "o-1")
-        .attr("sn", "Dupont-Martin")
-        .attr("givenName", "Élodie")
-        .attr("ENTPersonDateNaissance", "12/04/2011")
-        .attr("ENTStructureUAI", UAI);
+    let spec = ent_of(&other, "o-1", "Dupont-Martin", "Élodie", "12/04/2011", UAI);
     app.expect_login(&other.response(&spec).expect("mint"), "A-1")
         .await;
 }

@@ -47,6 +47,22 @@ pub fn config_for(dir: &std::path::Path, idp: &MintingIdp) -> Config {
     c
 }
 
+/// A valid response of `idp` for `subject` with French ENT attributes.
+pub fn ent_of(
+    idp: &MintingIdp,
+    subject: &str,
+    last: &str,
+    first: &str,
+    birth: &str,
+    uai: &str,
+) -> ResponseSpec {
+    ResponseSpec::new(&idp.entity_id, &sp_entity_id(), &acs_url(), subject)
+        .attr("sn", last)
+        .attr("givenName", first)
+        .attr("ENTPersonDateNaissance", birth)
+        .attr("ENTStructureUAI", uai)
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -149,11 +165,7 @@ impl TestApp {
         birth: &str,
         uai: &str,
     ) -> ResponseSpec {
-        ResponseSpec::new(&self.idp.entity_id, &sp_entity_id(), &acs_url(), subject)
-            .attr("sn", last)
-            .attr("givenName", first)
-            .attr("ENTPersonDateNaissance", birth)
-            .attr("ENTStructureUAI", uai)
+        ent_of(&self.idp, subject, last, first, birth, uai)
     }
 
     /// A valid response for a person who has no account.
