@@ -4,7 +4,8 @@
 //! the API all come through here, so they classify alike.
 
 use crate::resolve::{
-    decide_match, parse_date, parse_school_code, AssertedPerson, FailureKind, MatchOutcome, Role,
+    decide_match, parse_date, parse_school_code, prefix_within, AssertedPerson, FailureKind,
+    MatchOutcome, Role,
 };
 use crate::saml::{Claims, Rejection, Verified};
 use crate::store::{self, accounts, failures, mappings, replay, schools};
@@ -129,8 +130,7 @@ pub async fn record_rejection(
     // In a write transaction: the budget check and the row land together,
     // and a failed commit is an error, never a reference to nothing.
     let mut tx = store::begin_write(&svc.pool).await?;
-    let (reference, support_code) =
-        failures::record(&mut tx, &f, &failures::UnverifiedBudget::default()).await?;
+    let (reference, support_code) = failures::record(&mut tx, &f).await?;
     tx.commit().await?;
     tracing::info!(kind = %rej.kind, %support_code, "login refused");
     Ok(Outcome::Failed {
@@ -174,21 +174,13 @@ pub const MAX_STORED_CLAIM_BYTES: usize = 16 * 1024;
 /// The longest subject taken (the failure's `subject` column holds as much).
 pub const MAX_SUBJECT_BYTES: usize = 1024;
 
-fn cut(s: &str, max: usize) -> String {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
-}
-
 /// The claims within the storage bounds above, and at most
 /// [`MAX_STORED_CLAIM_BYTES`] of names and values in all: what does not fit
 /// is left out (the raw response, itself capped, shows the rest).
 fn bounded(claims: &Claims) -> Claims {
     let budget = std::cell::Cell::new(MAX_STORED_CLAIM_BYTES);
     let take = |s: &str, max: usize| {
-        let v = cut(s, max.min(budget.get()));
+        let v = prefix_within(s, max.min(budget.get())).to_string();
         budget.set(budget.get() - v.len());
         v
     };
@@ -280,8 +272,7 @@ async fn resolve_verified(
                 ..Default::default()
             };
             describe_claims(&mut f, &v.claims, &idp.config.attributes, true);
-            let (reference, support_code) =
-                failures::record(&mut tx, &f, &failures::UnverifiedBudget::default()).await?;
+            let (reference, support_code) = failures::record(&mut tx, &f).await?;
             tracing::info!(kind = %refusal.kind, %support_code, "login refused");
             Outcome::Failed {
                 kind: refusal.kind,

@@ -120,17 +120,14 @@ impl Service {
         let sp_metadata =
             saml::metadata::sp_metadata_xml(&config.sp_entity_id(), &config.acs_url(), &sp_keys)
                 .map_err(StartError)?;
-        let pool = store::open(&config.database_path)
-            .await
-            .map_err(|e| StartError(format!("{}: {e}", config.database_path.display())))?;
-        let mut conn = pool
-            .acquire()
-            .await
-            .map_err(|e| StartError(format!("{}: {e}", config.database_path.display())))?;
+        let db_error =
+            |e: sqlx::Error| StartError(format!("{}: {e}", config.database_path.display()));
+        let pool = store::open(&config.database_path).await.map_err(db_error)?;
+        let mut conn = pool.acquire().await.map_err(db_error)?;
         for entity_id in unlisted {
             let listed = store::schools::any_lists_idp(&mut conn, &entity_id)
                 .await
-                .map_err(|e| StartError(format!("{}: {e}", config.database_path.display())))?;
+                .map_err(db_error)?;
             if !listed {
                 return Err(StartError(format!(
                     "IdP {entity_id:?} is trusted for no school: with several IdPs, give its [[idp]] a `schools` list (or \"all\"), or list it in a school's idp_entity_ids"

@@ -740,8 +740,15 @@ async fn apply(
             report.unchanged = count(conn, "SELECT COUNT(*) FROM imp t JOIN schools s ON s.code = t.code WHERE s.name IS t.name AND (t.idp_entity_ids IS NULL OR s.idp_entity_ids IS t.idp_entity_ids)", None).await?;
             sqlx::query(
                 "INSERT INTO schools (code, name, idp_entity_ids, created_at, updated_at) SELECT code, name, COALESCE(idp_entity_ids, ''), ?1, ?1 FROM imp WHERE true
-                 ON CONFLICT(code) DO UPDATE SET name = excluded.name, idp_entity_ids = COALESCE((SELECT t.idp_entity_ids FROM imp t WHERE t.code = excluded.code), schools.idp_entity_ids), updated_at = excluded.updated_at
-                 WHERE schools.name IS NOT excluded.name OR schools.idp_entity_ids IS NOT COALESCE((SELECT t.idp_entity_ids FROM imp t WHERE t.code = excluded.code), schools.idp_entity_ids)",
+                 ON CONFLICT(code) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at WHERE schools.name IS NOT excluded.name",
+            )
+            .bind(&now)
+            .execute(&mut *conn)
+            .await?;
+            // A file without the column (NULL here) leaves each list alone.
+            sqlx::query(
+                "UPDATE schools SET idp_entity_ids = t.idp_entity_ids, updated_at = ?1 FROM imp t
+                 WHERE t.code = schools.code AND t.idp_entity_ids IS NOT NULL AND schools.idp_entity_ids IS NOT t.idp_entity_ids",
             )
             .bind(&now)
             .execute(&mut *conn)

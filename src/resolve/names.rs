@@ -29,6 +29,16 @@ pub fn fold_name(name: &str) -> String {
 
 /// Parses a date as `YYYY-MM-DD`, `DD/MM/YYYY`, `DD-MM-YYYY`, or `YYYYMMDD`
 /// (the last is what `schacDateOfBirth` carries).
+/// The longest prefix of `s` of at most `max` bytes that ends on a
+/// character boundary: how every bounded text is cut.
+pub fn prefix_within(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 pub fn parse_date(raw: &str) -> Option<NaiveDate> {
     let s = raw.trim();
     ["%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%Y%m%d"]

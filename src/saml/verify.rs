@@ -75,7 +75,24 @@ pub struct Claims {
     pub attributes: Vec<Attr>,
 }
 
+impl Attr {
+    /// Whether the attribute is `name`, by `Name` or `FriendlyName`.
+    pub fn is_named(&self, name: &str) -> bool {
+        self.name == name || self.friendly_name.as_deref() == Some(name)
+    }
+}
+
 impl Claims {
+    /// Every attribute named by one of `names`, in document order.
+    pub fn named<'a, 'n, S: AsRef<str>>(
+        &'a self,
+        names: &'n [S],
+    ) -> impl Iterator<Item = &'a Attr> + use<'a, 'n, S> {
+        self.attributes
+            .iter()
+            .filter(move |a| names.iter().any(|n| a.is_named(n.as_ref())))
+    }
+
     /// The values of the first of `names` that the assertion carries, by
     /// `Name` or `FriendlyName`.
     pub fn values<S: AsRef<str>>(&self, names: &[S]) -> Option<&[String]> {
@@ -83,7 +100,7 @@ impl Claims {
             let n = n.as_ref();
             self.attributes
                 .iter()
-                .find(|a| a.name == n || a.friendly_name.as_deref() == Some(n))
+                .find(|a| a.is_named(n))
                 .map(|a| a.values.as_slice())
         })
     }
@@ -91,14 +108,7 @@ impl Claims {
     /// Every value of every attribute named by one of `names` (several
     /// elements may carry a multi-valued attribute such as the school code).
     pub fn all_values<S: AsRef<str>>(&self, names: &[S]) -> Vec<&str> {
-        self.attributes
-            .iter()
-            .filter(|a| {
-                names.iter().any(|n| {
-                    let n = n.as_ref();
-                    a.name == n || a.friendly_name.as_deref() == Some(n)
-                })
-            })
+        self.named(names)
             .flat_map(|a| a.values.iter().map(|v| v.trim()))
             .filter(|v| !v.is_empty())
             .collect()
@@ -456,23 +466,11 @@ fn conflicting_identity_attribute(claims: &Claims, cfg: &IdpConfig) -> Option<St
         ("birth date", &a.birth_date),
     ];
     for (what, names) in lists {
-        let sent: Vec<&Attr> = claims
-            .attributes
-            .iter()
-            .filter(|at| {
-                names
-                    .iter()
-                    .any(|n| at.name == *n || at.friendly_name.as_deref() == Some(n.as_str()))
-            })
-            .collect();
+        let sent: Vec<&Attr> = claims.named(names).collect();
         if sent.len() < 2 {
             continue;
         }
-        let values: BTreeSet<&str> = sent
-            .iter()
-            .flat_map(|at| at.values.iter().map(|v| v.trim()))
-            .filter(|v| !v.is_empty())
-            .collect();
+        let values: BTreeSet<&str> = claims.all_values(names).into_iter().collect();
         if values.len() > 1 {
             let names: Vec<&str> = sent.iter().map(|at| at.name.as_str()).collect();
             return Some(format!(

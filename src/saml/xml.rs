@@ -48,12 +48,9 @@ pub const MAX_NAME_BYTES: usize = 256;
 pub const MAX_NAMESPACE_BYTES: usize = 1024;
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
+/// An element's name as an error message shows it.
 fn cut_name(name: &str) -> &str {
-    let mut end = name.len().min(40);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    &name[..end]
+    crate::resolve::prefix_within(name, 40)
 }
 
 /// What a SAML message must be before any parser reads it: UTF-8 with no

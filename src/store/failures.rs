@@ -88,13 +88,8 @@ fn new_support_code() -> String {
 
 fn truncate(s: Option<String>, max: usize) -> Option<String> {
     s.map(|mut s| {
-        if s.len() > max {
-            let mut cut = max;
-            while !s.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            s.truncate(cut);
-        }
+        let keep = crate::resolve::prefix_within(&s, max).len();
+        s.truncate(keep);
         s
     })
 }
@@ -114,15 +109,12 @@ pub struct UnverifiedBudget {
     pub per_hour: i64,
 }
 
-impl Default for UnverifiedBudget {
-    fn default() -> Self {
-        UnverifiedBudget {
-            window_seconds: 600,
-            per_address: 20,
-            per_hour: 1000,
-        }
-    }
-}
+/// The budget in force.
+pub const UNVERIFIED_BUDGET: UnverifiedBudget = UnverifiedBudget {
+    window_seconds: 600,
+    per_address: 20,
+    per_hour: 1000,
+};
 
 /// Folds an unverified failure into an existing row when the budget says
 /// so; returns that row's reference and support code.
@@ -201,17 +193,16 @@ async fn fold_unverified(
 
 /// Records a failure, or folds it into the open one of the same (IdP,
 /// subject, kind); returns its reference and support code. An unverified
-/// one (no subject) folds by sender under `budget`. A folded
+/// one (no subject) folds by sender under [`UNVERIFIED_BUDGET`]. A folded
 /// failure keeps its school, so it never moves from one school's desk to
 /// another's.
 pub async fn record(
     conn: &mut SqliteConnection,
     f: &NewFailure,
-    budget: &UnverifiedBudget,
 ) -> Result<(String, String), sqlx::Error> {
     let kind = f.kind.unwrap_or(FailureKind::MalformedRequest);
     if f.subject.is_none() && !f.asserted_verified {
-        if let Some(folded) = fold_unverified(conn, f, kind, budget).await? {
+        if let Some(folded) = fold_unverified(conn, f, kind, &UNVERIFIED_BUDGET).await? {
             return Ok(folded);
         }
     }

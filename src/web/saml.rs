@@ -91,7 +91,7 @@ async fn login(
         .as_deref()
         .and_then(|r| same_origin_path(&st.svc.config.public_url, r));
     let id = crate::saml::new_request_id();
-    let expires = chrono::Utc::now().timestamp() + PENDING_REQUEST_SECONDS;
+    let now = chrono::Utc::now().timestamp();
     // Login CSRF: over https the answer must come back to this browser,
     // which carries the token of a cross-site cookie (SameSite=None, so it
     // rides on the IdP's POST). Over plain http no such cookie can be set,
@@ -118,8 +118,8 @@ async fn login(
             &id,
             &pending,
             ip.as_deref(),
-            expires - PENDING_REQUEST_SECONDS,
-            expires,
+            now,
+            now + PENDING_REQUEST_SECONDS,
         )
         .await?;
         tx.commit().await?;
