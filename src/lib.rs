@@ -104,16 +104,11 @@ impl Service {
                 }
             }
         }
-        let cert_der = sp_keys
-            .cert
-            .to_der()
-            .map_err(|e| StartError(format!("SP certificate: {e}")))?;
         let verifier = saml::Verifier::new(
             config.sp_entity_id(),
             config.acs_url(),
             config.clock_skew_seconds,
             &sp_keys.key,
-            cert_der,
             idps,
         )
         .map_err(StartError)?;

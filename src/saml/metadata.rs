@@ -1,10 +1,9 @@
 //! IdP metadata, read strictly, and the SP metadata we publish.
 //!
-//! samael trusts whatever `EntityDescriptor` it is given: one without an
-//! entity ID or without signing certificates makes it skip signature checks
-//! altogether (NOTES.md, gaps 1 and 2). So metadata is read here, with a
-//! DTD-refusing parser, and an IdP is only accepted with an entity ID, an
-//! IDPSSODescriptor and at least one signing certificate that parses as X.509.
+//! Metadata is read here, with a DTD-refusing parser, and an IdP is only
+//! accepted with an entity ID, an IDPSSODescriptor and at least one signing
+//! certificate that parses as X.509: an IdP without keys must never reach a
+//! verifier that would then have nothing to check.
 
 use super::keys::SpKeys;
 use super::xml::{parse_strict, DS_NS, MD_NS};
@@ -144,35 +143,6 @@ fn read_entity(entity: roxmltree::Node) -> Result<Option<IdpMetadata>, String> {
     }))
 }
 
-impl IdpMetadata {
-    /// The same facts as a minimal EntityDescriptor that samael parses; only
-    /// what we validated reaches samael.
-    pub fn to_samael(&self) -> Result<samael::metadata::EntityDescriptor, String> {
-        let mut xml = format!(
-            "<md:EntityDescriptor xmlns:md=\"{MD_NS}\" xmlns:ds=\"{DS_NS}\" entityID=\"{}\"><md:IDPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\">",
-            escape(&self.entity_id)
-        );
-        for c in &self.signing_certs {
-            xml.push_str(&format!(
-                "<md:KeyDescriptor use=\"signing\"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{c}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
-            ));
-        }
-        if let Some(loc) = &self.sso_redirect {
-            xml.push_str(&format!(
-                "<md:SingleSignOnService Binding=\"{REDIRECT_BINDING}\" Location=\"{}\"/>",
-                escape(loc)
-            ));
-        }
-        xml.push_str("</md:IDPSSODescriptor></md:EntityDescriptor>");
-        xml.parse().map_err(|e| {
-            format!(
-                "entity {:?}: samael refused the metadata: {e}",
-                self.entity_id
-            )
-        })
-    }
-}
-
 /// Escapes text for an XML attribute or element.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -245,7 +215,6 @@ mod tests {
             idps[0].sso_redirect.as_deref(),
             Some("https://idp.test/sso")
         );
-        idps[0].to_samael().expect("samael accepts it");
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! The service provider: strict IdP metadata, our SP metadata and keys,
 //! SP-initiated login, and the verification of responses.
 
+pub mod c14n;
+pub mod dsig;
 pub mod keys;
 pub mod metadata;
 pub mod mint;
 pub mod verify;
 pub mod xml;
+pub mod xmlenc;
 
 pub use verify::{Attr, Claims, Idp, Rejection, Verified, Verifier};
 

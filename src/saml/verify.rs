@@ -1,34 +1,41 @@
-//! The hardening wrapper around samael: everything an assertion must pass
-//! before anybody is logged in, in the order of SPEC §2.
+//! Everything an assertion must pass before anybody is logged in, in the
+//! order of SPEC §2, decided on one reading of the document.
 //!
-//! samael (on libxmlsec1) verifies signatures against the metadata
-//! certificates and reads claims only from the signed part. What it leaves
-//! open is closed here (NOTES.md):
-//! - the document is parsed strictly first: no DTD, no entities, no comments,
-//!   no processing instructions, the root must be a protocol Response;
+//! The response is parsed once, strictly, into one roxmltree tree; the
+//! signatures are verified on that tree ([`super::dsig`], with our own
+//! canonicalization and openssl), and every claim, ID, time and
+//! `InResponseTo` is read from the same tree. No second parser ever sees
+//! the bytes, so nothing can be signed in one reading and claimed in
+//! another (README, "One reading"). An encrypted assertion is decrypted
+//! with the SP key and its plaintext read the same way. The rules:
+//! - the document is parsed strictly first: UTF-8 only, no DTD, no entities,
+//!   no comments, no processing instructions, bounded nesting and sizes; the
+//!   root must be a protocol Response;
 //! - exactly one Assertion (or EncryptedAssertion), a direct child of the
 //!   Response; every Signature is a direct child of the Response or of that
 //!   Assertion and references its parent's ID; IDs are unique; only SHA-256
 //!   and stronger, and only the c14n and enveloped-signature transforms. So a
-//!   wrapped document (XSW) is refused, where samael would silently verify the
-//!   signed part and drop the rest;
-//! - an AudienceRestriction naming us is required (samael checks it only when
-//!   present), as is an Issuer;
+//!   wrapped document (XSW) is refused rather than half-read;
+//! - the keys are the IdP's metadata keys, decoded once; a KeyInfo in the
+//!   document is never used;
+//! - an AudienceRestriction naming us is required, as is an Issuer;
 //! - the time window is checked here, with the configured skew, on the
 //!   assertion's IssueInstant, Conditions and SubjectConfirmationData;
 //! - InResponseTo and replay are checked by the caller against SQLite, with
 //!   what [`Verified`] reports.
 
+use super::dsig::{verify_enveloped, TrustedKeys};
 use super::metadata::IdpMetadata;
 use super::xml::{
     check_message_shape, check_message_text, parse_strict, refuse_comments_and_pis, DS_NS,
     SAMLP_NS, SAML_NS,
 };
+use super::xmlenc::decrypt_assertion;
 use crate::config::IdpConfig;
 use crate::resolve::FailureKind;
 use chrono::{DateTime, Duration, Utc};
-use samael::crypto::AllowedSignatureAlgorithm;
-use samael::service_provider::{Error as SamlError, ServiceProvider, ServiceProviderBuilder};
+use openssl::pkey::{PKey, Private};
+use roxmltree::Node;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -39,25 +46,6 @@ const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
 /// How long after its IssueInstant an assertion is still taken (on top of the
 /// clock skew). IdPs post within seconds; five minutes covers slow browsers.
 pub const MAX_ASSERTION_AGE_SECONDS: i64 = 300;
-
-const SIGNATURE_METHODS: &[&str] = &[
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
-    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
-    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
-    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512",
-];
-const DIGEST_METHODS: &[&str] = &[
-    "http://www.w3.org/2001/04/xmlenc#sha256",
-    "http://www.w3.org/2001/04/xmldsig-more#sha384",
-    "http://www.w3.org/2001/04/xmlenc#sha512",
-];
-const C14N_METHODS: &[&str] = &[
-    "http://www.w3.org/2001/10/xml-exc-c14n#",
-    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
-];
-const ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
 
 /// One attribute as sent: its name, friendly name and values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,11 +147,11 @@ impl Rejection {
     }
 }
 
-/// A configured IdP: its metadata, its settings and a samael SP bound to it.
+/// A configured IdP: its metadata, its settings and its keys, decoded once.
 pub struct Idp {
     pub meta: IdpMetadata,
     pub config: IdpConfig,
-    sp: ServiceProvider,
+    keys: TrustedKeys,
 }
 
 /// Verifies responses for every configured IdP.
@@ -171,47 +159,54 @@ pub struct Verifier {
     pub sp_entity_id: String,
     pub acs_url: String,
     skew: Duration,
+    /// The SP key, for encrypted assertions.
+    sp_key: PKey<Private>,
     idps: HashMap<String, Arc<Idp>>,
 }
 
+/// What the one reading of an Assertion says. Times are parsed, claims are
+/// taken as written; nothing here is trusted before the signature is.
+struct AssertionFacts {
+    id: String,
+    issue_instant: DateTime<Utc>,
+    issuer: Option<String>,
+    confirmations: Vec<Confirmation>,
+    not_before: Option<DateTime<Utc>>,
+    not_on_or_after: Option<DateTime<Utc>>,
+    /// Each AudienceRestriction's Audiences; None without Conditions.
+    audiences: Vec<Vec<String>>,
+    claims: Claims,
+}
+
+struct Confirmation {
+    method: Option<String>,
+    /// None without SubjectConfirmationData.
+    data: Option<ConfirmationData>,
+}
+
+struct ConfirmationData {
+    recipient: Option<String>,
+    not_before: Option<DateTime<Utc>>,
+    not_on_or_after: Option<DateTime<Utc>>,
+    in_response_to: Option<String>,
+}
+
 impl Verifier {
-    /// Builds one samael SP per IdP. samael's own time checks are relaxed
-    /// (they use the wall clock and check in another order); ours replace
-    /// them with the configured skew.
+    /// Decodes every IdP's metadata keys once.
     pub fn new(
         sp_entity_id: String,
         acs_url: String,
         skew_seconds: i64,
-        sp_key: &openssl::pkey::PKey<openssl::pkey::Private>,
-        sp_cert_der: Vec<u8>,
+        sp_key: &PKey<Private>,
         idps: Vec<(IdpMetadata, IdpConfig)>,
     ) -> Result<Verifier, String> {
         let mut map = HashMap::new();
         for (meta, config) in idps {
-            let ed = meta.to_samael()?;
-            let sp = ServiceProviderBuilder::default()
-                .entity_id(sp_entity_id.clone())
-                .acs_url(acs_url.clone())
-                .idp_metadata(ed)
-                .key(sp_key.clone())
-                .certificate(samael::crypto::CertificateDer::from(sp_cert_der.clone()))
-                // InResponseTo is checked by us against SQLite (NOTES gap 6).
-                .allow_idp_initiated(true)
-                .allowed_signature_algorithms(vec![
-                    AllowedSignatureAlgorithm::RsaSha256,
-                    AllowedSignatureAlgorithm::RsaSha384,
-                    AllowedSignatureAlgorithm::RsaSha512,
-                    AllowedSignatureAlgorithm::EcdsaSha256,
-                    AllowedSignatureAlgorithm::EcdsaSha384,
-                    AllowedSignatureAlgorithm::EcdsaSha512,
-                ])
-                .max_clock_skew(Duration::days(3650))
-                .max_issue_delay(Duration::days(3650))
-                .build()
+            let keys = TrustedKeys::from_certificates(&meta.signing_certs)
                 .map_err(|e| format!("entity {:?}: {e}", meta.entity_id))?;
             let id = meta.entity_id.clone();
             if map
-                .insert(id.clone(), Arc::new(Idp { meta, config, sp }))
+                .insert(id.clone(), Arc::new(Idp { meta, config, keys }))
                 .is_some()
             {
                 return Err(format!("entity {id:?} is configured twice"));
@@ -221,6 +216,7 @@ impl Verifier {
             sp_entity_id,
             acs_url,
             skew: Duration::seconds(skew_seconds),
+            sp_key: sp_key.clone(),
             idps: map,
         })
     }
@@ -233,10 +229,25 @@ impl Verifier {
         self.idps.values()
     }
 
-    /// Runs every check on a decoded response. Blocking (libxmlsec1): call it
-    /// from `spawn_blocking`.
+    /// Runs every check on a decoded response. CPU-bound (parse, digest,
+    /// RSA): call it from `spawn_blocking`.
     pub fn verify(&self, xml: &str, now: DateTime<Utc>) -> Result<Verified, Rejection> {
-        let shape = read_shape(xml)?;
+        let malformed = |d: String| Rejection::new(FailureKind::MalformedRequest, d);
+        let doc = read_message(xml).map_err(malformed)?;
+        let root = doc.root_element();
+        if !is(&root, SAMLP_NS, "Response") {
+            return Err(malformed(format!(
+                "the root element is <{}>, not a SAML protocol Response",
+                root.tag_name().name()
+            )));
+        }
+        // SAML 2.0 only: a Version="1.1" Response or Assertion is refused.
+        for n in
+            std::iter::once(root).chain(root.children().filter(|c| is(c, SAML_NS, "Assertion")))
+        {
+            check_version(n).map_err(malformed)?;
+        }
+        let shape = read_shape(root);
         let issuer = shape.issuer.clone().ok_or_else(|| {
             Rejection::new(FailureKind::UnknownIssuer, "the response has no Issuer")
         })?;
@@ -264,38 +275,72 @@ impl Verifier {
             }
             Some(_) => {}
         }
-        if let Some(why) = &shape.signature_problem {
-            return Err(with_issuer(FailureKind::InvalidSignature, why.clone()));
-        }
-        // samael's error type is !Send; it is turned into ours right here.
-        let assertion = idp.sp.parse_xml_response(xml, None).map_err(|e| {
-            // samael verifies the signature before it deserialises, so a
-            // parse error comes from a signed document; an empty NameID is
-            // one (it cannot deserialise it), and is a missing subject.
-            let parse_error = matches!(
-                e,
-                SamlError::FailedToParseSamlResponse(_) | SamlError::FailedToParseSamlAssertion(_)
-            );
-            let empty_name_id = shape
-                .unverified
-                .as_ref()
-                .is_some_and(|c| c.name_id.as_deref().is_none_or(str::is_empty));
-            if parse_error && empty_name_id && idp.config.subject.eq_ignore_ascii_case("nameid") {
-                with_issuer(FailureKind::MissingSubject, "the NameID is empty".into())
-            } else {
-                with_issuer(kind_of_samael_error(&e), format!("samael: {e}"))
+        let invalid = |d: String| with_issuer(FailureKind::InvalidSignature, d);
+        let assertion = outer_structure(&doc, root).map_err(invalid)?;
+        let response_signed = match signature_of(root) {
+            Some(sig) => {
+                verify_enveloped(sig, root, &idp.keys).map_err(invalid)?;
+                true
             }
-        })?;
-        let claims = claims_of(&assertion);
+            None => false,
+        };
+        if is(&assertion, SAML_NS, "Assertion") {
+            return self.check_assertion(&issuer, idp, &shape, assertion, response_signed, now);
+        }
+        // An EncryptedAssertion: its plaintext is read in the namespace
+        // context of the element it replaces, and by the same strict rules.
+        let plain = decrypt_assertion(assertion, &self.sp_key, response_signed)
+            .map_err(|e| invalid(format!("encrypted assertion: {e}")))?;
+        let wrapped = wrap_in_context(assertion, &plain).map_err(malformed)?;
+        let inner = read_message(&wrapped)
+            .map_err(|e| malformed(format!("the decrypted assertion: {e}")))?;
+        let decrypted = inner_structure(&inner)
+            .map_err(|e| malformed(format!("the decrypted assertion: {e}")))?;
+        self.check_assertion(&issuer, idp, &shape, decrypted, response_signed, now)
+    }
+
+    /// The checks on the Assertion itself, read from the tree its signature
+    /// (or the Response's) was verified on.
+    fn check_assertion(
+        &self,
+        issuer: &str,
+        idp: &Idp,
+        shape: &Shape,
+        assertion: Node,
+        response_signed: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Verified, Rejection> {
+        let unverified = claims_of(assertion);
         let fail = |kind, detail: String| Rejection {
             kind,
             detail,
-            issuer: Some(issuer.clone()),
+            issuer: Some(issuer.to_string()),
+            unverified: Some(unverified.clone()),
+        };
+        check_version(assertion).map_err(|d| fail(FailureKind::MalformedRequest, d))?;
+        match signature_of(assertion) {
+            Some(sig) => verify_enveloped(sig, assertion, &idp.keys)
+                .map_err(|d| fail(FailureKind::InvalidSignature, d))?,
+            None if response_signed => {}
+            None => {
+                return Err(fail(
+                    FailureKind::InvalidSignature,
+                    "neither the Response nor the Assertion is signed".into(),
+                ))
+            }
+        }
+        // From here on the Assertion is the IdP's word.
+        let a = read_assertion(assertion).map_err(|d| fail(FailureKind::MalformedRequest, d))?;
+        let claims = a.claims;
+        let fail = |kind, detail: String| Rejection {
+            kind,
+            detail,
+            issuer: Some(issuer.to_string()),
             unverified: Some(claims.clone()),
         };
 
-        // The issuer samael checked against the metadata is the one we chose.
-        if assertion.issuer.value.as_deref() != Some(issuer.as_str()) {
+        // The issuer whose key verified it is the one the Assertion names.
+        if a.issuer.as_deref() != Some(issuer) {
             return Err(fail(
                 FailureKind::InvalidSignature,
                 "the signed Assertion names another Issuer".into(),
@@ -303,35 +348,27 @@ impl Verifier {
         }
 
         // Audience: required, and every restriction must name us.
-        let restrictions = assertion
-            .conditions
-            .as_ref()
-            .and_then(|c| c.audience_restrictions.as_ref())
-            .filter(|r| !r.is_empty());
-        match restrictions {
-            None => {
-                return Err(fail(
-                    FailureKind::WrongAudience,
-                    "the Assertion has no AudienceRestriction".into(),
-                ))
-            }
-            Some(rs) => {
-                if !rs
-                    .iter()
-                    .all(|r| r.audience.iter().any(|a| a.trim() == self.sp_entity_id))
-                {
-                    return Err(fail(
-                        FailureKind::WrongAudience,
-                        format!(
-                            "the AudienceRestriction does not name {}",
-                            self.sp_entity_id
-                        ),
-                    ));
-                }
-            }
+        if a.audiences.is_empty() {
+            return Err(fail(
+                FailureKind::WrongAudience,
+                "the Assertion has no AudienceRestriction".into(),
+            ));
         }
-        // Destination: samael checks it on signed Responses or when present;
-        // an unsigned Response's Destination is only routing (NOTES gap 7).
+        if !a
+            .audiences
+            .iter()
+            .all(|r| r.iter().any(|au| au.trim() == self.sp_entity_id))
+        {
+            return Err(fail(
+                FailureKind::WrongAudience,
+                format!(
+                    "the AudienceRestriction does not name {}",
+                    self.sp_entity_id
+                ),
+            ));
+        }
+        // Destination: when present it must be our ACS (on an unsigned
+        // Response it is only routing, but a wrong one is still refused).
         if let Some(dest) = &shape.destination {
             if dest != &self.acs_url {
                 return Err(fail(
@@ -343,53 +380,47 @@ impl Verifier {
 
         // Time window.
         let skew = self.skew;
-        let mut latest = assertion.issue_instant + Duration::seconds(MAX_ASSERTION_AGE_SECONDS);
-        if assertion.issue_instant - skew > now {
+        let age = Duration::seconds(MAX_ASSERTION_AGE_SECONDS);
+        let mut latest = a.issue_instant + age;
+        if a.issue_instant - skew > now {
             return Err(fail(
                 FailureKind::Expired,
                 "the Assertion was issued in the future".into(),
             ));
         }
-        if assertion.issue_instant + Duration::seconds(MAX_ASSERTION_AGE_SECONDS) + skew <= now {
+        if a.issue_instant + age + skew <= now {
             return Err(fail(
                 FailureKind::Expired,
                 format!(
                     "the Assertion was issued at {} and is too old",
-                    assertion.issue_instant
+                    a.issue_instant
                 ),
             ));
         }
-        if let Some(c) = &assertion.conditions {
-            if let Some(nb) = c.not_before {
-                if now < nb - skew {
-                    return Err(fail(FailureKind::Expired, format!("not valid before {nb}")));
-                }
+        if let Some(nb) = a.not_before {
+            if now < nb - skew {
+                return Err(fail(FailureKind::Expired, format!("not valid before {nb}")));
             }
-            if let Some(noa) = c.not_on_or_after {
-                if now >= noa + skew {
-                    return Err(fail(FailureKind::Expired, format!("expired at {noa}")));
-                }
-                latest = latest.max(noa);
+        }
+        if let Some(noa) = a.not_on_or_after {
+            if now >= noa + skew {
+                return Err(fail(FailureKind::Expired, format!("expired at {noa}")));
             }
+            latest = latest.max(noa);
         }
         let mut in_response_to = BTreeSet::new();
         // The Response's InResponseTo counts only when the Response is
         // signed; otherwise only the signed SubjectConfirmationData's does.
-        if let Some(irt) = shape
-            .in_response_to
-            .as_ref()
-            .filter(|_| shape.response_signed)
-        {
+        if let Some(irt) = shape.in_response_to.as_ref().filter(|_| response_signed) {
             in_response_to.insert(irt.clone());
         }
         let mut bearer_ok = false;
-        for conf in assertion
-            .subject
+        for conf in a
+            .confirmations
             .iter()
-            .flat_map(|s| s.subject_confirmations.iter().flatten())
             .filter(|c| c.method.as_deref() == Some(BEARER))
         {
-            let Some(data) = &conf.subject_confirmation_data else {
+            let Some(data) = &conf.data else {
                 continue;
             };
             if data.recipient.as_deref() != Some(self.acs_url.as_str()) {
@@ -424,21 +455,12 @@ impl Verifier {
                 "no bearer SubjectConfirmation with our ACS as Recipient and a NotOnOrAfter".into(),
             ));
         }
-        if assertion.version != "2.0" {
-            return Err(fail(
-                FailureKind::MalformedRequest,
-                format!(
-                    "the Assertion has Version {:?}; only SAML 2.0 is read",
-                    assertion.version
-                ),
-            ));
-        }
         if let Some(why) = conflicting_identity_attribute(&claims, &idp.config) {
             return Err(fail(FailureKind::MalformedRequest, why));
         }
         Ok(Verified {
-            issuer,
-            assertion_id: assertion.id.clone(),
+            issuer: issuer.to_string(),
+            assertion_id: a.id,
             replay_until: latest + skew,
             in_response_to,
             claims,
@@ -483,69 +505,6 @@ fn conflicting_identity_attribute(claims: &Claims, cfg: &IdpConfig) -> Option<St
     None
 }
 
-/// Maps each samael error to the failure kind it means. Kinds that our own
-/// prechecks catch first (issuer, status) still map sensibly.
-fn kind_of_samael_error(e: &SamlError) -> FailureKind {
-    use SamlError::*;
-    match e {
-        FailedToValidateSignature
-        | AssertionIssuerMismatch { .. }
-        | ResponseIssuerMismatch { .. }
-        | FailedToParseCert { .. }
-        | EncryptedAssertionsNotYetSupported
-        | MissingEncryptedKeyInfo
-        | MissingEncryptedValueInfo
-        | EncryptedAssertionKeyMethodUnsupported { .. }
-        | EncryptedAssertionValueMethodUnsupported { .. }
-        | EncryptedAssertionInvalid
-        | FailedToDecryptAssertion
-        | UnsupportedKey
-        | MissingPrivateKeySP
-        | CryptoProviderError(_) => FailureKind::InvalidSignature,
-        DestinationValidationError { .. }
-        | AssertionRecipientMismatch { .. }
-        | AssertionConditionAudienceRestrictionFailed { .. }
-        // No bearer confirmation, or one without SubjectConfirmationData:
-        // no Recipient names us, so it was not sent to us.
-        | AssertionBearerSubjectConfirmationMissing
-        | AssertionSubjectConfirmationMissing => FailureKind::WrongAudience,
-        AssertionExpired { .. }
-        | AssertionSubjectConfirmationExpired { .. }
-        | AssertionSubjectConfirmationExpiredBefore { .. }
-        | AssertionConditionExpired { .. }
-        | AssertionConditionExpiredBefore { .. }
-        | ResponseExpired { .. } => FailureKind::Expired,
-        AssertionInResponseToInvalid { .. } | ResponseInResponseToInvalid { .. } => {
-            FailureKind::Replayed
-        }
-        ResponseBadStatusCode { .. } => FailureKind::IdpError,
-        _ => FailureKind::MalformedRequest,
-    }
-}
-
-fn claims_of(a: &samael::schema::Assertion) -> Claims {
-    Claims {
-        name_id: a
-            .subject
-            .as_ref()
-            .and_then(|s| s.name_id.as_ref())
-            .map(|n| n.value.trim().to_string()),
-        attributes: a
-            .attribute_statements
-            .iter()
-            .flatten()
-            .flat_map(|s| s.attributes.iter())
-            .filter_map(|at| {
-                Some(Attr {
-                    name: at.name.clone().or_else(|| at.friendly_name.clone())?,
-                    friendly_name: at.friendly_name.clone(),
-                    values: at.values.iter().filter_map(|v| v.value.clone()).collect(),
-                })
-            })
-            .collect(),
-    }
-}
-
 /// The IdP's Status, for the admins' detail.
 #[derive(Debug, Clone)]
 struct Status {
@@ -567,65 +526,71 @@ impl Status {
     }
 }
 
-/// What the strict read of the document found before any signature check.
+/// What the Response says around its Assertion; unsigned until the
+/// Response's signature is verified.
 struct Shape {
     issuer: Option<String>,
     status: Option<Status>,
     destination: Option<String>,
     in_response_to: Option<String>,
-    /// Whether the Response itself carries a Signature (verified by samael
-    /// before anything is taken from it).
-    response_signed: bool,
-    /// Set when the document's structure is one we refuse to verify.
-    signature_problem: Option<String>,
     unverified: Option<Claims>,
 }
 
-fn is(n: &roxmltree::Node, ns: &str, name: &str) -> bool {
+fn is(n: &Node, ns: &str, name: &str) -> bool {
     n.is_element() && n.tag_name().namespace() == Some(ns) && n.tag_name().name() == name
 }
 
-fn child<'a, 'i>(
-    n: roxmltree::Node<'a, 'i>,
-    ns: &str,
-    name: &str,
-) -> Option<roxmltree::Node<'a, 'i>> {
+fn child<'a, 'i>(n: Node<'a, 'i>, ns: &str, name: &str) -> Option<Node<'a, 'i>> {
     n.children().find(|c| is(c, ns, name))
 }
 
-fn read_shape(xml: &str) -> Result<Shape, Rejection> {
-    let malformed = |d: String| Rejection::new(FailureKind::MalformedRequest, d);
-    check_message_text(xml).map_err(malformed)?;
-    let doc = parse_strict(xml).map_err(|e| malformed(format!("not acceptable XML: {e}")))?;
-    refuse_comments_and_pis(&doc).map_err(malformed)?;
-    check_message_shape(&doc).map_err(malformed)?;
-    let root = doc.root_element();
-    if !is(&root, SAMLP_NS, "Response") {
-        return Err(malformed(format!(
-            "the root element is <{}>, not a SAML protocol Response",
-            root.tag_name().name()
-        )));
+/// The one child `name` of `n`, if any; two are refused.
+fn single<'a, 'i>(n: Node<'a, 'i>, ns: &str, name: &str) -> Result<Option<Node<'a, 'i>>, String> {
+    let mut it = n.children().filter(|c| is(c, ns, name));
+    let first = it.next();
+    if it.next().is_some() {
+        return Err(format!(
+            "the {} has two {name} elements",
+            n.tag_name().name()
+        ));
     }
-    // SAML 2.0 only: a Version="1.1" Response or Assertion is refused.
-    for n in std::iter::once(root).chain(root.children().filter(|c| is(c, SAML_NS, "Assertion"))) {
-        if n.attribute("Version") != Some("2.0") {
-            return Err(malformed(format!(
-                "the {} has Version {:?}; only SAML 2.0 is read",
-                n.tag_name().name(),
-                n.attribute("Version").unwrap_or("")
-            )));
-        }
+    Ok(first)
+}
+
+fn signature_of<'a, 'i>(n: Node<'a, 'i>) -> Option<Node<'a, 'i>> {
+    child(n, DS_NS, "Signature")
+}
+
+fn text_of(n: Option<Node>) -> Option<String> {
+    n.and_then(|n| n.text())
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+}
+
+fn check_version(n: Node) -> Result<(), String> {
+    if n.attribute("Version") != Some("2.0") {
+        return Err(format!(
+            "the {} has Version {:?}; only SAML 2.0 is read",
+            n.tag_name().name(),
+            n.attribute("Version").unwrap_or("")
+        ));
     }
-    let assertions: Vec<_> = doc
+    Ok(())
+}
+
+/// The strict reading every SAML message goes through.
+fn read_message(xml: &str) -> Result<roxmltree::Document<'_>, String> {
+    check_message_text(xml)?;
+    let doc = parse_strict(xml).map_err(|e| format!("not acceptable XML: {e}"))?;
+    refuse_comments_and_pis(&doc)?;
+    check_message_shape(&doc)?;
+    Ok(doc)
+}
+
+fn read_shape(root: Node) -> Shape {
+    let first_assertion = root
         .descendants()
-        .filter(|n| is(n, SAML_NS, "Assertion") || is(n, SAML_NS, "EncryptedAssertion"))
-        .collect();
-    let text_of = |n: Option<roxmltree::Node>| {
-        n.and_then(|n| n.text())
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
-    };
-    let first_assertion = assertions.first().copied();
+        .find(|n| is(n, SAML_NS, "Assertion") || is(n, SAML_NS, "EncryptedAssertion"));
     let issuer = text_of(child(root, SAML_NS, "Issuer"))
         .or_else(|| first_assertion.and_then(|a| text_of(child(a, SAML_NS, "Issuer"))));
     let status = child(root, SAMLP_NS, "Status").and_then(|s| {
@@ -638,35 +603,19 @@ fn read_shape(xml: &str) -> Result<Shape, Rejection> {
             message: text_of(child(s, SAMLP_NS, "StatusMessage")),
         })
     });
-    let unverified = first_assertion
-        .filter(|a| is(a, SAML_NS, "Assertion"))
-        .map(unverified_claims);
-    Ok(Shape {
+    Shape {
         issuer,
         status,
         destination: root.attribute("Destination").map(str::to_string),
         in_response_to: root.attribute("InResponseTo").map(str::to_string),
-        response_signed: root.children().any(|c| is(&c, DS_NS, "Signature")),
-        signature_problem: signature_structure(&doc, root, &assertions).err(),
-        unverified,
-    })
+        unverified: first_assertion
+            .filter(|a| is(a, SAML_NS, "Assertion"))
+            .map(claims_of),
+    }
 }
 
-/// The structural rules of signed SAML responses; any break is a refusal.
-fn signature_structure(
-    doc: &roxmltree::Document,
-    root: roxmltree::Node,
-    assertions: &[roxmltree::Node],
-) -> Result<(), String> {
-    let [assertion] = assertions else {
-        return Err(format!(
-            "{} assertions in the document; exactly one is accepted",
-            assertions.len()
-        ));
-    };
-    if assertion.parent() != Some(root) {
-        return Err("the Assertion is not a direct child of the Response".into());
-    }
+/// IDs are unique in the document: a Reference names one element.
+fn unique_ids(doc: &roxmltree::Document) -> Result<(), String> {
     let mut ids = HashSet::new();
     for n in doc.descendants().filter(|n| n.is_element()) {
         if let Some(id) = n.attribute("ID") {
@@ -675,89 +624,223 @@ fn signature_structure(
             }
         }
     }
-    let signatures: Vec<_> = doc
-        .descendants()
-        .filter(|n| is(n, DS_NS, "Signature"))
-        .collect();
-    if signatures.is_empty() {
-        return Err("neither the Response nor the Assertion is signed".into());
-    }
-    let mut signed_parents = HashSet::new();
-    for sig in &signatures {
+    Ok(())
+}
+
+/// Every Signature is a direct child of one of `allowed`, and no element
+/// carries two.
+fn signatures_only_on(doc: &roxmltree::Document, allowed: &[Node]) -> Result<(), String> {
+    let mut signed = HashSet::new();
+    for sig in doc.descendants().filter(|n| is(n, DS_NS, "Signature")) {
         let parent = sig.parent().ok_or("a Signature has no parent")?;
-        if parent != root && parent != *assertion {
+        if !allowed.contains(&parent) {
             return Err("a Signature sits outside the Response and its Assertion".into());
         }
-        if !signed_parents.insert(parent.id()) {
+        if !signed.insert(parent.id()) {
             return Err("an element carries two Signatures".into());
         }
-        check_signature(sig, parent)?;
-    }
-    if is(assertion, SAML_NS, "EncryptedAssertion") && !signed_parents.contains(&root.id()) {
-        return Err("an encrypted Assertion is only accepted in a signed Response".into());
     }
     Ok(())
 }
 
-fn alg<'a>(n: Option<roxmltree::Node<'a, '_>>) -> &'a str {
-    n.and_then(|n| n.attribute("Algorithm")).unwrap_or("")
-}
-
-fn check_signature(sig: &roxmltree::Node, parent: roxmltree::Node) -> Result<(), String> {
-    let signed_info = child(*sig, DS_NS, "SignedInfo").ok_or("a Signature has no SignedInfo")?;
-    let c14n = alg(child(signed_info, DS_NS, "CanonicalizationMethod"));
-    if !C14N_METHODS.contains(&c14n) {
-        return Err(format!("canonicalization {c14n:?} is not accepted"));
-    }
-    let method = alg(child(signed_info, DS_NS, "SignatureMethod"));
-    if !SIGNATURE_METHODS.contains(&method) {
-        return Err(format!(
-            "signature algorithm {method:?} is not accepted (SHA-256 or stronger only)"
-        ));
-    }
-    let refs: Vec<_> = signed_info
-        .children()
-        .filter(|n| is(n, DS_NS, "Reference"))
+/// The structural rules of a signed SAML response: exactly one Assertion
+/// (plain or encrypted), a direct child of the Response; unique IDs;
+/// signatures only on the two. Returns the Assertion.
+fn outer_structure<'a, 'i>(
+    doc: &'a roxmltree::Document<'i>,
+    root: Node<'a, 'i>,
+) -> Result<Node<'a, 'i>, String> {
+    let assertions: Vec<_> = doc
+        .descendants()
+        .filter(|n| is(n, SAML_NS, "Assertion") || is(n, SAML_NS, "EncryptedAssertion"))
         .collect();
-    let [reference] = refs.as_slice() else {
+    let [assertion] = assertions.as_slice() else {
         return Err(format!(
-            "a Signature has {} References; exactly one is accepted",
-            refs.len()
+            "{} assertions in the document; exactly one is accepted",
+            assertions.len()
         ));
     };
-    let parent_id = parent
-        .attribute("ID")
-        .filter(|id| !id.is_empty())
-        .ok_or("a signed element has no ID")?;
-    let uri = reference.attribute("URI").unwrap_or("");
-    if uri.strip_prefix('#') != Some(parent_id) {
-        return Err(format!(
-            "a Signature references {uri:?}, not its own element #{parent_id}"
-        ));
+    if assertion.parent() != Some(root) {
+        return Err("the Assertion is not a direct child of the Response".into());
     }
-    let digest = alg(child(*reference, DS_NS, "DigestMethod"));
-    if !DIGEST_METHODS.contains(&digest) {
-        return Err(format!(
-            "digest algorithm {digest:?} is not accepted (SHA-256 or stronger only)"
-        ));
-    }
-    if let Some(transforms) = child(*reference, DS_NS, "Transforms") {
-        for t in transforms.children().filter(|n| is(n, DS_NS, "Transform")) {
-            let a = t.attribute("Algorithm").unwrap_or("");
-            if a != ENVELOPED && !C14N_METHODS.contains(&a) {
-                return Err(format!("transform {a:?} is not accepted"));
-            }
-        }
-    }
-    Ok(())
+    unique_ids(doc)?;
+    signatures_only_on(doc, &[root, *assertion])?;
+    Ok(*assertion)
 }
 
-/// NameID and attributes as written, for the record of a refused response.
-fn unverified_claims(assertion: roxmltree::Node) -> Claims {
+/// The rules of a decrypted assertion's document: the wrapper holds one
+/// element, an Assertion, which is the only one in it and the only element
+/// a Signature may sit on.
+fn inner_structure<'a, 'i>(doc: &'a roxmltree::Document<'i>) -> Result<Node<'a, 'i>, String> {
+    let wrapper = doc.root_element();
+    let mut elements = wrapper.children().filter(|c| c.is_element());
+    let (Some(assertion), None) = (elements.next(), elements.next()) else {
+        return Err("it is not one element".into());
+    };
+    if wrapper
+        .children()
+        .any(|c| c.is_text() && c.text().is_some_and(|t| !t.trim().is_empty()))
+    {
+        return Err("text around the Assertion".into());
+    }
+    if !is(&assertion, SAML_NS, "Assertion") {
+        return Err(format!(
+            "<{}> is not an Assertion",
+            assertion.tag_name().name()
+        ));
+    }
+    if doc
+        .descendants()
+        .filter(|n| is(n, SAML_NS, "Assertion") || is(n, SAML_NS, "EncryptedAssertion"))
+        .count()
+        != 1
+    {
+        return Err("it holds another assertion".into());
+    }
+    unique_ids(doc)?;
+    signatures_only_on(doc, &[assertion])?;
+    Ok(assertion)
+}
+
+/// The decrypted text inside an element declaring the namespaces in scope
+/// where the EncryptedAssertion stood, so that its prefixes mean what they
+/// meant there (XML Encryption, "decrypt and replace").
+fn wrap_in_context(at: Node, plain: &str) -> Result<String, String> {
+    let body = if plain.starts_with("<?xml") {
+        check_message_text(plain).map_err(|e| format!("the decrypted assertion: {e}"))?;
+        plain
+            .split_once("?>")
+            .map(|(_, rest)| rest)
+            .unwrap_or_default()
+    } else {
+        plain
+    };
+    let mut s = String::with_capacity(body.len() + 256);
+    s.push_str("<w");
+    for ns in at.namespaces() {
+        match ns.name() {
+            Some(p) => s.push_str(&format!(" xmlns:{p}=\"")),
+            None => s.push_str(" xmlns=\""),
+        }
+        s.push_str(&super::metadata::escape(ns.uri()));
+        s.push('"');
+    }
+    s.push('>');
+    s.push_str(body);
+    s.push_str("</w>");
+    Ok(s)
+}
+
+/// An xs:dateTime as SAML sends it: UTC, with or without a `Z` and
+/// fractional seconds.
+fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+}
+
+fn instant(n: Node, attr: &str) -> Result<Option<DateTime<Utc>>, String> {
+    match n.attribute(attr) {
+        None => Ok(None),
+        Some(v) => parse_instant(v).map(Some).ok_or_else(|| {
+            format!(
+                "the {} {attr} {:?} is not a date and time",
+                n.tag_name().name(),
+                crate::resolve::prefix_within(v, 40)
+            )
+        }),
+    }
+}
+
+/// Everything the checks need from a (verified) Assertion, with the
+/// elements SAML allows once refused when repeated.
+fn read_assertion(a: Node) -> Result<AssertionFacts, String> {
+    let id = a
+        .attribute("ID")
+        .filter(|id| !id.is_empty())
+        .ok_or("the Assertion has no ID")?
+        .to_string();
+    let issue_instant = instant(a, "IssueInstant")?.ok_or("the Assertion has no IssueInstant")?;
+    let issuer = text_of(single(a, SAML_NS, "Issuer")?);
+    let mut confirmations = Vec::new();
+    if let Some(subject) = single(a, SAML_NS, "Subject")? {
+        single(subject, SAML_NS, "NameID")?;
+        for c in subject
+            .children()
+            .filter(|c| is(c, SAML_NS, "SubjectConfirmation"))
+        {
+            let data = match single(c, SAML_NS, "SubjectConfirmationData")? {
+                None => None,
+                Some(d) => Some(ConfirmationData {
+                    recipient: d.attribute("Recipient").map(str::to_string),
+                    not_before: instant(d, "NotBefore")?,
+                    not_on_or_after: instant(d, "NotOnOrAfter")?,
+                    in_response_to: d.attribute("InResponseTo").map(str::to_string),
+                }),
+            };
+            confirmations.push(Confirmation {
+                method: c.attribute("Method").map(str::to_string),
+                data,
+            });
+        }
+    }
+    let (mut not_before, mut not_on_or_after, mut audiences) = (None, None, Vec::new());
+    if let Some(c) = single(a, SAML_NS, "Conditions")? {
+        not_before = instant(c, "NotBefore")?;
+        not_on_or_after = instant(c, "NotOnOrAfter")?;
+        for r in c
+            .children()
+            .filter(|r| is(r, SAML_NS, "AudienceRestriction"))
+        {
+            audiences.push(
+                r.children()
+                    .filter(|x| is(x, SAML_NS, "Audience"))
+                    .map(|x| x.text().unwrap_or("").to_string())
+                    .collect(),
+            );
+        }
+    }
+    Ok(AssertionFacts {
+        id,
+        issue_instant,
+        issuer,
+        confirmations,
+        not_before,
+        not_on_or_after,
+        audiences,
+        claims: claims_of(a),
+    })
+}
+
+/// The text of an AttributeValue: its text, or for a value that is XML
+/// (an eduPersonTargetedID's NameID) the text inside it.
+fn value_text(v: Node) -> String {
+    if v.children().any(|c| c.is_element()) {
+        v.descendants()
+            .filter(|d| d.is_text())
+            .filter_map(|d| d.text())
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ")
+    } else {
+        v.text().unwrap_or("").to_string()
+    }
+}
+
+/// The NameID and attributes of an Assertion, read from its tree: for the
+/// record of a refused response before verification, and as the verified
+/// claims after it.
+fn claims_of(assertion: Node) -> Claims {
     let name_id = child(assertion, SAML_NS, "Subject")
         .and_then(|s| child(s, SAML_NS, "NameID"))
-        .and_then(|n| n.text())
-        .map(|t| t.trim().to_string());
+        .map(|n| n.text().unwrap_or("").trim().to_string())
+        .filter(|t| !t.is_empty());
     let attributes = assertion
         .children()
         .filter(|n| is(n, SAML_NS, "AttributeStatement"))
@@ -772,7 +855,7 @@ fn unverified_claims(assertion: roxmltree::Node) -> Claims {
                 values: a
                     .children()
                     .filter(|v| is(v, SAML_NS, "AttributeValue"))
-                    .map(|v| v.text().unwrap_or("").to_string())
+                    .map(value_text)
                     .collect(),
             })
         })

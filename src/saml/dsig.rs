@@ -1,0 +1,317 @@
+//! XML Signature verification of the one kind SAML uses: an enveloped
+//! signature, a direct child of the element it signs, with one Reference to
+//! that element's ID.
+//!
+//! Everything is read from the tree the caller reads its claims from: the
+//! canonical bytes are produced from it ([`super::c14n`]), digested and
+//! checked with openssl against the IdP keys from metadata, decoded once
+//! ([`TrustedKeys`]). The signature's own KeyInfo is never used: a key the
+//! document brings proves nothing.
+
+use super::c14n::{canonicalize, Method};
+use super::xml::DS_NS;
+use base64::Engine;
+use openssl::hash::MessageDigest;
+use openssl::pkey::{Id, PKey, Public};
+use roxmltree::Node;
+
+const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+const C14N: &str = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315";
+const ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    Rsa,
+    Ecdsa,
+}
+
+fn signature_method(alg: &str) -> Option<(KeyKind, MessageDigest)> {
+    Some(match alg {
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256" => {
+            (KeyKind::Rsa, MessageDigest::sha256())
+        }
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384" => {
+            (KeyKind::Rsa, MessageDigest::sha384())
+        }
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512" => {
+            (KeyKind::Rsa, MessageDigest::sha512())
+        }
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256" => {
+            (KeyKind::Ecdsa, MessageDigest::sha256())
+        }
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384" => {
+            (KeyKind::Ecdsa, MessageDigest::sha384())
+        }
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512" => {
+            (KeyKind::Ecdsa, MessageDigest::sha512())
+        }
+        _ => return None,
+    })
+}
+
+pub fn digest_method(alg: &str) -> Option<MessageDigest> {
+    Some(match alg {
+        "http://www.w3.org/2001/04/xmlenc#sha256" => MessageDigest::sha256(),
+        "http://www.w3.org/2001/04/xmldsig-more#sha384" => MessageDigest::sha384(),
+        "http://www.w3.org/2001/04/xmlenc#sha512" => MessageDigest::sha512(),
+        _ => return None,
+    })
+}
+
+/// An IdP's signing keys, decoded from its metadata certificates once.
+#[derive(Clone)]
+pub struct TrustedKeys {
+    keys: Vec<(KeyKind, PKey<Public>)>,
+}
+
+impl TrustedKeys {
+    /// Decodes base64 DER certificates (as metadata carries them).
+    pub fn from_certificates(certs: &[String]) -> Result<TrustedKeys, String> {
+        let mut keys = Vec::new();
+        for b64 in certs {
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|_| "a signing certificate is not base64".to_string())?;
+            let cert = openssl::x509::X509::from_der(&der)
+                .map_err(|_| "a signing certificate is not X.509".to_string())?;
+            let key = cert
+                .public_key()
+                .map_err(|e| format!("a signing certificate has no usable key: {e}"))?;
+            let kind = match key.id() {
+                Id::RSA => KeyKind::Rsa,
+                Id::EC => KeyKind::Ecdsa,
+                _ => return Err("a signing certificate holds neither an RSA nor an EC key".into()),
+            };
+            keys.push((kind, key));
+        }
+        Ok(TrustedKeys { keys })
+    }
+}
+
+fn is(n: &Node, local: &str) -> bool {
+    n.is_element() && n.tag_name().namespace() == Some(DS_NS) && n.tag_name().name() == local
+}
+
+fn alg<'a>(n: Node<'a, '_>) -> &'a str {
+    n.attribute("Algorithm").unwrap_or("")
+}
+
+/// The element children of `n`, refusing any non-blank text between them.
+fn elements<'a, 'i>(n: Node<'a, 'i>) -> Result<Vec<Node<'a, 'i>>, String> {
+    let mut v = Vec::new();
+    for c in n.children() {
+        if c.is_element() {
+            v.push(c);
+        } else if c.text().is_some_and(|t| !t.trim().is_empty()) {
+            return Err(format!("text inside <ds:{}>", n.tag_name().name()));
+        }
+    }
+    Ok(v)
+}
+
+fn base64_text(n: Node, what: &str) -> Result<Vec<u8>, String> {
+    let b64: String = n
+        .children()
+        .filter_map(|c| c.text().filter(|_| c.is_text()))
+        .flat_map(str::chars)
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| format!("the {what} is not base64"))
+}
+
+/// The canonicalization a CanonicalizationMethod or Transform names, with
+/// its InclusiveNamespaces PrefixList.
+fn c14n_method(n: Node) -> Result<Method, String> {
+    let a = alg(n);
+    let kids: Vec<Node> = n.children().filter(|c| c.is_element()).collect();
+    match a {
+        C14N if kids.is_empty() => Ok(Method::Inclusive),
+        EXC_C14N => {
+            let mut inclusive_prefixes = Vec::new();
+            for k in kids {
+                if k.tag_name().namespace() != Some(EXC_C14N)
+                    || k.tag_name().name() != "InclusiveNamespaces"
+                {
+                    return Err(format!(
+                        "an unexpected <{}> in a canonicalization method",
+                        k.tag_name().name()
+                    ));
+                }
+                inclusive_prefixes.extend(
+                    k.attribute("PrefixList")
+                        .unwrap_or("")
+                        .split_ascii_whitespace()
+                        .map(str::to_string),
+                );
+            }
+            Ok(Method::Exclusive { inclusive_prefixes })
+        }
+        _ => Err(format!("canonicalization {a:?} is not accepted")),
+    }
+}
+
+/// Verifies the enveloped Signature `sig` of `parent` against `keys`.
+/// Refuses every variant a SAML signature has no need of: other references,
+/// transforms, algorithms, Objects, Manifests.
+pub fn verify_enveloped(sig: Node, parent: Node, keys: &TrustedKeys) -> Result<(), String> {
+    let parts = elements(sig)?;
+    let (signed_info, signature_value) = match parts.as_slice() {
+        [si, sv] | [si, sv, _] if is(si, "SignedInfo") && is(sv, "SignatureValue") => (*si, *sv),
+        _ => {
+            return Err(
+                "a Signature is not SignedInfo, SignatureValue and an optional KeyInfo".into(),
+            )
+        }
+    };
+    if let Some(extra) = parts.get(2) {
+        if !is(extra, "KeyInfo") {
+            return Err(format!(
+                "a Signature carries <{}>; only KeyInfo may follow SignatureValue",
+                extra.tag_name().name()
+            ));
+        }
+    }
+    let si = elements(signed_info)?;
+    let refs = si.iter().filter(|n| is(n, "Reference")).count();
+    let [c14n, method, reference] = si.as_slice() else {
+        return Err(format!(
+            "a Signature has {refs} References; exactly one is accepted"
+        ));
+    };
+    if !is(c14n, "CanonicalizationMethod")
+        || !is(method, "SignatureMethod")
+        || !is(reference, "Reference")
+    {
+        return Err(format!(
+            "a Signature has {refs} References; exactly one is accepted, after CanonicalizationMethod and SignatureMethod"
+        ));
+    }
+    let si_c14n = c14n_method(*c14n)?;
+    let (kind, md) = signature_method(alg(*method)).ok_or_else(|| {
+        format!(
+            "signature algorithm {:?} is not accepted (SHA-256 or stronger only)",
+            alg(*method)
+        )
+    })?;
+    if method.children().any(|c| c.is_element()) {
+        return Err("a SignatureMethod has parameters".into());
+    }
+
+    // The Reference: to the parent, enveloped, canonicalized once.
+    let parent_id = parent
+        .attribute("ID")
+        .filter(|id| !id.is_empty())
+        .ok_or("a signed element has no ID")?;
+    let uri = reference.attribute("URI").unwrap_or("");
+    if uri.strip_prefix('#') != Some(parent_id) {
+        return Err(format!(
+            "a Signature references {uri:?}, not its own element #{parent_id}"
+        ));
+    }
+    if reference
+        .attributes()
+        .any(|a| a.name() == "Type" && a.namespace().is_none())
+    {
+        // A Reference of Type Object or Manifest points elsewhere.
+        let t = reference.attribute("Type").unwrap_or("");
+        if !t.is_empty() {
+            return Err(format!("a Reference of Type {t:?} is not accepted"));
+        }
+    }
+    let rparts = elements(*reference)?;
+    let (transforms, digest_m, digest_v) = match rparts.as_slice() {
+        [t, m, v] if is(t, "Transforms") && is(m, "DigestMethod") && is(v, "DigestValue") => {
+            (elements(*t)?, *m, *v)
+        }
+        _ => return Err("a Reference is not Transforms, DigestMethod and DigestValue".into()),
+    };
+    let ref_c14n = match transforms.as_slice() {
+        [e] if is(e, "Transform") && alg(*e) == ENVELOPED => Method::Inclusive,
+        [e, c] if is(e, "Transform") && alg(*e) == ENVELOPED && is(c, "Transform") => {
+            c14n_method(*c).map_err(|_| format!("transform {:?} is not accepted", alg(*c)))?
+        }
+        [] => return Err("a Reference has no enveloped-signature transform".into()),
+        [first, ..] => {
+            return Err(format!(
+                "transform {:?} is not accepted (enveloped-signature, then one canonicalization)",
+                alg(*first)
+            ))
+        }
+    };
+    let digest_md = digest_method(alg(digest_m)).ok_or_else(|| {
+        format!(
+            "digest algorithm {:?} is not accepted (SHA-256 or stronger only)",
+            alg(digest_m)
+        )
+    })?;
+    let expected = base64_text(digest_v, "DigestValue")?;
+    let signed_value = base64_text(signature_value, "SignatureValue")?;
+
+    // The signature over SignedInfo first: nothing is digested for a
+    // signature no trusted key made.
+    let signed_info_bytes = canonicalize(signed_info, None, &si_c14n);
+    if !keys
+        .keys
+        .iter()
+        .filter(|(k, _)| *k == kind)
+        .any(|(k, key)| verify_with(*k, md, key, &signed_info_bytes, &signed_value))
+    {
+        return Err("the signature does not verify with the IdP's metadata keys".into());
+    }
+    let content = canonicalize(parent, Some(sig.id()), &ref_c14n);
+    let digest = openssl::hash::hash(digest_md, &content).map_err(|e| e.to_string())?;
+    if !openssl::memcmp::eq(&digest, &expected) || digest.len() != expected.len() {
+        return Err(format!(
+            "the digest of #{parent_id} does not match: the signed content was changed"
+        ));
+    }
+    Ok(())
+}
+
+fn verify_with(
+    kind: KeyKind,
+    md: MessageDigest,
+    key: &PKey<Public>,
+    data: &[u8],
+    sig: &[u8],
+) -> bool {
+    let der;
+    let sig = match kind {
+        KeyKind::Rsa => sig,
+        KeyKind::Ecdsa => {
+            // XML Signature carries r || s, each the size of the curve.
+            let Some(bytes) = key
+                .ec_key()
+                .ok()
+                .map(|k| (k.group().degree() as usize).div_ceil(8))
+            else {
+                return false;
+            };
+            if sig.len() != 2 * bytes {
+                return false;
+            }
+            let (r, s) = sig.split_at(bytes);
+            let (Ok(r), Ok(s)) = (
+                openssl::bn::BigNum::from_slice(r),
+                openssl::bn::BigNum::from_slice(s),
+            ) else {
+                return false;
+            };
+            der = match openssl::ecdsa::EcdsaSig::from_private_components(r, s)
+                .and_then(|e| e.to_der())
+            {
+                Ok(d) => d,
+                Err(_) => return false,
+            };
+            &der
+        }
+    };
+    openssl::sign::Verifier::new(md, key)
+        .and_then(|mut v| {
+            v.update(data)?;
+            v.verify(sig)
+        })
+        .unwrap_or(false)
+}
