@@ -582,3 +582,315 @@ async fn a_subject_too_long_to_store_is_never_taken() {
     assert!(f.detail.contains("1025 bytes"), "{}", f.detail);
     assert!(app.mapping(&long).await.is_none());
 }
+
+// ---------------------------------------------------------------------
+// One reading: encrypted assertions, documents signed in every shape
+// libxmlsec1 (the library behind xmlsec1) produces, and a differential run
+// against it.
+
+fn sp_public_key(app: &TestApp) -> openssl::pkey::PKey<openssl::pkey::Public> {
+    let pem = std::fs::read(app.dir.path().join("sp.crt")).expect("sp cert");
+    openssl::x509::X509::from_pem(&pem)
+        .and_then(|c| c.public_key())
+        .expect("sp key")
+}
+
+/// A response whose assertion is encrypted to the SP (AES-GCM or AES-CBC).
+fn encrypted_response(app: &TestApp, spec: &ResponseSpec, gcm: bool) -> String {
+    let assertion = app.idp.assertion_xml(spec).expect("assertion");
+    let enc = jointure::saml::xmlenc::encrypt_assertion(&assertion, &sp_public_key(app), gcm)
+        .expect("encrypt");
+    app.idp.response_around(spec, &enc).expect("response")
+}
+
+#[tokio::test]
+async fn an_encrypted_assertion_in_a_signed_response_logs_in() {
+    let app = TestApp::spawn().await;
+    let mut spec = app.ent("enc-1", "Dupont-Martin", "Élodie", "12/04/2011", UAI);
+    spec.signing = jointure::saml::mint::Signing {
+        response: true,
+        assertion: false,
+        sha1: false,
+    };
+    app.expect_login(&encrypted_response(&app, &spec, true), "A-1")
+        .await;
+    // AES-CBC is accepted where the signature covers the ciphertext.
+    let mut spec = app.ent("enc-2", "Martin", "Camille", "20/01/2011", UAI);
+    spec.signing.response = true;
+    spec.signing.assertion = false;
+    spec.attributes
+        .push(("serviceAccountId".into(), vec!["A-2".into()]));
+    app.expect_login(&encrypted_response(&app, &spec, false), "A-2")
+        .await;
+}
+
+#[tokio::test]
+async fn a_signed_assertion_encrypted_in_an_unsigned_response_logs_in() {
+    let app = TestApp::spawn().await;
+    let spec = app.ent("enc-3", "Dupont-Martin", "Élodie", "12/04/2011", UAI);
+    assert!(spec.signing.assertion && !spec.signing.response);
+    app.expect_login(&encrypted_response(&app, &spec, true), "A-1")
+        .await;
+}
+
+#[tokio::test]
+async fn encryption_proves_nothing_and_cbc_needs_a_signed_response() {
+    let app = TestApp::spawn().await;
+    // Anyone can encrypt to our public key: an unsigned assertion inside
+    // an unsigned Response is still unsigned.
+    let mut spec = app.ent("enc-4", "Dupont-Martin", "Élodie", "12/04/2011", UAI);
+    spec.signing.assertion = false;
+    let f = app
+        .expect_failure(
+            &encrypted_response(&app, &spec, true),
+            "invalid_signature",
+            403,
+        )
+        .await;
+    assert!(f.detail.contains("neither"), "{}", f.detail);
+    // AES-CBC an attacker could alter unseen: refused before decrypting.
+    let spec = app.ent("enc-5", "Dupont-Martin", "Élodie", "12/04/2011", UAI);
+    let f = app
+        .expect_failure(
+            &encrypted_response(&app, &spec, false),
+            "invalid_signature",
+            403,
+        )
+        .await;
+    assert!(f.detail.contains("AES-CBC"), "{}", f.detail);
+    // A ciphertext changed in transit does not decrypt (GCM's tag).
+    let xml = encrypted_response(&app, &spec, true);
+    let at = xml.rfind("</xenc:CipherValue>").expect("cipher value") - 8;
+    let flipped = if &xml[at..at + 1] == "A" { "B" } else { "A" };
+    let xml = format!("{}{flipped}{}", &xml[..at], &xml[at + 1..]);
+    let f = app.expect_failure(&xml, "invalid_signature", 403).await;
+    assert!(f.detail.contains("decrypt"), "{}", f.detail);
+    assert_eq!(app.mapping("enc-4").await, None);
+    assert_eq!(app.mapping("enc-5").await, None);
+}
+
+/// A whole Response signed by libxmlsec1 from a template, in the shapes
+/// IdPs write: namespaces declared on the Response only, a default
+/// namespace on the Assertion, the ds prefix on the root, pretty-printed
+/// white space, InclusiveNamespaces, inclusive c14n.
+fn variant(app: &TestApp, subject: &str, account: &str, shape: usize) -> String {
+    use jointure::saml::xml::DS_NS;
+    let spec = app.ent(subject, "x", "x", "01/01/2000", UAI);
+    let now = chrono::Utc::now();
+    let ts = |d: i64| {
+        (now + chrono::Duration::seconds(d))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    let (rid, aid) = (random_id(), random_id());
+    let (c14n, prefix_list) = match shape % 3 {
+        0 => ("http://www.w3.org/2001/10/xml-exc-c14n#", ""),
+        1 => (
+            "http://www.w3.org/2001/10/xml-exc-c14n#",
+            "<ec:InclusiveNamespaces xmlns:ec=\"http://www.w3.org/2001/10/xml-exc-c14n#\" PrefixList=\"xs xsi\"/>",
+        ),
+        _ => ("http://www.w3.org/TR/2001/REC-xml-c14n-20010315", ""),
+    };
+    let nl = if shape % 2 == 1 { "\n    " } else { "" };
+    let reference = if shape % 4 < 2 { &aid } else { &rid };
+    let sig = format!(
+        "<ds:Signature>{nl}<ds:SignedInfo>{nl}<ds:CanonicalizationMethod Algorithm=\"{c14n}\">{prefix_list}</ds:CanonicalizationMethod>{nl}<ds:SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256\"/>{nl}<ds:Reference URI=\"#{reference}\"><ds:Transforms><ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/><ds:Transform Algorithm=\"{c14n}\">{prefix_list}</ds:Transform></ds:Transforms><ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><ds:DigestValue/></ds:Reference>{nl}</ds:SignedInfo>{nl}<ds:SignatureValue/>{nl}</ds:Signature>"
+    );
+    let (assertion_sig, response_sig) = if reference == &aid {
+        (sig.as_str(), "")
+    } else {
+        ("", sig.as_str())
+    };
+    // Shape 0, 4, 8: the Assertion in a default namespace of its own.
+    let (a, open) = if shape % 4 == 0 {
+        (
+            "",
+            "<Assertion xmlns=\"urn:oasis:names:tc:SAML:2.0:assertion\"",
+        )
+    } else {
+        ("saml:", "<saml:Assertion")
+    };
+    let sp = sp_entity_id();
+    let acs = acs_url();
+    let iss = &spec.issuer;
+    format!(
+        "<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" xmlns:ds=\"{DS_NS}\" xmlns:xs=\"http://www.w3.org/2001/XMLSchema\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" ID=\"{rid}\" Version=\"2.0\" IssueInstant=\"{now}\" Destination=\"{acs}\">{nl}<saml:Issuer>{iss}</saml:Issuer>{response_sig}{nl}<samlp:Status><samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Success\"/></samlp:Status>{nl}{open} ID=\"{aid}\" IssueInstant=\"{now}\" Version=\"2.0\">{nl}<{a}Issuer>{iss}</{a}Issuer>{assertion_sig}{nl}<{a}Subject><{a}NameID Format=\"urn:oasis:names:tc:SAML:2.0:nameid-format:persistent\">{subject}</{a}NameID><{a}SubjectConfirmation Method=\"urn:oasis:names:tc:SAML:2.0:cm:bearer\"><{a}SubjectConfirmationData NotOnOrAfter=\"{noa}\" Recipient=\"{acs}\"/></{a}SubjectConfirmation></{a}Subject>{nl}<{a}Conditions NotBefore=\"{nb}\" NotOnOrAfter=\"{noa}\"><{a}AudienceRestriction><{a}Audience>{sp}</{a}Audience></{a}AudienceRestriction></{a}Conditions>{nl}<{a}AttributeStatement><{a}Attribute Name=\"serviceAccountId\"><{a}AttributeValue xsi:type=\"xs:string\">{account}</{a}AttributeValue></{a}Attribute><{a}Attribute Name=\"ENTStructureUAI\"><{a}AttributeValue xsi:type=\"xs:string\">{UAI}</{a}AttributeValue></{a}Attribute></{a}AttributeStatement>{nl}</{a}Assertion>{nl}</samlp:Response>",
+        now = ts(0),
+        nb = ts(-60),
+        noa = ts(300),
+    )
+}
+
+#[tokio::test]
+async fn responses_signed_by_libxmlsec1_in_every_shape_log_in() {
+    let app = TestApp::spawn().await;
+    for shape in 0..12 {
+        let subject = format!("shape-{shape}");
+        let signed = app
+            .idp
+            .sign(&variant(&app, &subject, "A-5", shape))
+            .expect("libxmlsec1 signs");
+        app.expect_login(&signed, "A-5").await;
+    }
+}
+
+/// Small changes to a signed document, some meaningless to XML (white
+/// space in tags, quotes, character references, an empty-element tag,
+/// an unused namespace), some that change what was signed.
+fn mutate(xml: &str, seed: u64) -> String {
+    let mut rng = seed;
+    let mut next = move |n: usize| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % n as u64) as usize
+    };
+    let mut s = xml.to_string();
+    for _ in 0..1 + next(3) {
+        let len = s.len();
+        let at = next(len);
+        if !s.is_char_boundary(at) {
+            continue;
+        }
+        match next(9) {
+            // A byte of text or attribute value changed.
+            0 => {
+                let b = s.as_bytes()[at];
+                if b.is_ascii_alphanumeric() {
+                    let c = if b == b'a' { "b" } else { "a" };
+                    s.replace_range(at..at + 1, c);
+                }
+            }
+            // White space before a tag's end.
+            1 => {
+                if let Some(i) = s[at..].find('>') {
+                    if s.as_bytes()[at + i - 1] != b'/' {
+                        s.insert(at + i, ' ');
+                    }
+                }
+            }
+            // Double quotes become single ones on one attribute.
+            2 => {
+                if let Some(i) = s[at..].find("=\"") {
+                    let start = at + i + 1;
+                    if let Some(j) = s[start + 1..].find('"') {
+                        let end = start + 1 + j;
+                        if !s[start + 1..end].contains('\'') {
+                            s.replace_range(end..end + 1, "'");
+                            s.replace_range(start..start + 1, "'");
+                        }
+                    }
+                }
+            }
+            // A letter of text written as a character reference.
+            3 => {
+                if let Some(i) = s[at..].find('>') {
+                    let p = at + i + 1;
+                    if let Some(&b) = s.as_bytes().get(p) {
+                        if b.is_ascii_alphanumeric() {
+                            s.replace_range(p..p + 1, &format!("&#x{b:X};"));
+                        }
+                    }
+                }
+            }
+            // An unused namespace declared on an element.
+            4 => {
+                if let Some(i) = s[at..].find(" ID=") {
+                    s.insert_str(at + i, " xmlns:unused=\"urn:x\"");
+                }
+            }
+            // `<x></x>` and `<x/>`.
+            5 => {
+                if let Some(i) = s[at..].find("\"></ds:DigestMethod>") {
+                    s.replace_range(at + i + 1..at + i + 20, "/>");
+                } else if let Some(i) = s[at..].find("/>") {
+                    let start = s[..at + i].rfind('<').unwrap_or(0);
+                    let name: String = s[start + 1..]
+                        .chars()
+                        .take_while(|c| !c.is_whitespace() && *c != '/' && *c != '>')
+                        .collect();
+                    s.replace_range(at + i..at + i + 2, &format!("></{name}>"));
+                }
+            }
+            // A comment inside signed text (c14n without comments drops it).
+            6 => {
+                if let Some(i) = s[at..].find("</saml:NameID>") {
+                    s.insert_str(at + i, "<!--x-->");
+                }
+            }
+            // The SAML namespace bound to a second prefix on an element.
+            7 => {
+                if let Some(i) = s[at..].find("<saml:Attribute ") {
+                    s.insert_str(
+                        at + i + 16,
+                        "xmlns:s2=\"urn:oasis:names:tc:SAML:2.0:assertion\" ",
+                    );
+                }
+            }
+            // Any byte dropped.
+            _ => {
+                if s.is_char_boundary(at + 1) {
+                    s.remove(at);
+                }
+            }
+        }
+    }
+    s
+}
+
+#[tokio::test]
+async fn signature_decisions_never_differ_from_libxmlsec1_on_thousands_of_mutations() {
+    use jointure::saml::dsig::{verify_enveloped, TrustedKeys};
+    use samael::crypto::{CertificateDer, Crypto, CryptoProvider};
+    let app = TestApp::spawn().await;
+    let cert_b64 = app.idp.cert_base64();
+    let keys = TrustedKeys::from_certificates(std::slice::from_ref(&cert_b64)).expect("keys");
+    let der = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(&cert_b64)
+            .expect("der")
+    };
+    let cert = CertificateDer::from(der);
+    let mut originals = Vec::new();
+    for shape in 0..12 {
+        originals.push(
+            app.idp
+                .sign(&variant(&app, "diff", "A-5", shape))
+                .expect("signed"),
+        );
+    }
+    let (mut compared, mut accepted, mut refused) = (0, 0, 0);
+    for i in 0..3000u64 {
+        let xml = mutate(&originals[i as usize % originals.len()], i * 2654435761 + 1);
+        let Ok(doc) = roxmltree::Document::parse(&xml) else {
+            continue;
+        };
+        let Some(sig) = doc
+            .descendants()
+            .find(|n| n.tag_name().name() == "Signature" && n.is_element())
+        else {
+            continue;
+        };
+        let Some(parent) = sig.parent_element() else {
+            continue;
+        };
+        let ours = verify_enveloped(sig, parent, &keys).is_ok();
+        let theirs = match Crypto::verify_signed_xml(xml.as_bytes(), &cert, Some("ID")) {
+            Ok(()) => true,
+            Err(samael::crypto::CryptoError::InvalidSignature) => false,
+            // libxml2 could not read it: no decision to compare.
+            Err(_) => continue,
+        };
+        assert_eq!(ours, theirs, "decisions differ on:\n{xml}");
+        compared += 1;
+        if ours {
+            accepted += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    eprintln!("compared {compared}: {accepted} accepted by both, {refused} refused by both");
+    assert!(compared > 2000, "{compared}");
+    assert!(accepted > 300 && refused > 300, "{accepted} / {refused}");
+}

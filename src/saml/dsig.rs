@@ -315,3 +315,91 @@ fn verify_with(
         })
         .unwrap_or(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::nid::Nid;
+    use samael::crypto::{Crypto, CryptoProvider};
+
+    fn ec_key_and_cert(nid: Nid) -> (Vec<u8>, String) {
+        let group = EcGroup::from_curve_name(nid).expect("curve");
+        let key = PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey");
+        let mut name = openssl::x509::X509NameBuilder::new().expect("name");
+        name.append_entry_by_text("CN", "ec idp").expect("cn");
+        let name = name.build();
+        let mut b = openssl::x509::X509Builder::new().expect("builder");
+        b.set_version(2).expect("version");
+        b.set_subject_name(&name).expect("subject");
+        b.set_issuer_name(&name).expect("issuer");
+        b.set_pubkey(&key).expect("pubkey");
+        let now = openssl::asn1::Asn1Time::days_from_now(0).expect("now");
+        let later = openssl::asn1::Asn1Time::days_from_now(1).expect("later");
+        b.set_not_before(&now).expect("nb");
+        b.set_not_after(&later).expect("na");
+        b.sign(&key, MessageDigest::sha256()).expect("sign");
+        let cert = b.build().to_der().expect("der");
+        (
+            key.private_key_to_der().expect("key der"),
+            base64::engine::general_purpose::STANDARD.encode(cert),
+        )
+    }
+
+    fn template(alg: &str) -> String {
+        format!(
+            "<r:Doc xmlns:r=\"urn:r\" ID=\"_d1\"><r:v a=\"1\">text &amp; more</r:v><ds:Signature xmlns:ds=\"{DS_NS}\"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm=\"{EXC_C14N}\"/><ds:SignatureMethod Algorithm=\"{alg}\"/><ds:Reference URI=\"#_d1\"><ds:Transforms><ds:Transform Algorithm=\"{ENVELOPED}\"/><ds:Transform Algorithm=\"{EXC_C14N}\"/></ds:Transforms><ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><ds:DigestValue/></ds:Reference></ds:SignedInfo><ds:SignatureValue/></ds:Signature></r:Doc>"
+        )
+    }
+
+    fn check(xml: &str, keys: &TrustedKeys) -> Result<(), String> {
+        let doc = roxmltree::Document::parse(xml).map_err(|e| e.to_string())?;
+        let sig = doc
+            .descendants()
+            .find(|n| is(n, "Signature"))
+            .ok_or("no signature")?;
+        verify_enveloped(sig, doc.root_element(), keys)
+    }
+
+    #[test]
+    fn ecdsa_signatures_made_by_libxmlsec1_verify_on_every_curve() {
+        for (nid, alg) in [
+            (
+                Nid::X9_62_PRIME256V1,
+                "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+            ),
+            (
+                Nid::SECP384R1,
+                "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+            ),
+            (
+                Nid::SECP521R1,
+                "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512",
+            ),
+        ] {
+            let (key_der, cert) = ec_key_and_cert(nid);
+            let signed = Crypto::sign_xml(template(alg), &key_der).expect("libxmlsec1 signs");
+            let keys = TrustedKeys::from_certificates(&[cert]).expect("keys");
+            check(&signed, &keys).expect("verifies");
+            let tampered = signed.replace("text &amp; more", "text &amp; less");
+            assert!(check(&tampered, &keys)
+                .expect_err("tampered")
+                .contains("digest"));
+            // Another key of the same curve does not verify it.
+            let (_, other) = ec_key_and_cert(nid);
+            let other = TrustedKeys::from_certificates(&[other]).expect("keys");
+            assert!(check(&signed, &other).is_err());
+        }
+    }
+
+    #[test]
+    fn a_key_of_the_wrong_kind_never_verifies() {
+        let (key_der, cert) = ec_key_and_cert(Nid::X9_62_PRIME256V1);
+        let alg = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256";
+        let signed = Crypto::sign_xml(template(alg), &key_der).expect("signs");
+        // The same document claiming RSA is refused: the only key is EC.
+        let as_rsa = signed.replace(alg, "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256");
+        let keys = TrustedKeys::from_certificates(&[cert]).expect("keys");
+        assert!(check(&as_rsa, &keys).is_err());
+    }
+}
