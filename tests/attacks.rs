@@ -702,7 +702,7 @@ fn variant(app: &TestApp, subject: &str, account: &str, shape: usize) -> String 
         ("", sig.as_str())
     };
     // Shape 0, 4, 8: the Assertion in a default namespace of its own.
-    let (a, open) = if shape % 4 == 0 {
+    let (a, open) = if shape.is_multiple_of(4) {
         (
             "",
             "<Assertion xmlns=\"urn:oasis:names:tc:SAML:2.0:assertion\"",
