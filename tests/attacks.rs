@@ -674,6 +674,18 @@ async fn encryption_proves_nothing_and_cbc_needs_a_signed_response() {
 /// namespace on the Assertion, the ds prefix on the root, pretty-printed
 /// white space, InclusiveNamespaces, inclusive c14n.
 fn variant(app: &TestApp, subject: &str, account: &str, shape: usize) -> String {
+    variant_signed_by(app, subject, account, shape, None)
+}
+
+/// [`variant`] with `signature` (a signer's placeholder) in place of the
+/// libxmlsec1 template.
+fn variant_signed_by(
+    app: &TestApp,
+    subject: &str,
+    account: &str,
+    shape: usize,
+    placeholder: Option<&str>,
+) -> String {
     use jointure::saml::xml::DS_NS;
     let spec = app.ent(subject, "x", "x", "01/01/2000", UAI);
     let now = chrono::Utc::now();
@@ -696,6 +708,7 @@ fn variant(app: &TestApp, subject: &str, account: &str, shape: usize) -> String 
     let sig = format!(
         "<ds:Signature>{nl}<ds:SignedInfo>{nl}<ds:CanonicalizationMethod Algorithm=\"{c14n}\">{prefix_list}</ds:CanonicalizationMethod>{nl}<ds:SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256\"/>{nl}<ds:Reference URI=\"#{reference}\"><ds:Transforms><ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/><ds:Transform Algorithm=\"{c14n}\">{prefix_list}</ds:Transform></ds:Transforms><ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><ds:DigestValue/></ds:Reference>{nl}</ds:SignedInfo>{nl}<ds:SignatureValue/>{nl}</ds:Signature>"
     );
+    let sig = placeholder.map(str::to_string).unwrap_or(sig);
     let (assertion_sig, response_sig) = if reference == &aid {
         (sig.as_str(), "")
     } else {
@@ -719,6 +732,87 @@ fn variant(app: &TestApp, subject: &str, account: &str, shape: usize) -> String 
         nb = ts(-60),
         noa = ts(300),
     )
+}
+
+/// The Python interpreter of the venv `scripts/setup` makes for signxml.
+fn signxml_python() -> std::path::PathBuf {
+    let p = std::env::var_os("JOINTURE_SIGNXML_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv/bin/python")
+        });
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/setup, which installs signxml for this test",
+        p.display()
+    );
+    p
+}
+
+#[tokio::test]
+async fn responses_signed_by_signxml_log_in() {
+    use std::io::Write;
+    let app = TestApp::spawn().await;
+    let (key, cert) = app.idp.pem_pair().expect("pem");
+    let key_path = app.dir.path().join("idp-key.pem");
+    let cert_path = app.dir.path().join("idp-cert.pem");
+    std::fs::write(&key_path, key).expect("key");
+    std::fs::write(&cert_path, cert).expect("cert");
+    let placeholder = "<ds:Signature Id=\"placeholder\"/>";
+    let cases: [(usize, &str, &[&str]); 6] = [
+        (1, "http://www.w3.org/2001/10/xml-exc-c14n#", &[]),
+        (0, "http://www.w3.org/2001/10/xml-exc-c14n#", &[]),
+        (5, "http://www.w3.org/2001/10/xml-exc-c14n#", &["xs", "xsi"]),
+        (2, "http://www.w3.org/2001/10/xml-exc-c14n#", &[]),
+        (3, "http://www.w3.org/TR/2001/REC-xml-c14n-20010315", &[]),
+        (6, "http://www.w3.org/TR/2001/REC-xml-c14n-20010315", &[]),
+    ];
+    for (shape, c14n, prefixes) in cases {
+        let subject = format!("signxml-{shape}-{}", prefixes.len());
+        let xml = variant_signed_by(&app, &subject, "A-5", shape, Some(placeholder));
+        let doc = roxmltree::Document::parse(&xml).expect("template");
+        let signed_id = doc
+            .descendants()
+            .find(|n| n.tag_name().name() == "Signature")
+            .and_then(|s| s.parent())
+            .and_then(|p| p.attribute("ID"))
+            .expect("signed element")
+            .to_string();
+        let mut child = std::process::Command::new(signxml_python())
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/interop/signxml_sign.py"
+            ))
+            .arg(&key_path)
+            .arg(&cert_path)
+            .arg(&signed_id)
+            .arg(c14n)
+            .args(prefixes)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("signxml runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(xml.as_bytes())
+            .expect("write");
+        let out = child.wait_with_output().expect("signxml");
+        assert!(out.status.success(), "signxml failed on shape {shape}");
+        let signed = String::from_utf8(out.stdout).expect("utf8");
+        assert!(
+            !signed.contains("placeholder\"/>"),
+            "signxml filled the placeholder"
+        );
+        if let Err(r) = app.svc.verifier.verify(&signed, chrono::Utc::now()) {
+            panic!(
+                "shape {shape} ({c14n} {prefixes:?}): {}\n{signed}",
+                r.detail
+            );
+        }
+        app.expect_login(&signed, "A-5").await;
+    }
 }
 
 #[tokio::test]

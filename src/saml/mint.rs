@@ -151,6 +151,18 @@ impl MintingIdp {
         })
     }
 
+    /// The key and certificate in PEM, for signers outside this crate
+    /// (the interoperability tests sign with signxml).
+    pub fn pem_pair(&self) -> Result<(Vec<u8>, Vec<u8>), String> {
+        let key = self
+            .keys
+            .key
+            .private_key_to_pem_pkcs8()
+            .map_err(|e| e.to_string())?;
+        let cert = self.keys.cert.to_pem().map_err(|e| e.to_string())?;
+        Ok((key, cert))
+    }
+
     pub fn cert_base64(&self) -> String {
         self.keys.cert_base64().unwrap_or_default()
     }
