@@ -5,7 +5,6 @@
 pub mod config;
 pub mod csv_io;
 pub mod demo;
-pub mod error;
 pub mod flow;
 pub mod i18n;
 pub mod resolve;

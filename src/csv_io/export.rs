@@ -4,9 +4,9 @@
 //! (what French and Dutch spreadsheet programs expect).
 
 use super::neutralise;
+use crate::resolve::report::Report;
 use crate::store::failures::{self, Cursor, Filter};
 use crate::store::Scope;
-use crate::web::failures::Report;
 use sqlx::{Row, SqlitePool};
 
 /// What to export.

@@ -4,6 +4,7 @@
 pub mod kinds;
 pub mod names;
 pub mod ranking;
+pub mod report;
 pub mod school_code;
 
 pub use kinds::FailureKind;

@@ -4,8 +4,8 @@
 //! InResponseTo.
 
 use super::{render, tr, AppState};
-use crate::error::AppError;
 use crate::i18n::Tr;
+use crate::web::error::AppError;
 use askama::Template;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod api;
 pub mod demo;
+pub mod error;
 pub mod failures;
 pub mod saml;
 
@@ -135,7 +136,7 @@ pub fn router(state: AppState) -> Router {
     if state.demo.is_some() {
         r = r.merge(demo::routes());
     }
-    r.fallback(|| async { crate::error::AppError::NotFound })
+    r.fallback(|| async { crate::web::error::AppError::NotFound })
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
@@ -267,4 +268,9 @@ pub fn client_ip(req_ext: &axum::http::Extensions) -> Option<String> {
     req_ext
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip().to_string())
+}
+
+/// Compares secrets in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -2,12 +2,12 @@
 //! `/me`.
 
 use super::{render, tr, AppState};
-use crate::error::AppError;
 use crate::flow::{self, Context, Outcome};
 use crate::i18n::Tr;
 use crate::resolve::FailureKind;
 use crate::saml::Rejection;
 use crate::store::{accounts, failures, replay, schools, sessions};
+use crate::web::error::AppError;
 use askama::Template;
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};

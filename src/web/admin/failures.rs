@@ -3,14 +3,14 @@
 //! actions.
 
 use super::{field, form_pairs, AdminSession, Chrome};
-use crate::error::AppError;
 use crate::resolve::ranking::{rank, CandidateAccount, Claimed, Ranked};
+use crate::resolve::report::Report;
 use crate::resolve::{parse_date, FailureKind};
 use crate::saml::Claims;
 use crate::store::desk::{self, Refused};
 use crate::store::failures::{self, Cursor, Failure, Filter};
 use crate::store::{self, accounts, audit, schools};
-use crate::web::failures::Report;
+use crate::web::error::AppError;
 use crate::web::{render, AppState};
 use askama::Template;
 use axum::body::Bytes;

@@ -2,13 +2,13 @@
 //! unlink), accounts, schools, audit log.
 
 use super::{field, form_pairs, AdminSession, Chrome};
-use crate::error::AppError;
 use crate::store::accounts::Account;
 use crate::store::audit::Entry;
 use crate::store::desk::{self, Refused};
 use crate::store::mappings::MappingRow;
 use crate::store::schools::School;
 use crate::store::{self, accounts, audit, failures, mappings, schools};
+use crate::web::error::AppError;
 use crate::web::{render, AppState};
 use askama::Template;
 use axum::body::Bytes;

@@ -3,9 +3,9 @@
 //! session ID; failed attempts are throttled per address and per e-mail.
 
 use super::{field, form_pairs, AdminSession};
-use crate::error::AppError;
 use crate::i18n::Tr;
 use crate::store::{admins, sessions};
+use crate::web::error::AppError;
 use crate::web::{render, tr, AppState};
 use askama::Template;
 use axum::body::Bytes;
@@ -81,9 +81,7 @@ pub async fn submit(State(st): State<AppState>, req: Request) -> Result<Response
     let pairs = form_pairs(&body);
     let cookie = crate::web::cookie(&parts.headers, &login_cookie_name(&st)).unwrap_or_default();
     let given = field(&pairs, "csrf_token").unwrap_or("");
-    if cookie.len() < 32
-        || !crate::web::failures::constant_time_eq(given.as_bytes(), cookie.as_bytes())
-    {
+    if cookie.len() < 32 || !crate::web::constant_time_eq(given.as_bytes(), cookie.as_bytes()) {
         return Err(AppError::Forbidden(t.get("admin.csrf").into()));
     }
     let email = field(&pairs, "email").unwrap_or("").trim().to_lowercase();

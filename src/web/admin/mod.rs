@@ -9,10 +9,10 @@ mod login;
 pub mod transfer;
 
 use super::AppState;
-use crate::error::AppError;
 use crate::i18n::Tr;
 use crate::store::admins::Admin;
 use crate::store::{sessions, Scope};
+use crate::web::error::AppError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -75,9 +75,8 @@ impl AdminSession {
     /// Refuses a POST whose `csrf_token` is not this session's: 403, nothing
     /// changed.
     pub fn check_csrf(&self, given: Option<&str>) -> Result<(), AppError> {
-        let ok = given.is_some_and(|g| {
-            crate::web::failures::constant_time_eq(g.as_bytes(), self.csrf.as_bytes())
-        });
+        let ok =
+            given.is_some_and(|g| crate::web::constant_time_eq(g.as_bytes(), self.csrf.as_bytes()));
         if ok {
             Ok(())
         } else {

@@ -6,7 +6,7 @@
 use super::{AdminSession, Chrome};
 use crate::csv_io::export::{ExportKind, Exporter};
 use crate::csv_io::{self, ImportKind, ImportReport, Options};
-use crate::error::AppError;
+use crate::web::error::AppError;
 use crate::web::{render, AppState};
 use askama::Template;
 use axum::body::{Body, Bytes};
