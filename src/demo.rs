@@ -7,11 +7,11 @@ use crate::config::{Config, IdpConfig};
 use crate::resolve::Role;
 use crate::saml::metadata::IdpMetadata;
 use crate::saml::mint::{MintingIdp, ResponseSpec};
+use crate::service::{Service, StartError};
 use crate::store::accounts::Account;
 use crate::store::mappings::Source;
 use crate::store::schools::School;
 use crate::store::{self, accounts, admins, mappings, replay, schools};
-use crate::{Service, StartError};
 use chrono::{Duration, NaiveDate};
 
 /// One button of the demo IdP page.

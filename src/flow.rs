@@ -8,8 +8,8 @@ use crate::resolve::{
     MatchOutcome, Role,
 };
 use crate::saml::{Claims, Rejection, Verified};
+use crate::service::Service;
 use crate::store::{self, accounts, failures, mappings, replay, schools};
-use crate::Service;
 use sqlx::SqliteConnection;
 
 /// Where a response came from, for the record.

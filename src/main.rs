@@ -213,8 +213,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let name = file.display().to_string();
             let bytes = std::fs::read(&file)
                 .map_err(|e| Failure::User(format!("{name}: cannot read: {e}")))?;
-            let idps =
-                jointure::KnownIdps::load(&config).map_err(|e| Failure::User(e.to_string()))?;
+            let idps = jointure::known_idps(&config).map_err(|e| Failure::User(e.to_string()))?;
             let pool = jointure::store::open(&config.database_path).await?;
             let kind = match what {
                 ImportWhat::Schools => ImportKind::Schools,

@@ -8,9 +8,9 @@ use super::{
     decode_text, detect_delimiter, looks_binary, unclosed_quote_line, unneutralise, ImportReport,
     RowError,
 };
+use crate::resolve::KnownIdps;
 use crate::resolve::{fold_name, parse_date, parse_school_code, AssertedPerson, Role};
 use crate::store::{self, accounts, audit, mappings, Scope};
-use crate::KnownIdps;
 use sqlx::SqlitePool;
 use sqlx::{Row, SqliteConnection};
 use std::collections::{HashMap, HashSet};

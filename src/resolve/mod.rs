@@ -165,3 +165,18 @@ mod tests {
         );
     }
 }
+
+/// The configured IdPs by entity ID, with whether automatic matching is on
+/// for each: what imports need, without keys or a verifier.
+#[derive(Debug, Clone, Default)]
+pub struct KnownIdps(pub std::collections::HashMap<String, bool>);
+
+impl KnownIdps {
+    pub fn contains(&self, entity_id: &str) -> bool {
+        self.0.contains_key(entity_id)
+    }
+
+    pub fn matches_identity(&self, entity_id: &str) -> bool {
+        self.0.get(entity_id).copied().unwrap_or(false)
+    }
+}

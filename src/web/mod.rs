@@ -8,7 +8,7 @@ pub mod failures;
 pub mod saml;
 
 use crate::i18n::{Lang, Tr};
-use crate::Service;
+use crate::service::Service;
 use askama::Template;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
