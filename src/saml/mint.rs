@@ -139,6 +139,17 @@ impl MintingIdp {
     /// A new IdP with a fresh RSA-2048 key.
     pub fn generate(entity_id: &str) -> Result<Self, String> {
         let keys = generate("jointure test IdP", 2048).map_err(|e| e.to_string())?;
+        Self::with_keys(entity_id, keys)
+    }
+
+    /// An IdP with a given key pair in PEM (the tests' fixed keys).
+    pub fn from_pem(entity_id: &str, key_pem: &[u8], cert_pem: &[u8]) -> Result<Self, String> {
+        let key = openssl::pkey::PKey::private_key_from_pem(key_pem).map_err(|e| e.to_string())?;
+        let cert = openssl::x509::X509::from_pem(cert_pem).map_err(|e| e.to_string())?;
+        Self::with_keys(entity_id, SpKeys { key, cert })
+    }
+
+    fn with_keys(entity_id: &str, keys: SpKeys) -> Result<Self, String> {
         let key_der = keys
             .key
             .rsa()

@@ -4,10 +4,8 @@
 //! And the two legitimate shapes: a signed Response around an unsigned
 //! Assertion, an unsigned Response around a signed Assertion.
 
-mod common;
-
-use common::*;
-use jointure::saml::mint::{random_id, MintingIdp, ResponseSpec};
+use crate::common::*;
+use jointure::saml::mint::{random_id, ResponseSpec};
 use std::sync::Arc;
 
 /// The attacker holds a genuinely signed assertion for their own identity
@@ -199,7 +197,7 @@ async fn an_attribute_changed_after_signing_is_refused() {
 #[tokio::test]
 async fn a_foreign_key_with_its_certificate_in_key_info_is_refused() {
     let a = setup().await;
-    let forger = MintingIdp::generate(&a.app.idp.entity_id).expect("forger");
+    let forger = fixture_idp(&a.app.idp.entity_id, 1);
     let spec = a
         .app
         .ent("victim", "Dupont-Martin", "Élodie", "12/04/2011", UAI);

@@ -1,9 +1,7 @@
 //! CSV round trips, bad input, rollover, failures resolved by imports,
 //! formula neutralisation, and the import and export pages.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use jointure::csv_io::export::{ExportKind, Exporter};
 use jointure::csv_io::{import, ImportKind, ImportReport, Options};
 use jointure::store::failures::Filter;

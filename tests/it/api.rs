@@ -1,9 +1,7 @@
 //! The JSON API (SPEC §6): bearer tokens, the same scoping as admins,
 //! assertions handed over by services, failures and mappings.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 async fn token(app: &TestApp, name: &str, role: &str, schools: &[&str]) -> String {

@@ -1,9 +1,7 @@
 //! The `jointure` binary: config files, imports, ingest, admin add, and the
 //! one-line refusals at start.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

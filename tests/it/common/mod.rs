@@ -24,6 +24,26 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
 }
 
+/// An IdP with fixed key pair `n` (0, 1 or 2) from `fixtures/`: no test
+/// pays for key generation, and IdPs that must differ use different `n`.
+pub fn fixture_idp(entity_id: &str, n: usize) -> MintingIdp {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures");
+    let read = |f: String| std::fs::read(dir.join(f)).expect("fixture key");
+    MintingIdp::from_pem(
+        entity_id,
+        &read(format!("idp-{n}.key")),
+        &read(format!("idp-{n}.crt")),
+    )
+    .expect("fixture IdP")
+}
+
+/// Puts the fixed SP key pair where `config` expects it.
+pub fn install_sp_keys(config: &Config) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures");
+    std::fs::copy(dir.join("sp.key"), &config.sp_key).expect("sp key");
+    std::fs::copy(dir.join("sp.crt"), &config.sp_cert).expect("sp cert");
+}
+
 pub fn sp_entity_id() -> String {
     format!("{SP}/saml/metadata")
 }
@@ -44,6 +64,7 @@ pub fn config_for(dir: &std::path::Path, idp: &MintingIdp) -> Config {
     let mut idp_cfg = IdpConfig::with_metadata(meta);
     idp_cfg.account_id_attribute = Some("serviceAccountId".into());
     c.idps = vec![idp_cfg];
+    install_sp_keys(&c);
     c
 }
 
@@ -79,7 +100,7 @@ impl TestApp {
     /// Spawns with a config changed by `tweak`, and the usual seed data.
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
-        let idp = MintingIdp::generate("https://idp.test/saml").expect("idp");
+        let idp = fixture_idp("https://idp.test/saml", 0);
         let mut config = config_for(dir.path(), &idp);
         tweak(&mut config);
         let app = Application::build(config, false).await.expect("app builds");

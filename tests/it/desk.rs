@@ -1,9 +1,7 @@
 //! The failure form and the admins' desk over HTTP: the whole story, scoping,
 //! CSRF, throttling, sessions, escaping and concurrent actions.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn the_whole_story_mismatch_form_admin_resolves_next_login_works() {

@@ -1,9 +1,7 @@
 //! `serve --demo`: every scenario of the demo IdP page reaches the outcome
 //! it announces, through the same ACS a browser posts to.
 
-mod common;
-
-use common::{client, meta};
+use crate::common::{client, meta};
 use jointure::config::Config;
 use jointure::Application;
 
@@ -14,6 +12,7 @@ async fn spawn_demo() -> (String, tempfile::TempDir) {
     c.database_path = dir.path().join("demo.db");
     c.sp_key = dir.path().join("sp.key");
     c.sp_cert = dir.path().join("sp.crt");
+    crate::common::install_sp_keys(&c);
     let app = Application::build(c, true).await.expect("demo app");
     assert!(app.demo_admin_password().is_some_and(|p| p.len() >= 16));
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -118,6 +117,7 @@ async fn the_demo_idp_does_not_exist_without_demo() {
     c.database_path = dir.path().join("j.db");
     c.sp_key = dir.path().join("sp.key");
     c.sp_cert = dir.path().join("sp.crt");
+    crate::common::install_sp_keys(&c);
     let app = Application::build(c, false).await.expect("app");
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run());

@@ -1,9 +1,7 @@
 //! SP-initiated login over HTTP-Redirect, InResponseTo, RelayState, and the
 //! SP metadata.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::io::Read;
 
 fn query_param(url: &str, name: &str) -> Option<String> {

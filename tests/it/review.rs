@@ -2,9 +2,7 @@
 //! imports found: forged identities cannot be linked, actions stay in scope,
 //! no account IDs leak across schools, unsigned wrappers decide nothing.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use jointure::csv_io::{import, ImportKind, Options};
 use jointure::store::Scope;
 

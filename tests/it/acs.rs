@@ -2,10 +2,8 @@
 //! posted to the running app; every failure kind checked for its kind, HTTP
 //! status, meta tags and stored row, and every way to succeed.
 
-mod common;
-
+use crate::common::*;
 use chrono::Duration;
-use common::*;
 use jointure::saml::mint::{MintingIdp, ResponseSpec};
 
 #[tokio::test]
@@ -138,7 +136,7 @@ async fn doctype_and_entities_are_malformed() {
 #[tokio::test]
 async fn unknown_issuer_is_recorded_with_the_entity_id() {
     let app = TestApp::spawn().await;
-    let stranger = MintingIdp::generate("https://stranger.test/idp").expect("idp");
+    let stranger = fixture_idp("https://stranger.test/idp", 1);
     let mut spec = app.nobody("sub-s");
     spec.issuer = stranger.entity_id.clone();
     let f = app
@@ -401,8 +399,8 @@ async fn unknown_failure_references_are_not_found() {
 
 #[tokio::test]
 async fn several_idps_from_one_entities_descriptor_are_all_trusted() {
-    let ent = MintingIdp::generate("https://ent.test/idp").expect("idp");
-    let entree = MintingIdp::generate("https://entree.test/idp").expect("idp");
+    let ent = fixture_idp("https://ent.test/idp", 1);
+    let entree = fixture_idp("https://entree.test/idp", 2);
     let app = TestApp::spawn_with(|c| {
         let agg = format!(
             "<md:EntitiesDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\">{}{}</md:EntitiesDescriptor>",
@@ -484,7 +482,7 @@ async fn old_failures_lose_their_raw_response_and_client_details_after_retention
 
 /// Two IdPs, each trusted for its own school: one logs in only its pupils.
 async fn two_ent_app() -> (TestApp, MintingIdp) {
-    let other = MintingIdp::generate("https://other-ent.test/idp").expect("idp");
+    let other = fixture_idp("https://other-ent.test/idp", 1);
     let app = TestApp::spawn_with(|c| {
         let path = c.sp_key.parent().expect("dir").join("other.xml");
         std::fs::write(&path, other.metadata_xml("https://other-ent.test/sso")).expect("write");
@@ -572,8 +570,8 @@ async fn a_school_can_trust_an_idp_through_its_own_list() {
 #[tokio::test]
 async fn with_several_idps_one_trusted_for_no_school_stops_the_start() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let idp = MintingIdp::generate("https://idp.test/saml").expect("idp");
-    let other = MintingIdp::generate("https://other-ent.test/idp").expect("idp");
+    let idp = fixture_idp("https://idp.test/saml", 0);
+    let other = fixture_idp("https://other-ent.test/idp", 1);
     let mut c = config_for(dir.path(), &idp);
     let path = dir.path().join("other.xml");
     std::fs::write(&path, other.metadata_xml("https://other-ent.test/sso")).expect("write");

@@ -1,0 +1,15 @@
+//! Every integration test, in one binary (one link of the whole tree per
+//! change). Each module is one area; `common` is the harness.
+
+mod common;
+
+mod acs;
+mod api;
+mod attacks;
+mod browser;
+mod cli;
+mod csv;
+mod demo;
+mod desk;
+mod review;
+mod sp_initiated;
