@@ -28,7 +28,7 @@ pub fn decode_saml_response(value: &str) -> Result<String, String> {
 }
 
 /// A strong request ID (128 random bits) for an AuthnRequest: samael's own
-/// has 32 bits only (NOTES gap 9).
+/// has 32 bits only (docs/field-notes.md, item 9).
 pub fn new_request_id() -> String {
     mint::random_id()
 }

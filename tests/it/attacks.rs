@@ -1,4 +1,4 @@
-//! The attacks an SP must survive (NOTES.md): signature wrapping XSW1–8,
+//! The attacks an SP must survive (docs/field-notes.md): signature wrapping XSW1–8,
 //! stripping, tampering, a foreign key riding in KeyInfo, comment
 //! injection, SHA-1. None logs anyone in; each is recorded with its kind.
 //! And the two legitimate shapes: a signed Response around an unsigned
