@@ -61,7 +61,8 @@ impl Application {
         self.service.clone()
     }
 
-    /// Serves until the process ends, with hourly housekeeping.
+    /// Serves until SIGTERM or SIGINT, with hourly housekeeping; on the
+    /// signal, stops accepting and lets requests in flight finish.
     pub async fn run(self) -> std::io::Result<()> {
         let svc = self.service.clone();
         tokio::spawn(async move {
@@ -78,6 +79,30 @@ impl Application {
             self.router
                 .into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
+        .with_graceful_shutdown(shutdown_signal())
         .await
     }
+}
+
+/// SIGINT (Ctrl+C) or SIGTERM (systemd, docker stop).
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
 }

@@ -129,6 +129,8 @@ pub fn router(state: AppState) -> Router {
         .route("/static/style.css", get(style))
         .route("/static/autopost.js", get(autopost_js))
         .route("/static/report.js", get(report_js))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .merge(saml::routes())
         .merge(failures::routes())
         .merge(admin::routes(state.svc.config.max_upload_bytes))
@@ -138,7 +140,62 @@ pub fn router(state: AppState) -> Router {
     }
     r.fallback(|| async { crate::web::error::AppError::NotFound })
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
+}
+
+/// Ready when the database answers within two seconds.
+async fn readyz(
+    axum::extract::State(st): axum::extract::State<AppState>,
+) -> (StatusCode, &'static str) {
+    let ping = sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&st.svc.pool);
+    match tokio::time::timeout(std::time::Duration::from_secs(2), ping).await {
+        Ok(Ok(_)) => (StatusCode::OK, "ready"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    }
+}
+
+/// A request ID on every request: the caller's `x-request-id` when it is a
+/// plain token, else a fresh one; in every log line of the request (its
+/// span) and on the response. The log line names the route pattern, never
+/// the path itself (a failure's reference) or any personal data.
+async fn request_id(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use tracing::Instrument;
+    let given = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_string);
+    let id = given.unwrap_or_else(|| {
+        let bytes: [u8; 8] = rand::random();
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    });
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "(no route)".into());
+    let method = req.method().clone();
+    let span = tracing::info_span!("request", id = %id, %method, %route);
+    let start = std::time::Instant::now();
+    let mut res = next.run(req).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = res.status().as_u16(),
+            ms = start.elapsed().as_millis() as u64,
+            "served"
+        )
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
 }
 
 /// Headers every page carries: no framing, no sniffing, a strict CSP (our

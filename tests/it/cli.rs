@@ -411,3 +411,76 @@ fn token_add_prints_the_token_alone_and_revoke_ends_it() {
     );
     assert_eq!(twice.status.code(), Some(1));
 }
+
+#[tokio::test]
+async fn serve_answers_health_checks_with_a_request_id_and_stops_cleanly_on_sigterm() {
+    use std::io::BufRead;
+    let app = TestApp::spawn().await;
+    let config = write_config(app.dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jointure"))
+        .args(["--config", &config, "serve"])
+        .env("JOINTURE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("first line");
+    let port: u16 = line
+        .split("port ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    let base = format!("http://127.0.0.1:{port}");
+    let res = client()
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(res.status().as_u16(), 200);
+    let id = res.headers()["x-request-id"]
+        .to_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(id.len(), 16, "{id}");
+    let res = client()
+        .get(format!("{base}/readyz"))
+        .header("x-request-id", "support-42")
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(
+        res.headers()["x-request-id"],
+        "support-42",
+        "a plain ID is kept"
+    );
+    let res = client()
+        .get(format!("{base}/healthz"))
+        .header("x-request-id", "<script>")
+        .send()
+        .await
+        .expect("healthz");
+    assert_ne!(
+        res.headers()["x-request-id"],
+        "<script>",
+        "anything else is replaced"
+    );
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "exit after SIGTERM: {status}");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    panic!("the server did not stop within 10 s of SIGTERM");
+}
