@@ -266,13 +266,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 ExportWhat::Mappings => ExportKind::Mappings,
                 ExportWhat::Accounts => ExportKind::Accounts,
             };
-            if let Some(s) = &status {
-                if !["open", "resolved", "dismissed"].contains(&s.as_str()) {
-                    return Err(Failure::User(format!(
-                        "--status {s:?}: open, resolved or dismissed"
-                    )));
-                }
-            }
+            let status = status
+                .map(|s| {
+                    jointure::resolve::FailureStatus::parse(&s).ok_or_else(|| {
+                        Failure::User(format!("--status {s:?}: open, resolved or dismissed"))
+                    })
+                })
+                .transpose()?;
             let school = school.as_deref().map(school_code).transpose()?;
             let filter = jointure::store::failures::Filter {
                 status,

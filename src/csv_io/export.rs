@@ -187,7 +187,7 @@ impl Exporter {
                             f.last_seen,
                             f.count.to_string(),
                             f.kind.as_str().to_string(),
-                            f.status,
+                            f.status.to_string(),
                             f.idp_entity_id.unwrap_or_default(),
                             f.school_code.unwrap_or_default(),
                             f.subject.unwrap_or_default(),

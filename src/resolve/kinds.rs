@@ -142,3 +142,45 @@ mod tests {
         assert_eq!(FailureKind::IdentityMismatch.http_status(), 403);
     }
 }
+
+/// Where a failure stands on the desk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureStatus {
+    /// Waiting for an admin (or for the next login to succeed).
+    Open,
+    /// Linked to an account: the next login works.
+    Resolved,
+    /// Closed without a link.
+    Dismissed,
+}
+
+impl FailureStatus {
+    pub const ALL: [FailureStatus; 3] = [
+        FailureStatus::Open,
+        FailureStatus::Resolved,
+        FailureStatus::Dismissed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureStatus::Open => "open",
+            FailureStatus::Resolved => "resolved",
+            FailureStatus::Dismissed => "dismissed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FailureStatus> {
+        FailureStatus::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    pub fn is_open(self) -> bool {
+        self == FailureStatus::Open
+    }
+}
+
+impl std::fmt::Display for FailureStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

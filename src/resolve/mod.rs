@@ -7,7 +7,7 @@ pub mod ranking;
 pub mod report;
 pub mod school_code;
 
-pub use kinds::FailureKind;
+pub use kinds::{FailureKind, FailureStatus};
 pub use names::{fold_name, parse_date, prefix_within};
 pub use school_code::{parse_school_code, SchoolCode};
 

@@ -4,6 +4,7 @@
 //! acting at once one wins and the other is told who did what.
 
 use super::{accounts, audit, mappings, Scope};
+use crate::resolve::FailureStatus;
 use serde_json::json;
 use sqlx::{Row, SqliteConnection};
 
@@ -14,7 +15,7 @@ pub enum Refused {
     NotFound,
     /// Somebody else acted first.
     AlreadyHandled {
-        status: String,
+        status: FailureStatus,
         by: Option<String>,
         at: Option<String>,
     },
@@ -69,7 +70,7 @@ impl Refused {
 
 /// The status columns of a failure, read in scope.
 struct Head {
-    status: String,
+    status: FailureStatus,
     verified: bool,
     idp: Option<String>,
     subject: Option<String>,
@@ -91,7 +92,7 @@ async fn head(
         q = q.bind(b);
     }
     Ok(q.fetch_optional(&mut *conn).await?.map(|r| Head {
-        status: r.get("status"),
+        status: FailureStatus::parse(r.get("status")).unwrap_or(FailureStatus::Open),
         verified: r.get::<i64, _>("asserted_verified") != 0,
         idp: r.get("idp_entity_id"),
         subject: r.get("subject"),
@@ -104,7 +105,7 @@ async fn head(
 
 fn handled(h: &Head) -> Refused {
     Refused::AlreadyHandled {
-        status: h.status.clone(),
+        status: h.status,
         by: h.resolved_by.clone(),
         at: h.resolved_at.clone(),
     }
@@ -123,7 +124,7 @@ pub async fn resolve(
     let Some(h) = head(conn, scope, reference).await? else {
         return Ok(Err(Refused::NotFound));
     };
-    if h.status != "open" {
+    if !h.status.is_open() {
         return Ok(Err(handled(&h)));
     }
     // Only an identity whose assertion passed every check may be linked:
@@ -249,7 +250,7 @@ pub async fn reopen(
     let Some(h) = head(conn, scope, reference).await? else {
         return Ok(Err(Refused::NotFound));
     };
-    if h.status == "open" {
+    if h.status.is_open() {
         return Ok(Err(handled(&h)));
     }
     let r = sqlx::query(
@@ -257,7 +258,7 @@ pub async fn reopen(
          WHERE reference = ? AND status = ?",
     )
     .bind(reference)
-    .bind(&h.status)
+    .bind(h.status.as_str())
     .execute(&mut *conn)
     .await;
     match r {

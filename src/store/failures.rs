@@ -1,7 +1,7 @@
 //! Recorded login failures. Repeats of an open (IdP, subject, kind) fold
 //! into one row with a counter.
 
-use crate::resolve::FailureKind;
+use crate::resolve::{FailureKind, FailureStatus};
 use rand::Rng;
 use sqlx::{Row, SqliteConnection};
 
@@ -37,7 +37,7 @@ pub struct Failure {
     pub reference: String,
     pub support_code: String,
     pub kind: FailureKind,
-    pub status: String,
+    pub status: FailureStatus,
     pub idp_entity_id: Option<String>,
     pub school_code: Option<String>,
     pub subject: Option<String>,
@@ -293,7 +293,7 @@ fn from_row(r: &sqlx::sqlite::SqliteRow) -> Failure {
         reference: r.get("reference"),
         support_code: r.get("support_code"),
         kind: kind.parse().unwrap_or(FailureKind::MalformedRequest),
-        status: r.get("status"),
+        status: FailureStatus::parse(r.get("status")).unwrap_or(FailureStatus::Open),
         idp_entity_id: r.get("idp_entity_id"),
         school_code: r.get("school_code"),
         subject: r.get("subject"),
@@ -367,7 +367,7 @@ pub async fn purge_personal_data(
 /// The admin list's filters; every one is optional.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
-    pub status: Option<String>,
+    pub status: Option<FailureStatus>,
     pub kind: Option<String>,
     pub school: Option<String>,
     pub idp: Option<String>,
@@ -417,7 +417,11 @@ pub async fn list(
             binds.push(v.clone());
         }
     };
-    eq(&mut sql, "status", &f.status);
+    eq(
+        &mut sql,
+        "status",
+        &f.status.map(|s| s.as_str().to_string()),
+    );
     eq(&mut sql, "kind", &f.kind);
     eq(&mut sql, "school_code", &f.school);
     eq(&mut sql, "idp_entity_id", &f.idp);

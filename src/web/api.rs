@@ -4,6 +4,7 @@
 
 use super::AppState;
 use crate::flow::{self, Context, Outcome};
+use crate::resolve::FailureStatus;
 use crate::store::desk::{self, Refused};
 use crate::store::failures::{self, Cursor, Failure, Filter};
 use crate::store::tokens::ApiClient;
@@ -190,7 +191,7 @@ struct FailureJson {
     reference: String,
     support_code: String,
     kind: &'static str,
-    status: String,
+    status: FailureStatus,
     idp_entity_id: Option<String>,
     school_code: Option<String>,
     subject: Option<String>,
@@ -338,15 +339,13 @@ async fn list_failures(
     c: ApiClient,
     ApiQuery(q): ApiQuery<FailuresQuery>,
 ) -> Result<Response, ApiError> {
-    if let Some(s) = q
-        .status
-        .as_deref()
-        .filter(|s| !["open", "resolved", "dismissed"].contains(s))
-    {
-        return Err(ApiError::bad(format!(
-            "status {s:?}: open, resolved or dismissed"
-        )));
-    }
+    let status =
+        match q.status.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(FailureStatus::parse(s).ok_or_else(|| {
+                ApiError::bad(format!("status {s:?}: open, resolved or dismissed"))
+            })?),
+        };
     if let Some(k) = q
         .kind
         .as_deref()
@@ -365,7 +364,7 @@ async fn list_failures(
         None => None,
     };
     let filter = Filter {
-        status: q.status,
+        status,
         kind: q.kind,
         school: q.school,
         ..Default::default()

@@ -4,7 +4,7 @@
 use super::{render, tr, AppState};
 use crate::i18n::Tr;
 use crate::resolve::report::{validate, ChildRow, Report};
-use crate::resolve::FailureKind;
+use crate::resolve::{FailureKind, FailureStatus};
 use crate::store::failures::{self, Failure};
 use crate::store::schools;
 use crate::web::constant_time_eq;
@@ -189,7 +189,7 @@ pub async fn failure_page(
                 .unwrap_or_else(|| i.meta.entity_id.clone())
         })
         .or_else(|| f.idp_entity_id.clone());
-    let login_again = (f.status == "resolved")
+    let login_again = (f.status == FailureStatus::Resolved)
         .then(|| idp.filter(|i| i.meta.sso_redirect.is_some()))
         .flatten()
         .map(|i| {
@@ -198,11 +198,11 @@ pub async fn failure_page(
                 .finish();
             format!("/saml/login?{q}")
         });
-    let status_text = match f.status.as_str() {
-        "resolved" => t.get("failure.status.resolved"),
-        "dismissed" => t.get("failure.status.dismissed"),
-        _ if f.kind.has_form() => t.get("failure.status.open"),
-        _ => "",
+    let status_text = match f.status {
+        FailureStatus::Resolved => t.get("failure.status.resolved"),
+        FailureStatus::Dismissed => t.get("failure.status.dismissed"),
+        FailureStatus::Open if f.kind.has_form() => t.get("failure.status.open"),
+        FailureStatus::Open => "",
     };
     let form = form.unwrap_or_else(|| {
         let report = f
@@ -228,7 +228,7 @@ pub async fn failure_page(
         status_text,
         login_again,
         help: help_keys(f.kind).iter().map(|k| t.get(k)).collect(),
-        show_form: f.kind.has_form() && f.status == "open",
+        show_form: f.kind.has_form() && f.status.is_open(),
         form,
         asserted_last_name: f.asserted_last_name.as_deref().unwrap_or(not_sent),
         asserted_first_name: f.asserted_first_name.as_deref().unwrap_or(not_sent),
@@ -334,7 +334,7 @@ async fn report(
             "CSRF",
         ));
     }
-    if !(f.kind.has_form() && f.status == "open") {
+    if !(f.kind.has_form() && f.status.is_open()) {
         return Ok(super::message_page(
             StatusCode::CONFLICT,
             t,

@@ -346,7 +346,11 @@ async fn rollover_deactivates_the_missing_keeps_their_mappings_and_restores_them
     let r = run(&app, ImportKind::Accounts, back.as_bytes(), replace).await;
     assert_eq!((r.updated, r.deactivated, r.failures_resolved), (1, 0, 1));
     assert_eq!(
-        app.failure(&f.reference).await.expect("row").status,
+        app.failure(&f.reference)
+            .await
+            .expect("row")
+            .status
+            .as_str(),
         "resolved"
     );
     app.expect_login(
@@ -424,14 +428,14 @@ async fn a_mappings_import_resolves_open_failures() {
     .await;
     assert_eq!((dry.created, dry.failures_resolved), (1, 1));
     assert_eq!(
-        app.failure(&reference).await.expect("row").status,
+        app.failure(&reference).await.expect("row").status.as_str(),
         "open",
         "a dry run writes nothing"
     );
     let r = run(&app, ImportKind::Mappings, file.as_bytes(), opts()).await;
     assert_eq!((r.created, r.failures_resolved), (1, 1));
     assert_eq!(
-        app.failure(&reference).await.expect("row").status,
+        app.failure(&reference).await.expect("row").status.as_str(),
         "resolved"
     );
 }

@@ -145,7 +145,10 @@ async fn resolving_resolves_every_open_failure_of_the_identity() {
         )
         .await;
     assert_eq!(res.status().as_u16(), 303);
-    assert_eq!(app.failure(&r2).await.expect("r2").status, "resolved");
+    assert_eq!(
+        app.failure(&r2).await.expect("r2").status.as_str(),
+        "resolved"
+    );
 }
 
 #[tokio::test]
@@ -250,7 +253,10 @@ async fn a_school_admin_never_sees_or_changes_another_school() {
         .await;
     assert_eq!(res.status().as_u16(), 403);
     assert_eq!(app.mapping("sub-a").await, None);
-    assert_eq!(app.failure(&a_failure).await.expect("row").status, "open");
+    assert_eq!(
+        app.failure(&a_failure).await.expect("row").status.as_str(),
+        "open"
+    );
     // Creating a mapping to B's account by hand is refused too.
     let res = app
         .post_with(
@@ -319,7 +325,10 @@ async fn posts_without_a_valid_csrf_token_are_refused_and_change_nothing() {
             .await;
         assert_eq!(res.status().as_u16(), 403);
     }
-    assert_eq!(app.failure(&reference).await.expect("row").status, "open");
+    assert_eq!(
+        app.failure(&reference).await.expect("row").status.as_str(),
+        "open"
+    );
     assert_eq!(app.mapping("sub-csrf").await, None);
     // The failure form too.
     let res = app
@@ -594,7 +603,10 @@ async fn dismiss_needs_a_reason_and_reopen_brings_it_back() {
         )
         .await;
     assert_eq!(res.status().as_u16(), 303);
-    assert_eq!(app.failure(&reference).await.expect("row").status, "open");
+    assert_eq!(
+        app.failure(&reference).await.expect("row").status.as_str(),
+        "open"
+    );
 }
 
 #[tokio::test]

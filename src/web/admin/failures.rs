@@ -5,7 +5,7 @@
 use super::{field, form_pairs, AdminSession, Chrome};
 use crate::resolve::ranking::{rank, CandidateAccount, Claimed, Ranked};
 use crate::resolve::report::Report;
-use crate::resolve::{parse_date, FailureKind};
+use crate::resolve::{parse_date, FailureKind, FailureStatus};
 use crate::saml::Claims;
 use crate::store::desk::{self, Refused};
 use crate::store::failures::{self, Cursor, Failure, Filter};
@@ -60,10 +60,7 @@ impl ListQuery {
                 .filter(|d| parse_date(d).is_some() && d.len() == 10 && d.as_bytes()[4] == b'-')
         };
         Filter {
-            status: self
-                .status
-                .clone()
-                .filter(|s| ["open", "resolved", "dismissed"].contains(&s.as_str())),
+            status: self.status.as_deref().and_then(FailureStatus::parse),
             kind: self
                 .kind
                 .clone()
@@ -271,7 +268,7 @@ async fn detail_page(
         .as_deref()
         .and_then(|j| serde_json::from_str::<Report>(j).ok());
     let resolvable = f.asserted_verified && f.kind.is_resolvable();
-    let candidates = if f.status == "open" && resolvable {
+    let candidates = if f.status.is_open() && resolvable {
         candidates(st, s.t, f, report.as_ref()).await?
     } else {
         Vec::new()

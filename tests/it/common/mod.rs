@@ -261,7 +261,7 @@ impl TestApp {
         let f = self.failure(&reference).await.expect("stored failure");
         assert_eq!(f.kind.as_str(), kind, "stored kind");
         assert_eq!(f.support_code, code);
-        assert_eq!(f.status, "open");
+        assert_eq!(f.status.as_str(), "open");
         assert!(html.contains(&code), "support code shown");
         f
     }
