@@ -125,31 +125,47 @@ fn base64_text(n: Node, what: &str) -> Result<Vec<u8>, String> {
 /// its InclusiveNamespaces PrefixList.
 fn c14n_method(n: Node) -> Result<Method, String> {
     let a = alg(n);
-    let kids: Vec<Node> = n.children().filter(|c| c.is_element()).collect();
-    match a {
-        C14N if kids.is_empty() => Ok(Method::Inclusive),
-        EXC_C14N => {
-            let mut inclusive_prefixes = Vec::new();
-            for k in kids {
-                if k.tag_name().namespace() != Some(EXC_C14N)
-                    || k.tag_name().name() != "InclusiveNamespaces"
-                {
-                    return Err(format!(
-                        "an unexpected <{}> in a canonicalization method",
-                        k.tag_name().name()
-                    ));
-                }
-                inclusive_prefixes.extend(
-                    k.attribute("PrefixList")
-                        .unwrap_or("")
-                        .split_ascii_whitespace()
-                        .map(str::to_string),
-                );
+    let kids = elements(n)?;
+    match (a, kids.as_slice()) {
+        (C14N, []) => Ok(Method::Inclusive),
+        (EXC_C14N, []) => Ok(Method::Exclusive {
+            inclusive_prefixes: Vec::new(),
+        }),
+        (EXC_C14N, [k])
+            if k.tag_name().namespace() == Some(EXC_C14N)
+                && k.tag_name().name() == "InclusiveNamespaces"
+                && !k.has_children() =>
+        {
+            let inclusive_prefixes: Vec<String> = k
+                .attribute("PrefixList")
+                .unwrap_or("")
+                .split_ascii_whitespace()
+                .map(str::to_string)
+                .collect();
+            if inclusive_prefixes.len() > MAX_INCLUSIVE_PREFIXES {
+                return Err(format!(
+                    "an InclusiveNamespaces PrefixList of more than {MAX_INCLUSIVE_PREFIXES} prefixes"
+                ));
             }
             Ok(Method::Exclusive { inclusive_prefixes })
         }
+        (C14N | EXC_C14N, _) => Err(format!(
+            "canonicalization {a:?} with parameters other than one InclusiveNamespaces"
+        )),
         _ => Err(format!("canonicalization {a:?} is not accepted")),
     }
+}
+
+/// SignedInfo is canonicalized before its signature is checked: a
+/// stranger controls it. Its elements are the few the standard names, each
+/// without children beyond them, so that work stays a few microseconds.
+const MAX_INCLUSIVE_PREFIXES: usize = 16;
+
+fn leaf(n: Node, what: &str) -> Result<(), String> {
+    if n.children().any(|c| c.is_element()) {
+        return Err(format!("a {what} carries elements"));
+    }
+    Ok(())
 }
 
 /// Verifies the enveloped Signature `sig` of `parent` against `keys`.
@@ -195,9 +211,7 @@ pub fn verify_enveloped(sig: Node, parent: Node, keys: &TrustedKeys) -> Result<(
             alg(*method)
         )
     })?;
-    if method.children().any(|c| c.is_element()) {
-        return Err("a SignatureMethod has parameters".into());
-    }
+    leaf(*method, "SignatureMethod")?;
 
     // The Reference: to the parent, enveloped, canonicalized once.
     let parent_id = parent
@@ -227,6 +241,11 @@ pub fn verify_enveloped(sig: Node, parent: Node, keys: &TrustedKeys) -> Result<(
         }
         _ => return Err("a Reference is not Transforms, DigestMethod and DigestValue".into()),
     };
+    leaf(digest_m, "DigestMethod")?;
+    leaf(digest_v, "DigestValue")?;
+    if let Some(e) = transforms.first() {
+        leaf(*e, "Transform")?;
+    }
     let ref_c14n = match transforms.as_slice() {
         [e] if is(e, "Transform") && alg(*e) == ENVELOPED => Method::Inclusive,
         [e, c] if is(e, "Transform") && alg(*e) == ENVELOPED && is(c, "Transform") => {
@@ -262,7 +281,7 @@ pub fn verify_enveloped(sig: Node, parent: Node, keys: &TrustedKeys) -> Result<(
     }
     let content = canonicalize(parent, Some(sig.id()), &ref_c14n);
     let digest = openssl::hash::hash(digest_md, &content).map_err(|e| e.to_string())?;
-    if !openssl::memcmp::eq(&digest, &expected) || digest.len() != expected.len() {
+    if digest.len() != expected.len() || !openssl::memcmp::eq(&digest, &expected) {
         return Err(format!(
             "the digest of #{parent_id} does not match: the signed content was changed"
         ));
@@ -401,5 +420,57 @@ mod tests {
         let as_rsa = signed.replace(alg, "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256");
         let keys = TrustedKeys::from_certificates(&[cert]).expect("keys");
         assert!(check(&as_rsa, &keys).is_err());
+    }
+}
+
+#[cfg(test)]
+mod signed_by_hand {
+    use super::*;
+
+    /// A document whose SignedInfo is signed here, so that a trusted key can
+    /// sign what no signing library would write.
+    #[test]
+    fn a_signed_digest_of_the_wrong_length_is_refused_not_a_panic() {
+        let key = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).expect("rsa")).expect("key");
+        let mut name = openssl::x509::X509NameBuilder::new().expect("name");
+        name.append_entry_by_text("CN", "idp").expect("cn");
+        let name = name.build();
+        let mut b = openssl::x509::X509Builder::new().expect("builder");
+        b.set_subject_name(&name).expect("subject");
+        b.set_issuer_name(&name).expect("issuer");
+        b.set_pubkey(&key).expect("pubkey");
+        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).expect("t"))
+            .expect("nb");
+        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).expect("t"))
+            .expect("na");
+        b.sign(&key, MessageDigest::sha256()).expect("sign");
+        let cert =
+            base64::engine::general_purpose::STANDARD.encode(b.build().to_der().expect("der"));
+        let keys = TrustedKeys::from_certificates(&[cert]).expect("keys");
+        // A sha256 DigestMethod with a 64-byte DigestValue.
+        let long = base64::engine::general_purpose::STANDARD.encode([7u8; 64]);
+        let signed_info = format!(
+            "<ds:SignedInfo xmlns:ds=\"{DS_NS}\"><ds:CanonicalizationMethod Algorithm=\"{EXC_C14N}\"/><ds:SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256\"/><ds:Reference URI=\"#_d1\"><ds:Transforms><ds:Transform Algorithm=\"{ENVELOPED}\"/></ds:Transforms><ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><ds:DigestValue>{long}</ds:DigestValue></ds:Reference></ds:SignedInfo>"
+        );
+        let si_doc = roxmltree::Document::parse(&signed_info).expect("si");
+        let bytes = canonicalize(
+            si_doc.root_element(),
+            None,
+            &Method::Exclusive {
+                inclusive_prefixes: vec![],
+            },
+        );
+        let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), &key).expect("signer");
+        signer.update(&bytes).expect("update");
+        let sig =
+            base64::engine::general_purpose::STANDARD.encode(signer.sign_to_vec().expect("sig"));
+        let xml = format!(
+            "<r:Doc xmlns:r=\"urn:r\" ID=\"_d1\"><ds:Signature xmlns:ds=\"{DS_NS}\">{}<ds:SignatureValue>{sig}</ds:SignatureValue></ds:Signature></r:Doc>",
+            signed_info.replacen(&format!(" xmlns:ds=\"{DS_NS}\""), "", 1)
+        );
+        let doc = roxmltree::Document::parse(&xml).expect("doc");
+        let s = doc.descendants().find(|n| is(n, "Signature")).expect("sig");
+        let err = verify_enveloped(s, doc.root_element(), &keys).expect_err("refused");
+        assert!(err.contains("digest"), "{err}");
     }
 }

@@ -46,6 +46,12 @@ pub const MAX_ATTRIBUTE_BYTES: usize = 8 * 1024;
 /// The longest element, attribute or prefix name, and namespace URI.
 pub const MAX_NAME_BYTES: usize = 256;
 pub const MAX_NAMESPACE_BYTES: usize = 1024;
+/// The most namespace declarations a message may carry, and the most in
+/// scope on one element. Real responses declare a few dozen at most;
+/// roxmltree's cost, and canonicalization's, grow with the square of what
+/// is inherited, so a stranger's thousands are refused unread.
+pub const MAX_NAMESPACE_DECLARATIONS: usize = 200;
+pub const MAX_NAMESPACES_IN_SCOPE: usize = 64;
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
 /// An element's name as an error message shows it.
@@ -64,6 +70,12 @@ pub fn check_message_text(text: &str) -> Result<(), String> {
     let trimmed = text.trim_start_matches([' ', '\t', '\r', '\n']);
     if trimmed.len() != text.len() && trimmed.starts_with("<?xml") {
         return Err("white space before the XML declaration".into());
+    }
+    // Counted in the raw text (an over-count at worst), before parsing.
+    if text.matches("xmlns").count() > MAX_NAMESPACE_DECLARATIONS {
+        return Err(format!(
+            "more than {MAX_NAMESPACE_DECLARATIONS} namespace declarations"
+        ));
     }
     if let Some(rest) = text.strip_prefix("<?xml") {
         let decl = &rest[..rest.find("?>").ok_or("an unterminated XML declaration")?];
@@ -125,6 +137,23 @@ pub fn check_message_shape(doc: &roxmltree::Document) -> Result<(), String> {
             {
                 return Err(format!(
                     "a name or namespace in <{}> is longer than XML messages use",
+                    cut_name(n.tag_name().name())
+                ));
+            }
+            // One binding per prefix: roxmltree takes `xmlns="A" xmlns="B"`
+            // (libxml2 refuses it) and resolves names with the first, which
+            // canonicalization would not render. Ambiguous: refused.
+            let mut prefixes: Vec<Option<&str>> = n.namespaces().map(|ns| ns.name()).collect();
+            if prefixes.len() > MAX_NAMESPACES_IN_SCOPE {
+                return Err(format!(
+                    "more than {MAX_NAMESPACES_IN_SCOPE} namespaces in scope on <{}>",
+                    cut_name(n.tag_name().name())
+                ));
+            }
+            prefixes.sort_unstable();
+            if prefixes.windows(2).any(|w| w[0] == w[1]) {
+                return Err(format!(
+                    "a namespace prefix is declared twice on <{}>",
                     cut_name(n.tag_name().name())
                 ));
             }

@@ -17,6 +17,7 @@ use openssl::pkey::{PKey, Private, Public};
 use openssl::symm::Cipher;
 use roxmltree::Node;
 
+const MAX_ENCRYPTED_KEYS: usize = 4;
 pub const XENC_NS: &str = "http://www.w3.org/2001/04/xmlenc#";
 const XENC11_NS: &str = "http://www.w3.org/2009/xmlenc11#";
 const RSA_OAEP_MGF1P: &str = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p";
@@ -96,6 +97,9 @@ fn unwrap_key(ek: Node, sp_key: &PKey<Private>) -> Result<Vec<u8>, String> {
         return Err("OAEP parameters are not accepted".into());
     }
     let wrapped = cipher_value(ek)?;
+    if wrapped.len() != sp_key.size() {
+        return Err("an EncryptedKey that is not wrapped for our key".into());
+    }
     let mut ctx = openssl::pkey_ctx::PkeyCtx::new(sp_key).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     ctx.decrypt_init()
@@ -174,7 +178,12 @@ pub fn decrypt_assertion(
         return Err("the encrypted assertion carries no EncryptedKey".into());
     }
     // Several EncryptedKeys are one per recipient; ours is the one that
-    // opens with our key.
+    // opens with our key. Each try is an RSA private-key operation, so a
+    // stranger's list is cut short: at most four, and none whose wrapped key
+    // is not exactly our modulus long.
+    if candidates.len() > MAX_ENCRYPTED_KEYS {
+        return Err(format!("more than {MAX_ENCRYPTED_KEYS} EncryptedKeys"));
+    }
     let mut last = String::new();
     let key = candidates
         .iter()

@@ -986,3 +986,72 @@ async fn signature_decisions_never_differ_from_libxmlsec1_on_thousands_of_mutati
     assert!(compared > 2000, "{compared}");
     assert!(accepted > 300 && refused > 300, "{accepted} / {refused}");
 }
+
+// ---------------------------------------------------------------------
+// Work a stranger can make us do before any signature is checked.
+
+#[tokio::test]
+async fn a_flood_of_namespace_declarations_is_refused_unread() {
+    let app = TestApp::spawn().await;
+    let decls: String = (0..8000).map(|i| format!(" xmlns:a{i}=\"u\"")).collect();
+    let children = "<b xmlns:z=\"u\"/>".repeat(100);
+    let xml = format!(
+        "<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\"{decls}>{children}</samlp:Response>"
+    );
+    // Refused by the count in the raw text, before roxmltree's parse
+    // (quadratic in inherited declarations: minutes for this body).
+    let f = app.expect_failure(&xml, "malformed_request", 400).await;
+    assert!(f.detail.contains("namespace declarations"), "{}", f.detail);
+}
+
+#[tokio::test]
+async fn a_prefix_declared_twice_on_one_element_is_refused() {
+    let app = TestApp::spawn().await;
+    let spec = app.ent("dup-ns", "Dupont-Martin", "Élodie", "12/04/2011", UAI);
+    let signed = app.mint(&spec);
+    // The default namespace twice: roxmltree reads the first, a canonical
+    // form would render the other.
+    let xml = signed.replacen(
+        "<samlp:Response ",
+        "<samlp:Response xmlns=\"\" xmlns=\"urn:oasis:names:tc:SAML:2.0:assertion\" ",
+        1,
+    );
+    let f = app.expect_failure(&xml, "malformed_request", 400).await;
+    assert!(f.detail.contains("declared twice"), "{}", f.detail);
+}
+
+#[tokio::test]
+async fn signed_info_carries_nothing_beyond_what_the_standard_names() {
+    let app = TestApp::spawn().await;
+    let spec = app.ent("big-si", "Dupont-Martin", "Élodie", "12/04/2011", UAI);
+    let signed = app.mint(&spec);
+    let digest_method = "<ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/>";
+    assert!(signed.contains(digest_method), "minted shape");
+    let padded = signed.replacen(
+        digest_method,
+        &format!(
+            "<ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\">{}</ds:DigestMethod>",
+            "<b/>".repeat(500)
+        ),
+        1,
+    );
+    let f = app.expect_failure(&padded, "invalid_signature", 403).await;
+    assert!(
+        f.detail.contains("DigestMethod carries elements"),
+        "{}",
+        f.detail
+    );
+}
+
+#[tokio::test]
+async fn a_list_of_encrypted_keys_is_cut_short() {
+    let app = TestApp::spawn().await;
+    let spec = app.ent("ek-flood", "Dupont-Martin", "Élodie", "12/04/2011", UAI);
+    let xml = encrypted_response(&app, &spec, true);
+    let at = xml.find("<xenc:EncryptedKey>").expect("key");
+    let end = xml.find("</xenc:EncryptedKey>").expect("end") + "</xenc:EncryptedKey>".len();
+    let key = &xml[at..end];
+    let flooded = format!("{}{}{}", &xml[..at], key.repeat(50), &xml[at..]);
+    let f = app.expect_failure(&flooded, "invalid_signature", 403).await;
+    assert!(f.detail.contains("EncryptedKeys"), "{}", f.detail);
+}
