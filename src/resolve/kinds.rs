@@ -65,18 +65,6 @@ impl FailureKind {
         }
     }
 
-    /// The HTTP status the browser gets with the failure page.
-    pub fn http_status(self) -> u16 {
-        match self {
-            FailureKind::MalformedRequest => 400,
-            FailureKind::IdpError => 502,
-            FailureKind::MissingSchoolCode
-            | FailureKind::InvalidSchoolCode
-            | FailureKind::MissingSubject => 422,
-            _ => 403,
-        }
-    }
-
     /// Whether an admin may link the identity of a failure of this kind to an
     /// account: a verified assertion refused for its school code or its
     /// identity, never for its signature, audience, time or replay.
@@ -133,13 +121,7 @@ mod tests {
 
     #[test]
     fn statuses_follow_the_spec_table() {
-        assert_eq!(FailureKind::MalformedRequest.http_status(), 400);
-        assert_eq!(FailureKind::IdpError.http_status(), 502);
-        assert_eq!(FailureKind::MissingSubject.http_status(), 422);
-        assert_eq!(FailureKind::UnknownSchool.http_status(), 403);
-        assert_eq!(FailureKind::UntrustedSchool.http_status(), 403);
         assert!(!FailureKind::UntrustedSchool.is_resolvable());
-        assert_eq!(FailureKind::IdentityMismatch.http_status(), 403);
     }
 }
 

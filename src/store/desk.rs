@@ -35,18 +35,6 @@ pub enum Refused {
 }
 
 impl Refused {
-    /// The HTTP status that fits the refusal (pages and API alike).
-    pub fn status(&self) -> u16 {
-        match self {
-            Refused::NotFound => 404,
-            Refused::AlreadyHandled { .. }
-            | Refused::AlreadyOpenTwin
-            | Refused::MappedToOther(_) => 409,
-            Refused::AccountNotAllowed => 403,
-            Refused::AccountInactive | Refused::NothingToMap | Refused::Invalid(_) => 422,
-        }
-    }
-
     pub fn describe(&self) -> String {
         match self {
             Refused::NotFound => "not found".into(),

@@ -128,7 +128,7 @@ impl From<Refused> for ApiError {
             Refused::NothingToMap => "not_resolvable",
             Refused::Invalid(_) => "invalid",
         };
-        let status = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::CONFLICT);
+        let status = crate::web::error::refusal_status(&r);
         ApiError::new(status, code, r.describe())
     }
 }

@@ -2,6 +2,8 @@
 //! logs the cause of server errors (never shown to the user).
 
 use crate::i18n::{Lang, Tr};
+use crate::resolve::FailureKind;
+use crate::store::desk::Refused;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -42,5 +44,47 @@ impl IntoResponse for AppError {
             }
         };
         crate::web::message_page(status, t, title, &text)
+    }
+}
+
+/// The HTTP status the browser gets with a failure page (SPEC §2): HTTP is
+/// this layer's business, not the domain's.
+pub fn failure_status(kind: FailureKind) -> StatusCode {
+    match kind {
+        FailureKind::MalformedRequest => StatusCode::BAD_REQUEST,
+        FailureKind::IdpError => StatusCode::BAD_GATEWAY,
+        FailureKind::MissingSchoolCode
+        | FailureKind::InvalidSchoolCode
+        | FailureKind::MissingSubject => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::FORBIDDEN,
+    }
+}
+
+/// The HTTP status of a refused desk action (pages and API alike).
+pub fn refusal_status(r: &Refused) -> StatusCode {
+    match r {
+        Refused::NotFound => StatusCode::NOT_FOUND,
+        Refused::AlreadyHandled { .. } | Refused::AlreadyOpenTwin | Refused::MappedToOther(_) => {
+            StatusCode::CONFLICT
+        }
+        Refused::AccountNotAllowed => StatusCode::FORBIDDEN,
+        Refused::AccountInactive | Refused::NothingToMap | Refused::Invalid(_) => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_spec() {
+        assert_eq!(failure_status(FailureKind::MalformedRequest), 400);
+        assert_eq!(failure_status(FailureKind::IdpError), 502);
+        assert_eq!(failure_status(FailureKind::MissingSubject), 422);
+        assert_eq!(failure_status(FailureKind::UnknownSchool), 403);
+        assert_eq!(failure_status(FailureKind::UntrustedSchool), 403);
+        assert_eq!(failure_status(FailureKind::IdentityMismatch), 403);
     }
 }

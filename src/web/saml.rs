@@ -228,7 +228,7 @@ async fn acs(State(st): State<AppState>, req: Request) -> Result<Response, AppEr
                 .await?
                 .ok_or(AppError::NotFound)?;
             drop(conn);
-            let status = StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+            let status = crate::web::error::failure_status(kind);
             super::failures::failure_page(&st, t, &f, status, None).await
         }
     }

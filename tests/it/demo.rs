@@ -92,7 +92,12 @@ async fn every_demo_scenario_reaches_its_announced_outcome() {
                 s.id
             );
             let kind: jointure::resolve::FailureKind = s.expect.parse().expect("kind");
-            assert_eq!(status, kind.http_status(), "{}", s.id);
+            assert_eq!(
+                status,
+                jointure::web::error::failure_status(kind).as_u16(),
+                "{}",
+                s.id
+            );
         }
     }
 }

@@ -353,7 +353,7 @@ where
         Err(Refused::NotFound) => Err(AppError::NotFound),
         Err(refused) => {
             tx.rollback().await?;
-            let status = StatusCode::from_u16(refused.status()).unwrap_or(StatusCode::CONFLICT);
+            let status = crate::web::error::refusal_status(&refused);
             let f = load(&st, &s, &reference).await?;
             detail_page(&st, &s, &f, status, None, Some(refused.describe())).await
         }

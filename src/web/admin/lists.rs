@@ -162,7 +162,7 @@ async fn finish_mapping_action(
         Err(Refused::NotFound) => Err(AppError::NotFound),
         Err(r) => {
             tx.rollback().await?;
-            let status = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::CONFLICT);
+            let status = crate::web::error::refusal_status(&r);
             mappings_page(st, s, &SearchQuery::default(), status, Some(r.describe())).await
         }
     }
