@@ -35,6 +35,19 @@ pub async fn find(
         .await
 }
 
+/// The row ID of a mapping, by its identity.
+pub async fn id_of(
+    conn: &mut SqliteConnection,
+    idp: &str,
+    subject: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM mappings WHERE idp_entity_id = ? AND subject = ?")
+        .bind(idp)
+        .bind(subject)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
 /// The subjects through which an IdP already reaches an account.
 pub async fn subjects_for(
     conn: &mut SqliteConnection,

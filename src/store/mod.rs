@@ -20,6 +20,14 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+/// Whether the database answers (for `/readyz`).
+pub async fn ping(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    sqlx::query_scalar::<_, i64>("SELECT 1")
+        .fetch_one(pool)
+        .await
+        .map(|_| ())
+}
+
 /// Opens (creating when missing) the SQLite file in WAL mode, with foreign
 /// keys on, and applies the embedded migrations.
 pub async fn open(path: &Path) -> Result<SqlitePool, sqlx::Error> {

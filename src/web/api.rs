@@ -488,12 +488,9 @@ async fn create_mapping(
     {
         return Err(r.into());
     }
-    let id: i64 =
-        sqlx::query_scalar("SELECT id FROM mappings WHERE idp_entity_id = ? AND subject = ?")
-            .bind(b.idp_entity_id.trim())
-            .bind(b.subject.trim())
-            .fetch_one(&mut *tx)
-            .await?;
+    let id = mappings::id_of(&mut tx, b.idp_entity_id.trim(), b.subject.trim())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     let created = mappings::get(&mut tx, &scope, id)
         .await?
         .ok_or_else(ApiError::not_found)?;

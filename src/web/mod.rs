@@ -148,7 +148,7 @@ pub fn router(state: AppState) -> Router {
 async fn readyz(
     axum::extract::State(st): axum::extract::State<AppState>,
 ) -> (StatusCode, &'static str) {
-    let ping = sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&st.svc.pool);
+    let ping = crate::store::ping(&st.svc.pool);
     match tokio::time::timeout(std::time::Duration::from_secs(2), ping).await {
         Ok(Ok(_)) => (StatusCode::OK, "ready"),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
