@@ -7,7 +7,7 @@ use super::neutralise;
 use crate::resolve::report::Report;
 use crate::store::failures::{self, Cursor, Filter};
 use crate::store::Scope;
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 
 /// What to export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,41 +208,30 @@ impl Exporter {
                     .collect())
             }
             ExportKind::Mappings => {
-                let (cond, binds) = self.scope.condition("a.school_code");
-                let mut sql = format!(
-                    "SELECT m.id, m.idp_entity_id, m.subject, m.account_id, a.school_code, m.source, m.created_at, m.created_by
-                     FROM mappings m JOIN accounts a ON a.account_id = m.account_id WHERE m.id > ?{cond}"
-                );
-                if school.is_some() {
-                    sql.push_str(" AND a.school_code = ?");
-                }
-                sql.push_str(" ORDER BY m.id LIMIT ?");
-                let mut q = sqlx::query(&sql).bind(self.after.as_ref().map(|a| a.1).unwrap_or(0));
-                for b in &binds {
-                    q = q.bind(b);
-                }
-                if let Some(s) = &school {
-                    q = q.bind(s);
-                }
-                let rows = q.bind(PAGE).fetch_all(&mut *conn).await?;
+                let after = self.after.as_ref().map(|a| a.1).unwrap_or(0);
+                let rows = crate::store::mappings::export_page(
+                    &mut conn,
+                    &self.scope,
+                    school.as_deref(),
+                    after,
+                    PAGE,
+                )
+                .await?;
                 if let Some(last) = rows.last() {
-                    self.after = Some((String::new(), last.get("id")));
+                    self.after = Some((String::new(), last.id));
                 }
                 Ok(rows
-                    .iter()
-                    .map(|r| {
-                        [
-                            "idp_entity_id",
-                            "subject",
-                            "account_id",
-                            "school_code",
-                            "source",
-                            "created_at",
+                    .into_iter()
+                    .map(|m| {
+                        vec![
+                            m.idp_entity_id,
+                            m.subject,
+                            m.account_id,
+                            m.school_code,
+                            m.source,
+                            m.created_at,
+                            m.created_by.unwrap_or_default(),
                         ]
-                        .iter()
-                        .map(|c| r.get::<String, _>(*c))
-                        .chain([r.get::<Option<String>, _>("created_by").unwrap_or_default()])
-                        .collect()
                     })
                     .collect())
             }

@@ -170,3 +170,56 @@ pub async fn list(
     let rows = q.bind(limit).fetch_all(&mut *conn).await?;
     Ok(rows.iter().map(row).collect())
 }
+
+/// One mapping as the CSV export writes it.
+pub struct ExportedMapping {
+    pub id: i64,
+    pub idp_entity_id: String,
+    pub subject: String,
+    pub account_id: String,
+    pub school_code: String,
+    pub source: String,
+    pub created_at: String,
+    pub created_by: Option<String>,
+}
+
+/// The next `limit` mappings after row `after_id`, in the admin's scope
+/// (and of one school when asked), by ID: the export's keyset page.
+pub async fn export_page(
+    conn: &mut SqliteConnection,
+    scope: &super::Scope,
+    school: Option<&str>,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<ExportedMapping>, sqlx::Error> {
+    let (cond, binds) = scope.condition("a.school_code");
+    let mut sql = format!(
+        "SELECT m.id, m.idp_entity_id, m.subject, m.account_id, a.school_code, m.source, m.created_at, m.created_by
+         FROM mappings m JOIN accounts a ON a.account_id = m.account_id WHERE m.id > ?{cond}"
+    );
+    if school.is_some() {
+        sql.push_str(" AND a.school_code = ?");
+    }
+    sql.push_str(" ORDER BY m.id LIMIT ?");
+    let mut q = sqlx::query(&sql).bind(after_id);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    if let Some(s) = school {
+        q = q.bind(s);
+    }
+    let rows = q.bind(limit).fetch_all(&mut *conn).await?;
+    Ok(rows
+        .iter()
+        .map(|r| ExportedMapping {
+            id: r.get("id"),
+            idp_entity_id: r.get("idp_entity_id"),
+            subject: r.get("subject"),
+            account_id: r.get("account_id"),
+            school_code: r.get("school_code"),
+            source: r.get("source"),
+            created_at: r.get("created_at"),
+            created_by: r.get("created_by"),
+        })
+        .collect())
+}
