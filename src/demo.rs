@@ -291,7 +291,14 @@ impl Demo {
             mappings::insert(&mut tx, idp, subject, account, Source::Admin, Some("demo")).await?;
         }
         let hash = admins::hash_password(&self.admin_password).map_err(sqlx::Error::Protocol)?;
-        admins::upsert(&mut tx, ADMIN_EMAIL, &hash, "superadmin", &[]).await?;
+        admins::upsert(
+            &mut tx,
+            ADMIN_EMAIL,
+            &hash,
+            crate::resolve::AdminRole::Superadmin,
+            &[],
+        )
+        .await?;
         tx.commit().await
     }
 

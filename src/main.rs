@@ -352,15 +352,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         .iter()
                         .map(|s| school_code(s))
                         .collect::<Result<Vec<_>, _>>()?;
-                    if role == "school_admin" && codes.is_empty() {
-                        return Err(Failure::User(
-                            "--role school_admin needs at least one --school CODE".into(),
-                        ));
-                    }
-                    if role == "superadmin" && !codes.is_empty() {
-                        return Err(Failure::User("--school is for school_admin only".into()));
-                    }
-                    let token = jointure::store::tokens::create(&mut conn, &name, &role, &codes)
+                    let role = admin_role(&role, codes.len())?;
+                    let token = jointure::store::tokens::create(&mut conn, &name, role, &codes)
                         .await?
                         .map_err(Failure::User)?;
                     println!("{token}");
@@ -399,16 +392,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 })?;
                 codes.push(code.as_str().to_string());
             }
-            if role == "school_admin" && codes.is_empty() {
-                return Err(Failure::User(
-                    "--role school_admin needs at least one --school CODE".into(),
-                ));
-            }
-            if role == "superadmin" && !codes.is_empty() {
-                return Err(Failure::User(
-                    "--school is for school_admin only (a superadmin sees every school)".into(),
-                ));
-            }
+            let role = admin_role(&role, codes.len())?;
             let mut password = String::new();
             std::io::stdin()
                 .read_to_string(&mut password)
@@ -423,8 +407,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 jointure::store::admins::hash_password(password).map_err(Failure::Internal)?;
             let pool = jointure::store::open(&config.database_path).await?;
             let mut conn = pool.acquire().await?;
-            jointure::store::admins::upsert(&mut conn, &email, &hash, &role, &codes).await?;
-            println!("admin {email} ({role}) saved");
+            jointure::store::admins::upsert(&mut conn, &email, &hash, role, &codes).await?;
+            println!("admin {email} ({}) saved", role.as_str());
             Ok(())
         }
     }
@@ -458,4 +442,13 @@ fn progress_bar(
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     }))
+}
+
+/// `--role` (clap allows only the two names) checked against the schools.
+fn admin_role(role: &str, schools: usize) -> Result<jointure::resolve::AdminRole, Failure> {
+    let role = jointure::resolve::AdminRole::parse(role)
+        .ok_or_else(|| Failure::User(format!("--role {role:?}: superadmin or school_admin")))?;
+    role.check_schools(schools)
+        .map_err(|e| Failure::User(e.to_string()))?;
+    Ok(role)
 }

@@ -180,3 +180,39 @@ impl KnownIdps {
         self.0.get(entity_id).copied().unwrap_or(false)
     }
 }
+
+/// What an admin (or an API client) may see: every school, or its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminRole {
+    Superadmin,
+    SchoolAdmin,
+}
+
+impl AdminRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminRole::Superadmin => "superadmin",
+            AdminRole::SchoolAdmin => "school_admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AdminRole> {
+        [AdminRole::Superadmin, AdminRole::SchoolAdmin]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+
+    /// A school admin has at least one school; a superadmin none (they
+    /// see every school, a list would only mislead).
+    pub fn check_schools(self, count: usize) -> Result<(), &'static str> {
+        match (self, count) {
+            (AdminRole::SchoolAdmin, 0) => {
+                Err("--role school_admin needs at least one --school CODE")
+            }
+            (AdminRole::Superadmin, n) if n > 0 => {
+                Err("--school is for school_admin only (a superadmin sees every school)")
+            }
+            _ => Ok(()),
+        }
+    }
+}

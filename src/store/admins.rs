@@ -1,5 +1,6 @@
 //! Admin accounts, with Argon2id password hashes.
 
+use crate::resolve::AdminRole;
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
@@ -32,7 +33,7 @@ pub async fn upsert(
     conn: &mut SqliteConnection,
     email: &str,
     password_hash: &str,
-    role: &str,
+    role: AdminRole,
     schools: &[String],
 ) -> Result<i64, sqlx::Error> {
     let id: i64 = sqlx::query_scalar(
@@ -42,7 +43,7 @@ pub async fn upsert(
     )
     .bind(email)
     .bind(password_hash)
-    .bind(role)
+    .bind(role.as_str())
     .bind(super::now_text())
     .fetch_one(&mut *conn)
     .await?;
@@ -82,18 +83,14 @@ mod tests {
 pub struct Admin {
     pub id: i64,
     pub email: String,
-    pub role: String,
+    pub role: AdminRole,
     pub password_hash: String,
     pub schools: Vec<String>,
 }
 
 impl Admin {
     pub fn scope(&self) -> super::Scope {
-        if self.role == "superadmin" {
-            super::Scope::All
-        } else {
-            super::Scope::Schools(self.schools.clone())
-        }
+        super::Scope::of(self.role, &self.schools)
     }
 }
 
@@ -113,7 +110,8 @@ async fn load(
     Ok(Some(Admin {
         id,
         email: r.get("email"),
-        role: r.get("role"),
+        // An unknown role sees nothing: the least privilege.
+        role: AdminRole::parse(r.get("role")).unwrap_or(AdminRole::SchoolAdmin),
         password_hash: r.get("password_hash"),
         schools,
     }))

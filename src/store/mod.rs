@@ -99,6 +99,15 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// What `role` with `schools` may see: the one rule, for admins and
+    /// API clients alike.
+    pub fn of(role: crate::resolve::AdminRole, schools: &[String]) -> Scope {
+        match role {
+            crate::resolve::AdminRole::Superadmin => Scope::All,
+            crate::resolve::AdminRole::SchoolAdmin => Scope::Schools(schools.to_vec()),
+        }
+    }
+
     /// ` AND column IN (?, …)` (nothing for `All`; always false for an
     /// empty list), with the values to bind in order. Rows whose column is
     /// NULL (a failure without school code) are outside every list.

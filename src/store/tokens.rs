@@ -3,23 +3,20 @@
 
 use super::sessions::hash_token;
 use super::Scope;
+use crate::resolve::AdminRole;
 use sqlx::{Row, SqliteConnection};
 
 /// A client of the JSON API.
 #[derive(Debug, Clone)]
 pub struct ApiClient {
     pub name: String,
-    pub role: String,
+    pub role: AdminRole,
     pub schools: Vec<String>,
 }
 
 impl ApiClient {
     pub fn scope(&self) -> Scope {
-        if self.role == "superadmin" {
-            Scope::All
-        } else {
-            Scope::Schools(self.schools.clone())
-        }
+        Scope::of(self.role, &self.schools)
     }
 }
 
@@ -28,7 +25,7 @@ impl ApiClient {
 pub async fn create(
     conn: &mut SqliteConnection,
     name: &str,
-    role: &str,
+    role: AdminRole,
     schools: &[String],
 ) -> Result<Result<String, String>, sqlx::Error> {
     use sqlx::Connection;
@@ -38,7 +35,7 @@ pub async fn create(
         "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES (?, ?, ?, ?)",
     )
     .bind(name)
-    .bind(role)
+    .bind(role.as_str())
     .bind(hash_token(&token))
     .bind(super::now_text())
     .execute(&mut *tx)
@@ -98,7 +95,7 @@ pub async fn client(
     .await?;
     Ok(Some(ApiClient {
         name: row.get("name"),
-        role: row.get("role"),
+        role: AdminRole::parse(row.get("role")).unwrap_or(AdminRole::SchoolAdmin),
         schools,
     }))
 }

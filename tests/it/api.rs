@@ -7,10 +7,15 @@ use serde_json::{json, Value};
 async fn token(app: &TestApp, name: &str, role: &str, schools: &[&str]) -> String {
     let mut conn = app.svc.pool.acquire().await.expect("conn");
     let schools: Vec<String> = schools.iter().map(|s| s.to_string()).collect();
-    jointure::store::tokens::create(&mut conn, name, role, &schools)
-        .await
-        .expect("db")
-        .expect("created")
+    jointure::store::tokens::create(
+        &mut conn,
+        name,
+        jointure::resolve::AdminRole::parse(role).expect("role"),
+        &schools,
+    )
+    .await
+    .expect("db")
+    .expect("created")
 }
 
 async fn call(

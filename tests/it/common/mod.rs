@@ -338,9 +338,15 @@ impl TestApp {
         let hash = jointure::store::admins::hash_password(PASSWORD).expect("hash");
         let mut conn = self.svc.pool.acquire().await.expect("conn");
         let schools: Vec<String> = schools.iter().map(|s| s.to_string()).collect();
-        jointure::store::admins::upsert(&mut conn, email, &hash, role, &schools)
-            .await
-            .expect("admin");
+        jointure::store::admins::upsert(
+            &mut conn,
+            email,
+            &hash,
+            jointure::resolve::AdminRole::parse(role).expect("role"),
+            &schools,
+        )
+        .await
+        .expect("admin");
     }
 
     /// A fresh client logged in as `email`, and the session's CSRF token.
