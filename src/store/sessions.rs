@@ -7,7 +7,7 @@ use sqlx::{Row, SqliteConnection};
 /// A live session.
 #[derive(Debug, Clone)]
 pub struct Session {
-    pub kind: String,
+    pub kind: SessionKind,
     pub principal: String,
     pub csrf_token: String,
     pub created_at: i64,
@@ -26,10 +26,26 @@ pub fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Whose session it is: a logged-in user (an account) or an admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    User,
+    Admin,
+}
+
+impl SessionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::User => "user",
+            SessionKind::Admin => "admin",
+        }
+    }
+}
+
 /// Creates a session for `principal`, valid `ttl_seconds`; returns the token.
 pub async fn create(
     conn: &mut SqliteConnection,
-    kind: &str,
+    kind: SessionKind,
     principal: &str,
     ttl_seconds: i64,
 ) -> Result<String, sqlx::Error> {
@@ -39,7 +55,7 @@ pub async fn create(
         "INSERT INTO sessions (token_hash, kind, principal, csrf_token, created_at, last_seen, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(hash_token(&token))
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(principal)
     .bind(random_token())
     .bind(now)
@@ -53,20 +69,20 @@ pub async fn create(
 /// The session behind a token, if it exists, is of `kind` and has not expired.
 pub async fn get(
     conn: &mut SqliteConnection,
-    kind: &str,
+    kind: SessionKind,
     token: &str,
 ) -> Result<Option<Session>, sqlx::Error> {
     let now = chrono::Utc::now().timestamp();
     let row = sqlx::query(
-        "SELECT kind, principal, csrf_token, created_at, last_seen FROM sessions WHERE token_hash = ? AND kind = ? AND expires_at > ?",
+        "SELECT principal, csrf_token, created_at, last_seen FROM sessions WHERE token_hash = ? AND kind = ? AND expires_at > ?",
     )
     .bind(hash_token(token))
-    .bind(kind)
+    .bind(kind.as_str())
     .bind(now)
     .fetch_optional(&mut *conn)
     .await?;
     Ok(row.map(|r| Session {
-        kind: r.get("kind"),
+        kind,
         principal: r.get("principal"),
         csrf_token: r.get("csrf_token"),
         created_at: r.get("created_at"),

@@ -295,9 +295,31 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-/// The session cookie's name: `__Host-` prefixed when served over https
-/// (the prefix requires Secure), so no subdomain can plant or widen it.
-pub fn session_cookie_name(svc: &Service, kind: &str) -> String {
+/// The cookies jointure sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieName {
+    /// A logged-in user's session.
+    UserSession,
+    /// An admin's session.
+    AdminSession,
+    /// The admin login form's CSRF token, before any session exists.
+    LoginCsrf,
+}
+
+impl CookieName {
+    fn as_str(self) -> &'static str {
+        match self {
+            CookieName::UserSession => "session",
+            CookieName::AdminSession => "admin",
+            CookieName::LoginCsrf => "login_csrf",
+        }
+    }
+}
+
+/// A cookie's name: `__Host-` prefixed when served over https (the prefix
+/// requires Secure), so no subdomain can plant or widen it.
+pub fn session_cookie_name(svc: &Service, kind: CookieName) -> String {
+    let kind = kind.as_str();
     if svc.config.is_https() {
         format!("__Host-jointure_{kind}")
     } else {
@@ -308,7 +330,7 @@ pub fn session_cookie_name(svc: &Service, kind: &str) -> String {
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax (the ACS POST arrives
 /// cross-site and redirects; Lax still sends the cookie on that top-level
 /// navigation), Path=/, Secure over https.
-pub fn session_cookie(svc: &Service, kind: &str, value: &str, max_age: i64) -> String {
+pub fn session_cookie(svc: &Service, kind: CookieName, value: &str, max_age: i64) -> String {
     let secure = if svc.config.is_https() {
         "; Secure"
     } else {

@@ -207,13 +207,23 @@ async fn acs(State(st): State<AppState>, req: Request) -> Result<Response, AppEr
             relay_state,
         } => {
             let mut conn = st.svc.pool.acquire().await?;
-            let token =
-                sessions::create(&mut conn, "user", &account_id, USER_SESSION_SECONDS).await?;
+            let token = sessions::create(
+                &mut conn,
+                sessions::SessionKind::User,
+                &account_id,
+                USER_SESSION_SECONDS,
+            )
+            .await?;
             let target = relay_state
                 .as_deref()
                 .and_then(|r| same_origin_path(&st.svc.config.public_url, r))
                 .unwrap_or_else(|| "/me".into());
-            let cookie = super::session_cookie(&st.svc, "session", &token, USER_SESSION_SECONDS);
+            let cookie = super::session_cookie(
+                &st.svc,
+                crate::web::CookieName::UserSession,
+                &token,
+                USER_SESSION_SECONDS,
+            );
             Ok((
                 StatusCode::SEE_OTHER,
                 [(header::LOCATION, target), (header::SET_COOKIE, cookie)],
@@ -244,10 +254,10 @@ struct MePage {
 
 async fn me(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
     let t = tr(&headers);
-    let name = super::session_cookie_name(&st.svc, "session");
+    let name = super::session_cookie_name(&st.svc, crate::web::CookieName::UserSession);
     let mut conn = st.svc.pool.acquire().await?;
     let session = match super::cookie(&headers, &name) {
-        Some(token) => sessions::get(&mut conn, "user", &token).await?,
+        Some(token) => sessions::get(&mut conn, sessions::SessionKind::User, &token).await?,
         None => None,
     };
     let account = match session {

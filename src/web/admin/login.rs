@@ -23,7 +23,7 @@ struct LoginPage<'a> {
 }
 
 fn login_cookie_name(st: &AppState) -> String {
-    crate::web::session_cookie_name(&st.svc, "login_csrf")
+    crate::web::session_cookie_name(&st.svc, crate::web::CookieName::LoginCsrf)
 }
 
 /// The login page; sets the double-submit cookie when it is missing.
@@ -44,8 +44,9 @@ pub async fn form(State(st): State<AppState>, headers: HeaderMap) -> Response {
         },
     );
     if fresh {
-        let cookie = crate::web::session_cookie(&st.svc, "login_csrf", &token, 3600)
-            .replace("SameSite=Lax", "SameSite=Strict");
+        let cookie =
+            crate::web::session_cookie(&st.svc, crate::web::CookieName::LoginCsrf, &token, 3600)
+                .replace("SameSite=Lax", "SameSite=Strict");
         if let Ok(v) = cookie.parse() {
             res.headers_mut().append(header::SET_COOKIE, v);
         }
@@ -119,13 +120,13 @@ pub async fn submit(State(st): State<AppState>, req: Request) -> Result<Response
     let mut conn = st.svc.pool.acquire().await?;
     // A new session ID at every login; whatever admin cookie came in (a
     // fixed one included) is dropped.
-    let name = crate::web::session_cookie_name(&st.svc, "admin");
+    let name = crate::web::session_cookie_name(&st.svc, crate::web::CookieName::AdminSession);
     if let Some(old) = crate::web::cookie(&parts.headers, &name) {
         sessions::delete(&mut conn, &old).await?;
     }
     let token = sessions::create(
         &mut conn,
-        "admin",
+        sessions::SessionKind::Admin,
         &admin.id.to_string(),
         super::ABSOLUTE_SECONDS,
     )
@@ -140,8 +141,13 @@ pub async fn submit(State(st): State<AppState>, req: Request) -> Result<Response
         None,
     )
     .await?;
-    let cookie = crate::web::session_cookie(&st.svc, "admin", &token, super::ABSOLUTE_SECONDS)
-        .replace("SameSite=Lax", "SameSite=Strict");
+    let cookie = crate::web::session_cookie(
+        &st.svc,
+        crate::web::CookieName::AdminSession,
+        &token,
+        super::ABSOLUTE_SECONDS,
+    )
+    .replace("SameSite=Lax", "SameSite=Strict");
     Ok((
         StatusCode::SEE_OTHER,
         [
@@ -160,12 +166,12 @@ pub async fn logout(
 ) -> Result<Response, AppError> {
     let pairs = form_pairs(&body);
     s.check_csrf(field(&pairs, "csrf_token"))?;
-    let name = crate::web::session_cookie_name(&st.svc, "admin");
+    let name = crate::web::session_cookie_name(&st.svc, crate::web::CookieName::AdminSession);
     if let Some(token) = crate::web::cookie(&headers, &name) {
         let mut conn = st.svc.pool.acquire().await?;
         sessions::delete(&mut conn, &token).await?;
     }
-    let expired = crate::web::session_cookie(&st.svc, "admin", "", 0);
+    let expired = crate::web::session_cookie(&st.svc, crate::web::CookieName::AdminSession, "", 0);
     Ok((
         StatusCode::SEE_OTHER,
         [

@@ -91,13 +91,13 @@ impl FromRequestParts<AppState> for AdminSession {
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
         let t = super::tr(&parts.headers);
         let to_login = || Redirect::to("/admin/login").into_response();
-        let name = super::session_cookie_name(&st.svc, "admin");
+        let name = super::session_cookie_name(&st.svc, crate::web::CookieName::AdminSession);
         let Some(token) = super::cookie(&parts.headers, &name) else {
             return Err(to_login());
         };
         let fail = |e: sqlx::Error| AppError::from(e).into_response();
         let mut conn = st.svc.pool.acquire().await.map_err(fail)?;
-        let Some(s) = sessions::get(&mut conn, "admin", &token)
+        let Some(s) = sessions::get(&mut conn, sessions::SessionKind::Admin, &token)
             .await
             .map_err(fail)?
         else {
