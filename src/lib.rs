@@ -3,6 +3,7 @@
 //! here so that tests drive the real thing. This file is the module list,
 //! bottom layer first (README, "Design notes").
 
+pub mod auth;
 pub mod config;
 pub mod csv_io;
 pub mod demo;

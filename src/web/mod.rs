@@ -22,7 +22,7 @@ pub struct AppState {
     pub svc: Arc<Service>,
     /// Present only under `serve --demo`.
     pub demo: Option<Arc<crate::demo::Demo>>,
-    pub limits: Arc<Limits>,
+    pub limits: Arc<crate::auth::Limits>,
     /// Imports uploaded on the admin pages.
     pub imports: Arc<admin::transfer::Jobs>,
 }
@@ -32,93 +32,9 @@ impl AppState {
         AppState {
             svc,
             demo,
-            limits: Arc::new(Limits::default()),
+            limits: Arc::new(crate::auth::Limits::default()),
             imports: Arc::new(admin::transfer::Jobs::default()),
         }
-    }
-}
-
-/// The rate limits of the user-facing forms.
-pub struct Limits {
-    /// Failure-form posts per client address.
-    pub report_by_ip: RateLimiter,
-    /// Failure-form posts per failure.
-    pub report_by_failure: RateLimiter,
-    /// Admin login attempts per client address.
-    pub login_by_ip: RateLimiter,
-    /// Admin login attempts per e-mail.
-    pub login_by_account: RateLimiter,
-    /// Password verifications running at once.
-    pub argon2: tokio::sync::Semaphore,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            report_by_ip: RateLimiter::new(30, std::time::Duration::from_secs(600)),
-            report_by_failure: RateLimiter::new(10, std::time::Duration::from_secs(600)),
-            login_by_ip: RateLimiter::new(20, std::time::Duration::from_secs(900)),
-            login_by_account: RateLimiter::new(5, std::time::Duration::from_secs(900)),
-            argon2: tokio::sync::Semaphore::new(4),
-        }
-    }
-}
-
-/// A sliding-window counter per key, in memory (one instance; a shared
-/// store comes with the multi-instance backend).
-pub struct RateLimiter {
-    max: usize,
-    window: std::time::Duration,
-    hits: std::sync::Mutex<std::collections::HashMap<String, Vec<std::time::Instant>>>,
-}
-
-impl RateLimiter {
-    pub fn new(max: usize, window: std::time::Duration) -> Self {
-        RateLimiter {
-            max,
-            window,
-            hits: Default::default(),
-        }
-    }
-
-    fn with_hits<T>(
-        &self,
-        key: &str,
-        f: impl FnOnce(&mut Vec<std::time::Instant>, std::time::Instant) -> T,
-    ) -> T {
-        let now = std::time::Instant::now();
-        let mut map = match self.hits.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        if map.len() > 100_000 {
-            // Bound memory under a flood of distinct keys.
-            map.retain(|_, v| {
-                v.last()
-                    .is_some_and(|t| now.duration_since(*t) < self.window)
-            });
-        }
-        let v = map.entry(key.to_string()).or_default();
-        v.retain(|t| now.duration_since(*t) < self.window);
-        f(v, now)
-    }
-
-    /// Takes back the latest hit of `key` (a successful login).
-    pub fn forgive(&self, key: &str) {
-        self.with_hits(key, |v, _| {
-            v.pop();
-        })
-    }
-
-    /// Counts a hit for `key` unless it is over its limit; false when it is.
-    pub fn allow(&self, key: &str) -> bool {
-        self.with_hits(key, |v, now| {
-            if v.len() >= self.max {
-                return false;
-            }
-            v.push(now);
-            true
-        })
     }
 }
 

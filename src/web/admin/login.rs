@@ -3,8 +3,9 @@
 //! session ID; failed attempts are throttled per address and per e-mail.
 
 use super::{field, form_pairs, AdminSession};
+use crate::auth::{self, AdminLogin};
 use crate::i18n::Tr;
-use crate::store::{admins, sessions};
+use crate::store::sessions;
 use crate::web::error::AppError;
 use crate::web::{render, tr, AppState};
 use askama::Template;
@@ -54,25 +55,6 @@ pub async fn form(State(st): State<AppState>, headers: HeaderMap) -> Response {
     res
 }
 
-/// Checks the password; Argon2 is slow on purpose, so it runs off the
-/// async threads. An unknown e-mail still costs one verification, so
-/// timing does not tell which addresses exist.
-async fn password_matches(st: &AppState, hash: Option<String>, password: String) -> bool {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    // Each verification takes 19 MiB: a few at a time, the rest wait.
-    let Ok(_permit) = st.limits.argon2.acquire().await else {
-        return false;
-    };
-    tokio::task::spawn_blocking(move || {
-        let dummy =
-            DUMMY.get_or_init(|| admins::hash_password("no such admin").unwrap_or_default());
-        let ok = admins::verify_password(&password, hash.as_deref().unwrap_or(dummy));
-        ok && hash.is_some()
-    })
-    .await
-    .unwrap_or(false)
-}
-
 pub async fn submit(State(st): State<AppState>, req: Request) -> Result<Response, AppError> {
     let (parts, body) = req.into_parts();
     let t = tr(&parts.headers);
@@ -99,23 +81,13 @@ pub async fn submit(State(st): State<AppState>, req: Request) -> Result<Response
             },
         )
     };
-    // Every attempt counts before the (slow) check, so parallel guesses
-    // cannot slip past the limit; a success forgives its own attempt.
-    if !st.limits.login_by_ip.allow(&ip) || !st.limits.login_by_account.allow(&email) {
-        tracing::warn!("admin login throttled");
-        return Ok(again(StatusCode::TOO_MANY_REQUESTS, "admin.throttled"));
-    }
-    let mut conn = st.svc.pool.acquire().await?;
-    let admin = admins::by_email(&mut conn, &email).await?;
-    drop(conn);
-    let hash = admin.as_ref().map(|a| a.password_hash.clone());
-    if !password_matches(&st, hash, password).await {
-        return Ok(again(StatusCode::UNAUTHORIZED, "admin.bad_login"));
-    }
-    st.limits.login_by_ip.forgive(&ip);
-    st.limits.login_by_account.forgive(&email);
-    let Some(admin) = admin else {
-        return Ok(again(StatusCode::UNAUTHORIZED, "admin.bad_login"));
+    let admin = match auth::admin_login(&st.svc.pool, &st.limits, &email, password, &ip).await? {
+        AdminLogin::Throttled => {
+            tracing::warn!("admin login throttled");
+            return Ok(again(StatusCode::TOO_MANY_REQUESTS, "admin.throttled"));
+        }
+        AdminLogin::Refused => return Ok(again(StatusCode::UNAUTHORIZED, "admin.bad_login")),
+        AdminLogin::Admitted(admin) => admin,
     };
     let mut conn = st.svc.pool.acquire().await?;
     // A new session ID at every login; whatever admin cookie came in (a
