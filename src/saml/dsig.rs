@@ -134,7 +134,9 @@ fn c14n_method(n: Node) -> Result<Method, String> {
         (EXC_C14N, [k])
             if k.tag_name().namespace() == Some(EXC_C14N)
                 && k.tag_name().name() == "InclusiveNamespaces"
-                && !k.has_children() =>
+                && !k.has_children()
+                && k.attributes()
+                    .all(|a| a.namespace().is_none() && a.name() == "PrefixList") =>
         {
             let inclusive_prefixes: Vec<String> = k
                 .attribute("PrefixList")
@@ -165,7 +167,28 @@ fn leaf(n: Node, what: &str) -> Result<(), String> {
     if n.children().any(|c| c.is_element()) {
         return Err(format!("a {what} carries elements"));
     }
+    if what != "DigestValue"
+        && n.children()
+            .any(|c| c.text().is_some_and(|t| !t.trim().is_empty()))
+    {
+        return Err(format!("a {what} carries text"));
+    }
     Ok(())
+}
+
+/// The attributes SignedInfo's elements may carry: what the standard names.
+fn only_attributes(n: Node, allowed: &[&str]) -> Result<(), String> {
+    match n
+        .attributes()
+        .find(|a| a.namespace().is_some() || !allowed.contains(&a.name()))
+    {
+        Some(a) => Err(format!(
+            "<ds:{}> carries an attribute {:?} the standard does not name",
+            n.tag_name().name(),
+            crate::resolve::prefix_within(a.name(), 40)
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Verifies the enveloped Signature `sig` of `parent` against `keys`.
@@ -204,6 +227,10 @@ pub fn verify_enveloped(sig: Node, parent: Node, keys: &TrustedKeys) -> Result<(
             "a Signature has {refs} References; exactly one is accepted, after CanonicalizationMethod and SignatureMethod"
         ));
     }
+    only_attributes(signed_info, &["Id"])?;
+    only_attributes(*c14n, &["Algorithm"])?;
+    only_attributes(*method, &["Algorithm"])?;
+    only_attributes(*reference, &["URI", "Id", "Type"])?;
     let si_c14n = c14n_method(*c14n)?;
     let (kind, md) = signature_method(alg(*method)).ok_or_else(|| {
         format!(
@@ -243,8 +270,13 @@ pub fn verify_enveloped(sig: Node, parent: Node, keys: &TrustedKeys) -> Result<(
     };
     leaf(digest_m, "DigestMethod")?;
     leaf(digest_v, "DigestValue")?;
+    only_attributes(digest_m, &["Algorithm"])?;
+    only_attributes(digest_v, &[])?;
     if let Some(e) = transforms.first() {
         leaf(*e, "Transform")?;
+    }
+    for t in &transforms {
+        only_attributes(*t, &["Algorithm"])?;
     }
     let ref_c14n = match transforms.as_slice() {
         [e] if is(e, "Transform") && alg(*e) == ENVELOPED => Method::Inclusive,

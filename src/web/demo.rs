@@ -50,6 +50,7 @@ fn authn_request_id(encoded: &str) -> Option<String> {
         .take(64 * 1024)
         .read_to_string(&mut xml)
         .ok()?;
+    crate::saml::xml::check_message_text(&xml).ok()?;
     let doc = crate::saml::xml::parse_strict(&xml).ok()?;
     doc.root_element().attribute("ID").map(str::to_string)
 }

@@ -993,15 +993,35 @@ async fn signature_decisions_never_differ_from_libxmlsec1_on_thousands_of_mutati
 #[tokio::test]
 async fn a_flood_of_namespace_declarations_is_refused_unread() {
     let app = TestApp::spawn().await;
-    let decls: String = (0..8000).map(|i| format!(" xmlns:a{i}=\"u\"")).collect();
+    // Declarations spread over nested elements (each under the
+    // attribute count), inherited by many children.
+    let nest: String = (0..40)
+        .map(|e| {
+            let decls: String = (0..50).map(|i| format!(" xmlns:a{e}x{i}=\"u\"")).collect();
+            format!("<n{decls}>")
+        })
+        .collect();
+    let close = "</n>".repeat(40);
     let children = "<b xmlns:z=\"u\"/>".repeat(100);
     let xml = format!(
-        "<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\"{decls}>{children}</samlp:Response>"
+        "<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\">{nest}{children}{close}</samlp:Response>"
     );
     // Refused by the count in the raw text, before roxmltree's parse
     // (quadratic in inherited declarations: minutes for this body).
     let f = app.expect_failure(&xml, "malformed_request", 400).await;
     assert!(f.detail.contains("namespace declarations"), "{}", f.detail);
+}
+
+#[tokio::test]
+async fn thousands_of_attributes_on_one_element_are_refused_unread() {
+    let app = TestApp::spawn().await;
+    // roxmltree compares each attribute with every earlier one.
+    let attrs: String = (0..20000).map(|i| format!(" a{i}=''")).collect();
+    let xml = format!(
+        "<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\"{attrs}/>"
+    );
+    let f = app.expect_failure(&xml, "malformed_request", 400).await;
+    assert!(f.detail.contains("attributes"), "{}", f.detail);
 }
 
 #[tokio::test]
