@@ -1017,9 +1017,8 @@ async fn thousands_of_attributes_on_one_element_are_refused_unread() {
     let app = TestApp::spawn().await;
     // roxmltree compares each attribute with every earlier one.
     let attrs: String = (0..20000).map(|i| format!(" a{i}=''")).collect();
-    let xml = format!(
-        "<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\"{attrs}/>"
-    );
+    let xml =
+        format!("<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\"{attrs}/>");
     let f = app.expect_failure(&xml, "malformed_request", 400).await;
     assert!(f.detail.contains("attributes"), "{}", f.detail);
 }
