@@ -89,7 +89,7 @@ impl TrustedKeys {
 }
 
 fn is(n: &Node, local: &str) -> bool {
-    n.is_element() && n.tag_name().namespace() == Some(DS_NS) && n.tag_name().name() == local
+    super::xml::is(n, DS_NS, local)
 }
 
 fn alg<'a>(n: Node<'a, '_>) -> &'a str {

@@ -27,8 +27,8 @@
 use super::dsig::{verify_enveloped, TrustedKeys};
 use super::metadata::IdpMetadata;
 use super::xml::{
-    check_message_shape, check_message_text, parse_strict, refuse_comments_and_pis, DS_NS,
-    SAMLP_NS, SAML_NS,
+    check_message_shape, check_message_text, child, is, parse_strict, refuse_comments_and_pis,
+    DS_NS, SAMLP_NS, SAML_NS,
 };
 use super::xmlenc::decrypt_assertion;
 use crate::config::IdpConfig;
@@ -164,8 +164,9 @@ pub struct Verifier {
     idps: HashMap<String, Arc<Idp>>,
 }
 
-/// What the one reading of an Assertion says. Times are parsed, claims are
-/// taken as written; nothing here is trusted before the signature is.
+/// What the one reading of an Assertion says besides its claims
+/// ([`claims_of`]): IDs, times and audiences, parsed; read only once the
+/// signature is verified.
 struct AssertionFacts {
     id: String,
     issue_instant: DateTime<Utc>,
@@ -175,7 +176,6 @@ struct AssertionFacts {
     not_on_or_after: Option<DateTime<Utc>>,
     /// Each AudienceRestriction's Audiences; None without Conditions.
     audiences: Vec<Vec<String>>,
-    claims: Claims,
 }
 
 struct Confirmation {
@@ -329,9 +329,10 @@ impl Verifier {
                 ))
             }
         }
-        // From here on the Assertion is the IdP's word.
+        // From here on the Assertion (and the claims read above) is the
+        // IdP's word.
         let a = read_assertion(assertion).map_err(|d| fail(FailureKind::MalformedRequest, d))?;
-        let claims = a.claims;
+        let claims = unverified;
         let fail = |kind, detail: String| Rejection {
             kind,
             detail,
@@ -534,14 +535,6 @@ struct Shape {
     destination: Option<String>,
     in_response_to: Option<String>,
     unverified: Option<Claims>,
-}
-
-fn is(n: &Node, ns: &str, name: &str) -> bool {
-    n.is_element() && n.tag_name().namespace() == Some(ns) && n.tag_name().name() == name
-}
-
-fn child<'a, 'i>(n: Node<'a, 'i>, ns: &str, name: &str) -> Option<Node<'a, 'i>> {
-    n.children().find(|c| is(c, ns, name))
 }
 
 /// The one child `name` of `n`, if any; two are refused.
@@ -814,7 +807,6 @@ fn read_assertion(a: Node) -> Result<AssertionFacts, String> {
         not_before,
         not_on_or_after,
         audiences,
-        claims: claims_of(a),
     })
 }
 

@@ -6,6 +6,20 @@ pub const DS_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
 pub const SAMLP_NS: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
 pub const SAML_NS: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
 
+/// Whether `n` is the element `{ns}local`.
+pub fn is(n: &roxmltree::Node, ns: &str, local: &str) -> bool {
+    n.is_element() && n.tag_name().namespace() == Some(ns) && n.tag_name().name() == local
+}
+
+/// The first child element `{ns}local` of `n`.
+pub fn child<'a, 'i>(
+    n: roxmltree::Node<'a, 'i>,
+    ns: &str,
+    local: &str,
+) -> Option<roxmltree::Node<'a, 'i>> {
+    n.children().find(|c| is(c, ns, local))
+}
+
 /// Parses with DTDs refused. Comments are allowed here (metadata files carry
 /// them); SAML messages go through [`refuse_comments_and_pis`] as well.
 pub fn parse_strict(text: &str) -> Result<roxmltree::Document<'_>, String> {

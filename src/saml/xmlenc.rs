@@ -10,7 +10,7 @@
 //! The EncryptedKey may sit in the EncryptedData's KeyInfo or beside it in
 //! the EncryptedAssertion, as IdPs do both.
 
-use super::xml::{DS_NS, SAML_NS};
+use super::xml::{child, is, DS_NS, SAML_NS};
 use base64::Engine;
 use openssl::md::{Md, MdRef};
 use openssl::pkey::{PKey, Private, Public};
@@ -22,14 +22,6 @@ pub const XENC_NS: &str = "http://www.w3.org/2001/04/xmlenc#";
 const XENC11_NS: &str = "http://www.w3.org/2009/xmlenc11#";
 const RSA_OAEP_MGF1P: &str = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p";
 const RSA_OAEP: &str = "http://www.w3.org/2009/xmlenc11#rsa-oaep";
-
-fn is(n: &Node, ns: &str, local: &str) -> bool {
-    n.is_element() && n.tag_name().namespace() == Some(ns) && n.tag_name().name() == local
-}
-
-fn child<'a, 'i>(n: Node<'a, 'i>, ns: &str, local: &str) -> Option<Node<'a, 'i>> {
-    n.children().find(|c| is(c, ns, local))
-}
 
 fn only_child<'a, 'i>(n: Node<'a, 'i>, ns: &str, local: &str) -> Result<Node<'a, 'i>, String> {
     let mut it = n.children().filter(|c| is(c, ns, local));
