@@ -109,7 +109,9 @@ fn elements<'a, 'i>(n: Node<'a, 'i>) -> Result<Vec<Node<'a, 'i>>, String> {
     Ok(v)
 }
 
-fn base64_text(n: Node, what: &str) -> Result<Vec<u8>, String> {
+/// The base64 text of an element (DigestValue, SignatureValue,
+/// CipherValue), white space dropped.
+pub(super) fn base64_text(n: Node, what: &str) -> Result<Vec<u8>, String> {
     let b64: String = n
         .children()
         .filter_map(|c| c.text().filter(|_| c.is_text()))

@@ -38,15 +38,7 @@ fn cipher_value(n: Node) -> Result<Vec<u8>, String> {
         XENC_NS,
         "CipherValue",
     )?;
-    let b64: String = cv
-        .text()
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|_| "a CipherValue is not base64".to_string())
+    super::dsig::base64_text(cv, "CipherValue")
 }
 
 fn md_of(alg: &str) -> Option<&'static MdRef> {
