@@ -285,61 +285,29 @@ async fn resolve_verified(
     Ok(outcome)
 }
 
+/// A step's answer: go on with a value, or the login is refused.
+type Step<T> = Result<Result<T, Refusal>, sqlx::Error>;
+
+/// Goes on with a step's value, or returns its refusal.
+macro_rules! step {
+    ($e:expr) => {
+        match $e.await? {
+            Ok(v) => v,
+            Err(refusal) => return Ok(Err(refusal)),
+        }
+    };
+}
+
+/// The login's steps after verification, in order: the request it answers,
+/// replay, the school and the IdP's trust for it, the subject, then the
+/// account by mapping, by the passed account ID, or by careful matching.
 async fn steps(
     conn: &mut SqliteConnection,
     idp: &crate::saml::Idp,
     v: &Verified,
     ctx: &Context,
-) -> Result<Result<(String, Option<String>), Refusal>, sqlx::Error> {
-    let now = chrono::Utc::now().timestamp();
-    let mut relay_state = ctx.relay_state.clone();
-
-    // InResponseTo: when present it must name a pending request of ours to
-    // this IdP (consumed now); when absent, IdP-initiated login must be on.
-    if v.in_response_to.len() > 1 {
-        return Ok(Err(refuse(
-            FailureKind::Replayed,
-            "the Response and the Assertion name different requests in InResponseTo",
-        )));
-    }
-    if let Some(id) = v.in_response_to.iter().next() {
-        match replay::take_pending(conn, id, now).await? {
-            Some(p)
-                if p.browser_hash.as_ref().is_some_and(|h| {
-                    ctx.browser_token.as_deref().map(store::sessions::hash_token).as_ref()
-                        != Some(h)
-                }) =>
-            {
-                return Ok(Err(refuse(
-                    FailureKind::Replayed,
-                    "the answer to our request came from another browser than the one that started the login (no or another login cookie)",
-                )))
-            }
-            Some(p) if p.idp_entity_id == v.issuer => {
-                if p.relay_state.is_some() {
-                    relay_state = p.relay_state;
-                }
-            }
-            Some(_) => {
-                return Ok(Err(refuse(
-                    FailureKind::Replayed,
-                    "InResponseTo names a request sent to another IdP",
-                )))
-            }
-            None => {
-                return Ok(Err(refuse(
-                    FailureKind::Replayed,
-                    "InResponseTo names no pending request of ours (unknown, used or expired)",
-                )))
-            }
-        }
-    } else if !idp.config.allow_idp_initiated {
-        return Ok(Err(refuse(
-            FailureKind::Replayed,
-            "unsolicited response, and IdP-initiated login is off for this IdP",
-        )));
-    }
-
+) -> Step<(String, Option<String>)> {
+    let relay_state = step!(solicited(conn, idp, v, ctx));
     // Replay: the assertion ID is kept until the assertion expires.
     if !replay::remember_assertion(conn, &v.issuer, &v.assertion_id, v.replay_until.timestamp())
         .await?
@@ -349,25 +317,87 @@ async fn steps(
             format!("assertion {} was already used", v.assertion_id),
         )));
     }
-
-    let attrs = &idp.config.attributes;
     let subject = subject_of(&v.claims, &idp.config.subject);
-    let with = |mut r: Refusal, school: Option<String>| {
-        r.school_code = school;
-        r.subject = subject.clone();
-        r
+    let known = Known {
+        school_code: None,
+        subject: subject.clone(),
     };
+    let (known, schools) = step!(trusted_schools(conn, idp, v, known));
+    let subject = step!(checked_subject(idp, &known));
+    let account = step!(find_account(conn, idp, v, &known, &subject, &schools));
+    Ok(Ok((account, relay_state)))
+}
 
-    // School code: the first configured attribute present; BRIN or UAI by
-    // shape. Several values (a teacher in two schools) are all considered.
-    let values: Vec<&str> = v.claims.all_values(&attrs.school_code);
+/// What is known of the login when a later step refuses it.
+struct Known {
+    school_code: Option<String>,
+    subject: Option<String>,
+}
+
+impl Known {
+    fn refuse(&self, kind: FailureKind, detail: impl Into<String>) -> Refusal {
+        Refusal {
+            school_code: self.school_code.clone(),
+            subject: self.subject.clone(),
+            ..refuse(kind, detail)
+        }
+    }
+}
+
+/// InResponseTo: when present it must name a pending request of ours to
+/// this IdP, from this browser (consumed now); when absent, IdP-initiated
+/// login must be on. Returns the RelayState to honour.
+async fn solicited(
+    conn: &mut SqliteConnection,
+    idp: &crate::saml::Idp,
+    v: &Verified,
+    ctx: &Context,
+) -> Step<Option<String>> {
+    let replayed = |detail: &str| Ok(Err(refuse(FailureKind::Replayed, detail)));
+    if v.in_response_to.len() > 1 {
+        return replayed("the Response and the Assertion name different requests in InResponseTo");
+    }
+    let Some(id) = v.in_response_to.iter().next() else {
+        if !idp.config.allow_idp_initiated {
+            return replayed("unsolicited response, and IdP-initiated login is off for this IdP");
+        }
+        return Ok(Ok(ctx.relay_state.clone()));
+    };
+    let now = chrono::Utc::now().timestamp();
+    let Some(p) = replay::take_pending(conn, id, now).await? else {
+        return replayed(
+            "InResponseTo names no pending request of ours (unknown, used or expired)",
+        );
+    };
+    let browser = ctx
+        .browser_token
+        .as_deref()
+        .map(store::sessions::hash_token);
+    if p.browser_hash.is_some() && browser != p.browser_hash {
+        return replayed("the answer to our request came from another browser than the one that started the login (no or another login cookie)");
+    }
+    if p.idp_entity_id != v.issuer {
+        return replayed("InResponseTo names a request sent to another IdP");
+    }
+    Ok(Ok(p.relay_state.or_else(|| ctx.relay_state.clone())))
+}
+
+/// The asserted schools this IdP may speak for. School code: the
+/// configured attributes, BRIN or UAI by shape; several values (a teacher
+/// in two schools) are all considered. Of the registered ones, only those
+/// the IdP is trusted for (`[[idp]] schools`, or the school's
+/// `idp_entity_ids`) take part in what follows.
+async fn trusted_schools(
+    conn: &mut SqliteConnection,
+    idp: &crate::saml::Idp,
+    v: &Verified,
+    mut known: Known,
+) -> Step<(Known, Vec<String>)> {
+    let values: Vec<&str> = v.claims.all_values(&idp.config.attributes.school_code);
     if values.is_empty() {
-        return Ok(Err(with(
-            refuse(
-                FailureKind::MissingSchoolCode,
-                "no school code attribute in the assertion",
-            ),
-            None,
+        return Ok(Err(known.refuse(
+            FailureKind::MissingSchoolCode,
+            "no school code attribute in the assertion",
         )));
     }
     let valid: Vec<String> = values
@@ -377,12 +407,9 @@ async fn steps(
         .collect();
     if valid.is_empty() {
         let shown: Vec<String> = values.iter().map(|s| format!("{s:?}")).collect();
-        return Ok(Err(with(
-            refuse(
-                FailureKind::InvalidSchoolCode,
-                format!("{} is neither a BRIN nor a valid UAI", shown.join(", ")),
-            ),
-            None,
+        return Ok(Err(known.refuse(
+            FailureKind::InvalidSchoolCode,
+            format!("{} is neither a BRIN nor a valid UAI", shown.join(", ")),
         )));
     }
     let mut registered = Vec::new();
@@ -391,22 +418,13 @@ async fn steps(
             registered.push(code.clone());
         }
     }
-    let school_code = registered
-        .first()
-        .cloned()
-        .or_else(|| valid.first().cloned());
+    known.school_code = registered.first().or(valid.first()).cloned();
     if registered.is_empty() {
-        return Ok(Err(with(
-            refuse(
-                FailureKind::UnknownSchool,
-                format!("school {} is not registered", valid.join(", ")),
-            ),
-            school_code,
+        return Ok(Err(known.refuse(
+            FailureKind::UnknownSchool,
+            format!("school {} is not registered", valid.join(", ")),
         )));
     }
-    // Trust: an IdP speaks only for its own schools (`[[idp]] schools`, or
-    // the school's `idp_entity_ids`). Of the asserted schools, only those it
-    // is trusted for take part in what follows.
     let mut trusted = Vec::new();
     for code in &registered {
         let by_config = idp
@@ -419,172 +437,184 @@ async fn steps(
         }
     }
     if trusted.is_empty() {
-        return Ok(Err(with(
-            refuse(
-                FailureKind::UntrustedSchool,
-                format!(
-                    "this IdP is not trusted for school {}: add it to the [[idp]] `schools` of {}, or add the IdP to the school's idp_entity_ids, if this IdP really serves it",
-                    registered.join(", "),
-                    v.issuer
-                ),
+        return Ok(Err(known.refuse(
+            FailureKind::UntrustedSchool,
+            format!(
+                "this IdP is not trusted for school {}: add it to the [[idp]] `schools` of {}, or add the IdP to the school's idp_entity_ids, if this IdP really serves it",
+                registered.join(", "),
+                v.issuer
             ),
-            school_code,
         )));
     }
-    let school_code = trusted.first().cloned();
-    let registered = trusted;
+    known.school_code = trusted.first().cloned();
+    Ok(Ok((known, trusted)))
+}
 
-    // Subject. One longer than a failure can store could never be mapped.
-    if let Some(s) = subject.as_ref().filter(|s| s.len() > MAX_SUBJECT_BYTES) {
-        return Ok(Err(with(
-            refuse(
-                FailureKind::MissingSubject,
-                format!(
-                    "the subject is {} bytes long; at most {MAX_SUBJECT_BYTES} are taken",
-                    s.len()
-                ),
+/// The subject, present and short enough to be stored (one longer than a
+/// failure can store could never be mapped).
+async fn checked_subject(idp: &crate::saml::Idp, known: &Known) -> Step<String> {
+    match &known.subject {
+        Some(s) if s.len() > MAX_SUBJECT_BYTES => Ok(Err(known.refuse(
+            FailureKind::MissingSubject,
+            format!(
+                "the subject is {} bytes long; at most {MAX_SUBJECT_BYTES} are taken",
+                s.len()
             ),
-            school_code,
-        )));
+        ))),
+        Some(s) => Ok(Ok(s.clone())),
+        None => Ok(Err(known.refuse(
+            FailureKind::MissingSubject,
+            format!("no value for the subject {:?}", idp.config.subject),
+        ))),
     }
-    let Some(subject_value) = subject.clone() else {
-        return Ok(Err(with(
-            refuse(
-                FailureKind::MissingSubject,
-                format!("no value for the subject {:?}", idp.config.subject),
-            ),
-            school_code,
-        )));
-    };
+}
 
-    // 1. An existing mapping.
-    // The mapped account must belong to a school the assertion names: a
-    // mapping made in one school's desk cannot carry a login of another.
-    if let Some(account_id) = mappings::find(conn, &v.issuer, &subject_value).await? {
+/// The account: an existing mapping, else the account ID the IdP passes,
+/// else careful automatic matching; the last two map the identity.
+async fn find_account(
+    conn: &mut SqliteConnection,
+    idp: &crate::saml::Idp,
+    v: &Verified,
+    known: &Known,
+    subject: &str,
+    schools: &[String],
+) -> Step<String> {
+    // 1. An existing mapping. The mapped account must belong to a school
+    // the assertion names: a mapping made in one school's desk cannot
+    // carry a login of another.
+    if let Some(account_id) = mappings::find(conn, &v.issuer, subject).await? {
         return Ok(match accounts::get(conn, &account_id).await? {
-            Some(a) if a.active && registered.contains(&a.school_code) => Ok((account_id, relay_state)),
-            Some(a) if a.active => Err(with(
-                refuse(
-                    FailureKind::IdentityMismatch,
-                    format!("mapped to account {account_id} of school {}, which the assertion does not name", a.school_code),
-                ),
-                school_code,
+            Some(a) if a.active && schools.contains(&a.school_code) => Ok(account_id),
+            Some(a) if a.active => Err(known.refuse(
+                FailureKind::IdentityMismatch,
+                format!("mapped to account {account_id} of school {}, which the assertion does not name", a.school_code),
             )),
-            _ => Err(with(
-                refuse(
-                    FailureKind::AccountDisabled,
-                    format!("mapped to account {account_id}, which is deactivated"),
-                ),
-                school_code,
+            _ => Err(known.refuse(
+                FailureKind::AccountDisabled,
+                format!("mapped to account {account_id}, which is deactivated"),
             )),
         });
     }
-
-    // 2. The IdP passes our account ID; only an account of the asserted
-    // school(s) is taken, so one school's IdP cannot reach another's pupils.
     let mut notes = Vec::new();
-    if let Some(attr) = &idp.config.account_id_attribute {
-        if let Some(account_id) = v.claims.first(&[attr.as_str()]) {
-            match accounts::get(conn, account_id).await? {
-                Some(a) if registered.contains(&a.school_code) => {
-                    if !a.active {
-                        return Ok(Err(with(
-                            refuse(
-                                FailureKind::AccountDisabled,
-                                format!("account {account_id} passed by the IdP is deactivated"),
-                            ),
-                            school_code,
-                        )));
-                    }
-                    mappings::insert(
-                        conn,
-                        &v.issuer,
-                        &subject_value,
-                        &a.account_id,
-                        mappings::Source::Attribute,
-                        None,
-                    )
-                    .await?;
-                    return Ok(Ok((a.account_id, relay_state)));
-                }
-                Some(_) => notes.push(format!(
-                    "account {account_id} passed in {attr} belongs to another school"
-                )),
-                None => notes.push(format!(
-                    "account {account_id} passed in {attr} does not exist"
-                )),
-            }
-        }
+    if let Some(account) = step!(by_passed_id(
+        conn, idp, v, known, subject, schools, &mut notes
+    )) {
+        return Ok(Ok(account));
     }
+    by_matching(conn, idp, v, known, subject, schools, notes).await
+}
 
-    // 3. Careful automatic matching in the asserted school(s).
-    if !idp.config.match_identity {
-        notes.push("automatic matching is off for this IdP".into());
-        return Ok(Err(with(
-            refuse(FailureKind::IdentityMismatch, notes.join("; ")),
-            school_code,
-        )));
-    }
-    let person = person_of(&v.claims, attrs);
-    let Some(key) = person.identity_key() else {
-        notes.push(
-            "the assertion lacks last name, first name or birth date, so no automatic match".into(),
-        );
-        return Ok(Err(with(
-            refuse(FailureKind::IdentityMismatch, notes.join("; ")),
-            school_code,
-        )));
+/// 2. The IdP passes our account ID; only an account of the asserted
+/// school(s) is taken, so one school's IdP cannot reach another's pupils.
+/// Why a passed ID was not taken goes into `notes`.
+async fn by_passed_id(
+    conn: &mut SqliteConnection,
+    idp: &crate::saml::Idp,
+    v: &Verified,
+    known: &Known,
+    subject: &str,
+    schools: &[String],
+    notes: &mut Vec<String>,
+) -> Step<Option<String>> {
+    let Some(attr) = &idp.config.account_id_attribute else {
+        return Ok(Ok(None));
     };
-    let found = accounts::identity_matches(conn, &registered, &key).await?;
-    let (active, inactive): (Vec<_>, Vec<_>) = found.into_iter().partition(|a| a.active);
-    match decide_match(active.into_iter().map(|a| a.account_id).collect()) {
-        MatchOutcome::Unique(account_id) => {
-            let others = mappings::subjects_for(conn, &v.issuer, &account_id).await?;
-            if !others.is_empty() {
-                notes.push(format!("the only matching account {account_id} is already linked to another identity at this IdP"));
-                return Ok(Err(with(
-                    refuse(FailureKind::IdentityMismatch, notes.join("; ")),
-                    school_code,
+    let Some(account_id) = v.claims.first(&[attr.as_str()]) else {
+        return Ok(Ok(None));
+    };
+    match accounts::get(conn, account_id).await? {
+        Some(a) if schools.contains(&a.school_code) => {
+            if !a.active {
+                return Ok(Err(known.refuse(
+                    FailureKind::AccountDisabled,
+                    format!("account {account_id} passed by the IdP is deactivated"),
                 )));
             }
             mappings::insert(
                 conn,
                 &v.issuer,
-                &subject_value,
+                subject,
+                &a.account_id,
+                mappings::Source::Attribute,
+                None,
+            )
+            .await?;
+            return Ok(Ok(Some(a.account_id)));
+        }
+        Some(_) => notes.push(format!(
+            "account {account_id} passed in {attr} belongs to another school"
+        )),
+        None => notes.push(format!(
+            "account {account_id} passed in {attr} does not exist"
+        )),
+    }
+    Ok(Ok(None))
+}
+
+/// 3. Careful automatic matching in the asserted school(s): exactly one
+/// active account with the asserted last name, first name and birth date,
+/// not yet linked to another identity of the IdP.
+async fn by_matching(
+    conn: &mut SqliteConnection,
+    idp: &crate::saml::Idp,
+    v: &Verified,
+    known: &Known,
+    subject: &str,
+    schools: &[String],
+    notes: Vec<String>,
+) -> Step<String> {
+    let mismatch = |mut notes: Vec<String>, note: String| {
+        notes.push(note);
+        Ok(Err(
+            known.refuse(FailureKind::IdentityMismatch, notes.join("; "))
+        ))
+    };
+    if !idp.config.match_identity {
+        return mismatch(notes, "automatic matching is off for this IdP".into());
+    }
+    let person = person_of(&v.claims, &idp.config.attributes);
+    let Some(key) = person.identity_key() else {
+        return mismatch(
+            notes,
+            "the assertion lacks last name, first name or birth date, so no automatic match".into(),
+        );
+    };
+    let found = accounts::identity_matches(conn, schools, &key).await?;
+    let (active, inactive): (Vec<_>, Vec<_>) = found.into_iter().partition(|a| a.active);
+    match decide_match(active.into_iter().map(|a| a.account_id).collect()) {
+        MatchOutcome::Unique(account_id) => {
+            let others = mappings::subjects_for(conn, &v.issuer, &account_id).await?;
+            if !others.is_empty() {
+                return mismatch(notes, format!("the only matching account {account_id} is already linked to another identity at this IdP"));
+            }
+            mappings::insert(
+                conn,
+                &v.issuer,
+                subject,
                 &account_id,
                 mappings::Source::Auto,
                 None,
             )
             .await?;
-            Ok(Ok((account_id, relay_state)))
+            Ok(Ok(account_id))
         }
-        MatchOutcome::Several(ids) => {
-            let mut r = with(
-                refuse(
-                    FailureKind::AmbiguousIdentity,
-                    format!("{} accounts match name and birth date", ids.len()),
-                ),
-                school_code,
-            );
-            r.candidates = Some(ids.join(","));
-            Ok(Err(r))
-        }
-        MatchOutcome::None if !inactive.is_empty() => Ok(Err(with(
-            refuse(
-                FailureKind::AccountDisabled,
-                format!(
-                    "the matching account {} is deactivated",
-                    inactive[0].account_id
-                ),
+        MatchOutcome::Several(ids) => Ok(Err(Refusal {
+            candidates: Some(ids.join(",")),
+            ..known.refuse(
+                FailureKind::AmbiguousIdentity,
+                format!("{} accounts match name and birth date", ids.len()),
+            )
+        })),
+        MatchOutcome::None if !inactive.is_empty() => Ok(Err(known.refuse(
+            FailureKind::AccountDisabled,
+            format!(
+                "the matching account {} is deactivated",
+                inactive[0].account_id
             ),
-            school_code,
         ))),
-        MatchOutcome::None => {
-            notes.push("no account matches name and birth date in the school".into());
-            Ok(Err(with(
-                refuse(FailureKind::IdentityMismatch, notes.join("; ")),
-                school_code,
-            )))
-        }
+        MatchOutcome::None => mismatch(
+            notes,
+            "no account matches name and birth date in the school".into(),
+        ),
     }
 }

@@ -4,8 +4,10 @@
 
 pub mod export;
 pub mod import;
+mod rows;
 
-pub use import::{import, ImportKind, Options};
+pub use crate::resolve::ImportKind;
+pub use import::{import, Options};
 
 use std::fmt;
 

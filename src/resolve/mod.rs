@@ -59,6 +59,33 @@ impl Role {
     }
 }
 
+/// Which table an import fills (SPEC §5: schools, accounts, mappings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportKind {
+    Schools,
+    Accounts,
+    Mappings,
+}
+
+impl ImportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportKind::Schools => "schools",
+            ImportKind::Accounts => "accounts",
+            ImportKind::Mappings => "mappings",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ImportKind> {
+        match s {
+            "schools" => Some(ImportKind::Schools),
+            "accounts" => Some(ImportKind::Accounts),
+            "mappings" => Some(ImportKind::Mappings),
+            _ => None,
+        }
+    }
+}
+
 /// What an assertion says about the person, read from the attributes the IdP
 /// is configured (or known by default) to send.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

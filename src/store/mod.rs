@@ -7,6 +7,7 @@ pub mod admins;
 pub mod audit;
 pub mod desk;
 pub mod failures;
+pub mod imports;
 pub mod mappings;
 pub mod replay;
 pub mod schools;
@@ -16,6 +17,7 @@ pub mod tokens;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{QueryBuilder, Sqlite};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -119,6 +121,26 @@ impl Scope {
                 format!(" AND {column} IN ({})", vec!["?"; codes.len()].join(", ")),
                 codes.clone(),
             ),
+        }
+    }
+
+    /// Pushes ` AND column IN (…)` onto a query being built, each code a
+    /// bound parameter (nothing for `All`; always false for an empty list).
+    /// Rows whose column is NULL are outside every list.
+    pub fn push_condition<'q>(&'q self, q: &mut QueryBuilder<'q, Sqlite>, column: &str) {
+        match self {
+            Scope::All => {}
+            Scope::Schools(codes) if codes.is_empty() => {
+                q.push(" AND 0");
+            }
+            Scope::Schools(codes) => {
+                q.push(format_args!(" AND {column} IN ("));
+                let mut list = q.separated(", ");
+                for c in codes {
+                    list.push_bind(c.as_str());
+                }
+                q.push(")");
+            }
         }
     }
 

@@ -25,7 +25,10 @@ pub enum AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let t = Tr::new(Lang::Fr);
+        // The request's language when there is one (errors outside a
+        // request, e.g. in tests, are French like every default page).
+        let lang = crate::web::current_request().map_or(Lang::Fr, |r| r.lang);
+        let t = Tr::new(lang);
         let (status, title, text) = match &self {
             AppError::NotFound => (
                 StatusCode::NOT_FOUND,

@@ -71,6 +71,23 @@ async fn readyz(
     }
 }
 
+/// What an error page needs to know of the request it answers, without
+/// every handler passing it down: its ID (quoted to support) and language.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub id: String,
+    pub lang: Lang,
+}
+
+tokio::task_local! {
+    static REQUEST: RequestContext;
+}
+
+/// The request being answered, when called inside one.
+pub fn current_request() -> Option<RequestContext> {
+    REQUEST.try_with(Clone::clone).ok()
+}
+
 /// A request ID on every request: the caller's `x-request-id` when it is a
 /// plain token, else a fresh one; in every log line of the request (its
 /// span) and on the response. The log line names the route pattern, never
@@ -100,7 +117,13 @@ async fn request_id(req: axum::extract::Request, next: axum::middleware::Next) -
     let method = req.method().clone();
     let span = tracing::info_span!("request", id = %id, %method, %route);
     let start = std::time::Instant::now();
-    let mut res = next.run(req).instrument(span.clone()).await;
+    let context = RequestContext {
+        id: id.clone(),
+        lang: tr(req.headers()).lang,
+    };
+    let mut res = REQUEST
+        .scope(context, next.run(req).instrument(span.clone()))
+        .await;
     span.in_scope(|| {
         tracing::info!(
             status = res.status().as_u16(),
@@ -192,11 +215,26 @@ struct MessagePage<'a> {
     t: Tr,
     title: &'a str,
     text: &'a str,
+    /// For server errors: the request ID to quote to support.
+    request_id: Option<String>,
 }
 
 /// A page with a title and a sentence.
 pub fn message_page(status: StatusCode, t: Tr, title: &str, text: &str) -> Response {
-    render(status, &MessagePage { t, title, text })
+    let request_id = status
+        .is_server_error()
+        .then(current_request)
+        .flatten()
+        .map(|r| r.id);
+    render(
+        status,
+        &MessagePage {
+            t,
+            title,
+            text,
+            request_id,
+        },
+    )
 }
 
 /// A cookie's value from the request.
@@ -268,4 +306,41 @@ pub fn client_ip(req_ext: &axum::http::Extensions) -> Option<String> {
 /// Compares secrets in time independent of where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(res: Response) -> String {
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        String::from_utf8(bytes.to_vec()).expect("utf-8")
+    }
+
+    #[tokio::test]
+    async fn a_server_error_page_names_the_request_id_in_the_requests_language() {
+        let ctx = RequestContext {
+            id: "5e1f00d2a9b3c4d7".into(),
+            lang: Lang::En,
+        };
+        let (server, missing) = REQUEST
+            .scope(ctx, async {
+                (
+                    crate::web::error::AppError::Internal("disk".into()).into_response(),
+                    crate::web::error::AppError::NotFound.into_response(),
+                )
+            })
+            .await;
+        assert_eq!(server.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let html = body_of(server).await;
+        assert!(html.contains("5e1f00d2a9b3c4d7"), "{html}");
+        assert!(html.contains("Service error"), "{html}");
+        assert!(!html.contains("disk"), "the cause is logged, not shown");
+        // A 404 needs no reference, but speaks the language.
+        let html = body_of(missing).await;
+        assert!(!html.contains("5e1f00d2a9b3c4d7"));
+        assert!(html.contains("lang=\"en\""), "{html}");
+    }
 }

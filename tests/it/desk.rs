@@ -285,6 +285,57 @@ async fn a_school_admin_never_sees_or_changes_another_school() {
 }
 
 #[tokio::test]
+async fn a_form_field_given_twice_is_refused_not_read_one_way() {
+    let app = TestApp::spawn().await;
+    app.add_admin("root@x.test", "superadmin", &[]).await;
+    let reference = app.fail(&app.nobody("sub-twice")).await;
+    let (c, csrf) = app.admin_client("root@x.test").await;
+    let path = format!("/admin/failures/{reference}/resolve");
+    // The right token twice, or the right one beside a forged one: 403.
+    for second in [csrf.as_str(), "forged"] {
+        let res = app
+            .post_with(
+                &c,
+                &path,
+                &[
+                    ("csrf_token", &csrf),
+                    ("csrf_token", second),
+                    ("account_id", "A-5"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status().as_u16(), 403, "second token {second:?}");
+    }
+    // Two account IDs: which one would be meant? 400, nothing mapped.
+    let res = app
+        .post_with(
+            &c,
+            &path,
+            &[
+                ("csrf_token", &csrf),
+                ("account_id", "A-5"),
+                ("account_id", "A-6"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 400);
+    assert_eq!(app.mapping("sub-twice").await, None);
+    assert_eq!(
+        app.failure(&reference).await.expect("row").status.as_str(),
+        "open"
+    );
+    // Once each: it works.
+    let res = app
+        .post_with(&c, &path, &[("csrf_token", &csrf), ("account_id", "A-5")])
+        .await;
+    assert_eq!(res.status().as_u16(), 303);
+    assert_eq!(
+        app.mapping("sub-twice").await.map(|m| m.0),
+        Some("A-5".into())
+    );
+}
+
+#[tokio::test]
 async fn posts_without_a_valid_csrf_token_are_refused_and_change_nothing() {
     let app = TestApp::spawn().await;
     app.add_admin("root@x.test", "superadmin", &[]).await;

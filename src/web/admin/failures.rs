@@ -2,7 +2,7 @@
 //! detail page with ranked candidates, and the resolve / dismiss / reopen
 //! actions.
 
-use super::{field, form_pairs, AdminSession, Chrome};
+use super::{AdminForm, AdminSession, Chrome, NoFields};
 use crate::resolve::ranking::{rank, CandidateAccount, Claimed, Ranked};
 use crate::resolve::report::Report;
 use crate::resolve::{parse_date, FailureKind, FailureStatus};
@@ -13,7 +13,6 @@ use crate::store::{self, accounts, audit, schools};
 use crate::web::error::AppError;
 use crate::web::{render, AppState};
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -319,31 +318,52 @@ pub async fn detail(
     detail_page(&st, &s, &f, StatusCode::OK, q.done.as_deref(), None).await
 }
 
+/// A desk action on one failure, as posted.
+enum Action {
+    Resolve { account_id: String },
+    Dismiss { reason: String },
+    Reopen,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResolveForm {
+    #[serde(default)]
+    account_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DismissForm {
+    #[serde(default)]
+    reason: String,
+}
+
 /// Runs one desk action in a write transaction; success goes back to the
 /// failure page, a refusal re-shows it saying why (who acted first, which
 /// account is out of reach…).
-async fn act<F>(
+async fn act(
     st: AppState,
     s: AdminSession,
     reference: String,
-    body: Bytes,
-    done: &'static str,
-    action: F,
-) -> Result<Response, AppError>
-where
-    F: for<'c> FnOnce(
-        &'c mut sqlx::SqliteConnection,
-        store::Scope,
-        Vec<(String, String)>,
-        String,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Result<(), Refused>, sqlx::Error>> + Send + 'c>,
-    >,
-{
-    let pairs = form_pairs(&body);
-    s.check_csrf(field(&pairs, "csrf_token"))?;
+    action: Action,
+) -> Result<Response, AppError> {
     let mut tx = store::begin_write(&st.svc.pool).await?;
-    let outcome = action(&mut tx, s.scope(), pairs, s.admin.email.clone()).await?;
+    let (scope, actor) = (s.scope(), s.admin.email.as_str());
+    let (outcome, done) = match &action {
+        Action::Resolve { account_id } => (
+            desk::resolve(&mut tx, &scope, &reference, account_id.trim(), actor)
+                .await?
+                .map(|_| ()),
+            "resolved",
+        ),
+        Action::Dismiss { reason } => (
+            desk::dismiss(&mut tx, &scope, &reference, reason, actor).await?,
+            "dismissed",
+        ),
+        Action::Reopen => (
+            desk::reopen(&mut tx, &scope, &reference, actor).await?,
+            "reopened",
+        ),
+    };
     match outcome {
         Ok(()) => {
             tx.commit().await?;
@@ -362,68 +382,30 @@ where
 
 pub async fn resolve(
     State(st): State<AppState>,
-    s: AdminSession,
     Path(reference): Path<String>,
-    body: Bytes,
+    AdminForm { session, form }: AdminForm<ResolveForm>,
 ) -> Result<Response, AppError> {
-    let r = reference.clone();
-    act(
-        st,
-        s,
-        reference,
-        body,
-        "resolved",
-        move |conn, scope, pairs, actor| {
-            Box::pin(async move {
-                let account = field(&pairs, "account_id").unwrap_or("").trim().to_string();
-                Ok(desk::resolve(conn, &scope, &r, &account, &actor)
-                    .await?
-                    .map(|_| ()))
-            })
-        },
-    )
-    .await
+    let action = Action::Resolve {
+        account_id: form.account_id,
+    };
+    act(st, session, reference, action).await
 }
 
 pub async fn dismiss(
     State(st): State<AppState>,
-    s: AdminSession,
     Path(reference): Path<String>,
-    body: Bytes,
+    AdminForm { session, form }: AdminForm<DismissForm>,
 ) -> Result<Response, AppError> {
-    let r = reference.clone();
-    act(
-        st,
-        s,
-        reference,
-        body,
-        "dismissed",
-        move |conn, scope, pairs, actor| {
-            Box::pin(async move {
-                let reason = field(&pairs, "reason").unwrap_or("").to_string();
-                desk::dismiss(conn, &scope, &r, &reason, &actor).await
-            })
-        },
-    )
-    .await
+    let action = Action::Dismiss {
+        reason: form.reason,
+    };
+    act(st, session, reference, action).await
 }
 
 pub async fn reopen(
     State(st): State<AppState>,
-    s: AdminSession,
     Path(reference): Path<String>,
-    body: Bytes,
+    AdminForm { session, .. }: AdminForm<NoFields>,
 ) -> Result<Response, AppError> {
-    let r = reference.clone();
-    act(
-        st,
-        s,
-        reference,
-        body,
-        "reopened",
-        move |conn, scope, _pairs, actor| {
-            Box::pin(async move { desk::reopen(conn, &scope, &r, &actor).await })
-        },
-    )
-    .await
+    act(st, session, reference, Action::Reopen).await
 }

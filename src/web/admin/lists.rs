@@ -1,7 +1,7 @@
 //! The dashboard and the searchable lists: mappings (with create and
 //! unlink), accounts, schools, audit log.
 
-use super::{field, form_pairs, AdminSession, Chrome};
+use super::{AdminForm, AdminSession, Chrome, NoFields};
 use crate::store::accounts::Account;
 use crate::store::audit::Entry;
 use crate::store::desk::{self, Refused};
@@ -11,7 +11,6 @@ use crate::store::{self, accounts, audit, failures, mappings, schools};
 use crate::web::error::AppError;
 use crate::web::{render, AppState};
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -168,21 +167,28 @@ async fn finish_mapping_action(
     }
 }
 
+/// The form that links an identity to an account by hand.
+#[derive(Debug, Deserialize)]
+pub struct MappingForm {
+    #[serde(default)]
+    idp_entity_id: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    account_id: String,
+}
+
 pub async fn create_mapping(
     State(st): State<AppState>,
-    s: AdminSession,
-    body: Bytes,
+    AdminForm { session: s, form }: AdminForm<MappingForm>,
 ) -> Result<Response, AppError> {
-    let pairs = form_pairs(&body);
-    s.check_csrf(field(&pairs, "csrf_token"))?;
-    let get = |k| field(&pairs, k).unwrap_or("");
     let mut tx = store::begin_write(&st.svc.pool).await?;
     let outcome = desk::create_mapping(
         &mut tx,
         &s.scope(),
-        get("idp_entity_id"),
-        get("subject"),
-        get("account_id"),
+        &form.idp_entity_id,
+        &form.subject,
+        &form.account_id,
         &s.admin.email,
     )
     .await?;
@@ -191,12 +197,9 @@ pub async fn create_mapping(
 
 pub async fn delete_mapping(
     State(st): State<AppState>,
-    s: AdminSession,
     Path(id): Path<i64>,
-    body: Bytes,
+    AdminForm { session: s, .. }: AdminForm<NoFields>,
 ) -> Result<Response, AppError> {
-    let pairs = form_pairs(&body);
-    s.check_csrf(field(&pairs, "csrf_token"))?;
     let mut tx = store::begin_write(&st.svc.pool).await?;
     let outcome = desk::delete_mapping(&mut tx, &s.scope(), id, &s.admin.email).await?;
     finish_mapping_action(&st, &s, tx, outcome, "deleted").await

@@ -2,7 +2,7 @@
 //! cookie (there is no session yet); a successful login always creates a new
 //! session ID; failed attempts are throttled per address and per e-mail.
 
-use super::{field, form_pairs, AdminSession};
+use super::{single_field, AdminForm, NoFields};
 use crate::auth::{self, AdminLogin};
 use crate::i18n::Tr;
 use crate::store::sessions;
@@ -55,20 +55,31 @@ pub async fn form(State(st): State<AppState>, headers: HeaderMap) -> Response {
     res
 }
 
+/// The login form's fields (its CSRF token is checked against the cookie
+/// before anything else is read).
+#[derive(serde::Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
 pub async fn submit(State(st): State<AppState>, req: Request) -> Result<Response, AppError> {
     let (parts, body) = req.into_parts();
     let t = tr(&parts.headers);
     let body: Bytes = axum::body::to_bytes(body, 16 * 1024)
         .await
         .map_err(|_| AppError::BadRequest("form too large".into()))?;
-    let pairs = form_pairs(&body);
     let cookie = crate::web::cookie(&parts.headers, &login_cookie_name(&st)).unwrap_or_default();
-    let given = field(&pairs, "csrf_token").unwrap_or("");
+    let given = single_field(&body, "csrf_token").unwrap_or_default();
     if cookie.len() < 32 || !crate::web::constant_time_eq(given.as_bytes(), cookie.as_bytes()) {
         return Err(AppError::Forbidden(t.get("admin.csrf").into()));
     }
-    let email = field(&pairs, "email").unwrap_or("").trim().to_lowercase();
-    let password = field(&pairs, "password").unwrap_or("").to_string();
+    let form: LoginForm =
+        serde_urlencoded::from_bytes(&body).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let email = form.email.trim().to_lowercase();
+    let password = form.password;
     let ip = crate::web::client_ip(&parts.extensions).unwrap_or_else(|| "unknown".into());
     let again = |status, error| {
         render(
@@ -132,12 +143,9 @@ pub async fn submit(State(st): State<AppState>, req: Request) -> Result<Response
 
 pub async fn logout(
     State(st): State<AppState>,
-    s: AdminSession,
     headers: HeaderMap,
-    body: Bytes,
+    AdminForm { .. }: AdminForm<NoFields>,
 ) -> Result<Response, AppError> {
-    let pairs = form_pairs(&body);
-    s.check_csrf(field(&pairs, "csrf_token"))?;
     let name = crate::web::session_cookie_name(&st.svc, crate::web::CookieName::AdminSession);
     if let Some(token) = crate::web::cookie(&headers, &name) {
         let mut conn = st.svc.pool.acquire().await?;

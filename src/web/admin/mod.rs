@@ -13,7 +13,8 @@ use crate::i18n::Tr;
 use crate::store::admins::Admin;
 use crate::store::{sessions, Scope};
 use crate::web::error::AppError;
-use axum::extract::FromRequestParts;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -126,6 +127,40 @@ impl FromRequestParts<AppState> for AdminSession {
     }
 }
 
+/// A posted admin form: the session, its CSRF token checked (403 and
+/// nothing done otherwise), and the fields read into `T`. A field given
+/// twice is refused (400), never read one way here and another there.
+pub struct AdminForm<T> {
+    pub session: AdminSession,
+    pub form: T,
+}
+
+/// The form every admin POST without fields of its own sends.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct NoFields {}
+
+impl<T> FromRequest<AppState> for AdminForm<T>
+where
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, st: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let session = AdminSession::from_request_parts(&mut parts, st).await?;
+        let body = Bytes::from_request(Request::from_parts(parts, body), st)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let given = single_field(&body, "csrf_token");
+        session
+            .check_csrf(given.as_deref())
+            .map_err(IntoResponse::into_response)?;
+        let form = serde_urlencoded::from_bytes::<T>(&body)
+            .map_err(|e| AppError::BadRequest(e.to_string()).into_response())?;
+        Ok(AdminForm { session, form })
+    }
+}
+
 /// The navigation and the logout form of every admin page.
 pub struct Chrome<'a> {
     pub t: Tr,
@@ -148,17 +183,14 @@ impl<'a> Chrome<'a> {
     }
 }
 
-/// Reads an `application/x-www-form-urlencoded` body into pairs.
-pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(body).into_owned().collect()
-}
-
-/// The first value of a form field.
-pub fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+/// A form field's value when it is given exactly once (a field given twice
+/// is ambiguous: refused as absent).
+pub fn single_field(body: &[u8], name: &str) -> Option<String> {
+    let mut values = url::form_urlencoded::parse(body)
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned());
+    let first = values.next()?;
+    values.next().is_none().then_some(first)
 }
 
 /// Indents XML for reading, tolerating anything (the raw response may be

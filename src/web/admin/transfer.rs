@@ -313,12 +313,9 @@ pub async fn job(
 
 pub async fn confirm(
     State(st): State<AppState>,
-    s: AdminSession,
     Path(id): Path<String>,
-    body: Bytes,
+    super::AdminForm { session: s, .. }: super::AdminForm<super::NoFields>,
 ) -> Result<Response, AppError> {
-    let pairs = super::form_pairs(&body);
-    s.check_csrf(super::field(&pairs, "csrf_token"))?;
     let job = st.imports.get(&id, s.admin.id).ok_or(AppError::NotFound)?;
     {
         let mut phase = match job.phase.lock() {

@@ -1,0 +1,321 @@
+//! The import engine's statements: a temporary table per import (it lives
+//! with the connection), the checks that need the database, the set-based
+//! changes, and the open failures an import may resolve.
+
+use super::{now_text, Scope};
+use crate::resolve::ImportKind;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+/// The temporary table's value columns, in the order rows are given.
+pub fn columns(kind: ImportKind) -> &'static [&'static str] {
+    match kind {
+        ImportKind::Schools => &["code", "name", "idp_entity_ids"],
+        ImportKind::Accounts => &[
+            "account_id",
+            "school_code",
+            "last_name",
+            "first_name",
+            "birth_date",
+            "role",
+            "class_name",
+            "email",
+            "folded_last",
+            "folded_first",
+            "active",
+        ],
+        ImportKind::Mappings => &["idp_entity_id", "subject", "account_id"],
+    }
+}
+
+/// One checked row: its line in the file and its values, in [`columns`] order.
+pub type Staged = (u64, Vec<Option<String>>);
+
+/// (Re)creates the empty temporary table for `kind`.
+pub async fn create_table(conn: &mut SqliteConnection, kind: ImportKind) -> sqlx::Result<()> {
+    drop_table(conn).await?;
+    let cols: Vec<String> = columns(kind).iter().map(|c| format!("{c} TEXT")).collect();
+    sqlx::query(&format!(
+        "CREATE TEMP TABLE imp (line INTEGER NOT NULL, {})",
+        cols.join(", ")
+    ))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn drop_table(conn: &mut SqliteConnection) -> sqlx::Result<()> {
+    sqlx::query("DROP TABLE IF EXISTS temp.imp")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Rows per INSERT: 400 × 12 parameters stays far under SQLite's limit.
+pub const BATCH: usize = 400;
+
+/// Adds checked rows (at most [`BATCH`]) to the temporary table.
+pub async fn stage(
+    conn: &mut SqliteConnection,
+    kind: ImportKind,
+    rows: &[Staged],
+) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO temp.imp (line, ");
+    q.push(columns(kind).join(", ")).push(") ");
+    q.push_values(rows, |mut b, (line, values)| {
+        b.push_bind(*line as i64);
+        for v in values {
+            b.push_bind(v.as_deref());
+        }
+    });
+    q.build().execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// A staged row the database refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: u64,
+    pub column: &'static str,
+    pub value: String,
+    pub why: &'static str,
+}
+
+/// Checks that need the database: accounts that do not exist, and accounts
+/// or identities of schools outside the importer's scope. In line order.
+pub async fn problems(
+    conn: &mut SqliteConnection,
+    kind: ImportKind,
+    scope: &Scope,
+) -> sqlx::Result<Vec<Problem>> {
+    // (select, column, why, whether it is about the scope)
+    let mut checks: Vec<(&str, &'static str, &'static str, bool)> = Vec::new();
+    const ACCOUNT: &str = "SELECT t.line, t.account_id AS v FROM imp t JOIN accounts a ON a.account_id = t.account_id WHERE 1";
+    if kind == ImportKind::Mappings {
+        checks.push(("SELECT t.line, t.account_id AS v FROM imp t LEFT JOIN accounts a ON a.account_id = t.account_id WHERE a.account_id IS NULL", "account_id", "does not exist", false));
+    }
+    let outside = !matches!(scope, Scope::All);
+    match kind {
+        ImportKind::Accounts if outside => {
+            checks.push((ACCOUNT, "account_id", "belongs to another school", true))
+        }
+        ImportKind::Mappings if outside => {
+            checks.push((
+                ACCOUNT,
+                "account_id",
+                "does not exist in your schools",
+                true,
+            ));
+            checks.push(("SELECT t.line, t.subject AS v FROM imp t JOIN mappings m ON m.idp_entity_id = t.idp_entity_id AND m.subject = t.subject JOIN accounts a ON a.account_id = m.account_id WHERE 1", "subject", "is linked to an account of another school", true));
+        }
+        _ => {}
+    }
+    let mut found = Vec::new();
+    for (select, column, why, scoped) in checks {
+        let mut q = QueryBuilder::<Sqlite>::new(select);
+        if scoped {
+            push_outside(&mut q, scope);
+        }
+        q.push(" ORDER BY t.line");
+        for r in q.build().fetch_all(&mut *conn).await? {
+            found.push(Problem {
+                line: r.get::<i64, _>("line") as u64,
+                column,
+                value: r.get("v"),
+                why,
+            });
+        }
+    }
+    found.sort_by_key(|p| p.line);
+    Ok(found)
+}
+
+/// ` AND a.school_code NOT IN (…)`: the account is outside the scope.
+fn push_outside<'q>(q: &mut QueryBuilder<'q, Sqlite>, scope: &'q Scope) {
+    match scope {
+        Scope::All => {
+            q.push(" AND 0");
+        }
+        Scope::Schools(codes) if codes.is_empty() => {}
+        Scope::Schools(codes) => {
+            q.push(" AND a.school_code NOT IN (");
+            let mut list = q.separated(", ");
+            for c in codes {
+                list.push_bind(c.as_str());
+            }
+            q.push(")");
+        }
+    }
+}
+
+/// What applying the staged rows changed (or would change).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub created: u64,
+    pub unchanged: u64,
+    pub deactivated: u64,
+}
+
+async fn count(conn: &mut SqliteConnection, sql: &str, bind: Option<&str>) -> sqlx::Result<u64> {
+    let mut q = sqlx::query_scalar::<_, i64>(sql);
+    if let Some(b) = bind {
+        q = q.bind(b);
+    }
+    Ok(q.fetch_one(&mut *conn).await? as u64)
+}
+
+/// Counts what will change, then changes it. `replace_school` (accounts
+/// only): that school's active accounts missing from the file are
+/// deactivated. `actor` is recorded on mappings.
+pub async fn apply(
+    conn: &mut SqliteConnection,
+    kind: ImportKind,
+    replace_school: Option<&str>,
+    actor: &str,
+) -> sqlx::Result<Counts> {
+    let now = now_text();
+    let mut counts = Counts::default();
+    match kind {
+        ImportKind::Schools => {
+            counts.created = count(conn, "SELECT COUNT(*) FROM imp t WHERE NOT EXISTS (SELECT 1 FROM schools s WHERE s.code = t.code)", None).await?;
+            counts.unchanged = count(conn, "SELECT COUNT(*) FROM imp t JOIN schools s ON s.code = t.code WHERE s.name IS t.name AND (t.idp_entity_ids IS NULL OR s.idp_entity_ids IS t.idp_entity_ids)", None).await?;
+            sqlx::query(
+                "INSERT INTO schools (code, name, idp_entity_ids, created_at, updated_at) SELECT code, name, COALESCE(idp_entity_ids, ''), ?1, ?1 FROM imp WHERE true
+                 ON CONFLICT(code) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at WHERE schools.name IS NOT excluded.name",
+            )
+            .bind(&now)
+            .execute(&mut *conn)
+            .await?;
+            // A file without the column (NULL here) leaves each list alone.
+            sqlx::query(
+                "UPDATE schools SET idp_entity_ids = t.idp_entity_ids, updated_at = ?1 FROM imp t
+                 WHERE t.code = schools.code AND t.idp_entity_ids IS NOT NULL AND schools.idp_entity_ids IS NOT t.idp_entity_ids",
+            )
+            .bind(&now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        ImportKind::Accounts => {
+            counts.created = count(conn, "SELECT COUNT(*) FROM imp t WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = t.account_id)", None).await?;
+            counts.unchanged = count(
+                conn,
+                "SELECT COUNT(*) FROM imp t JOIN accounts a ON a.account_id = t.account_id
+                 WHERE a.school_code IS t.school_code AND a.last_name IS t.last_name AND a.first_name IS t.first_name
+                   AND a.birth_date IS t.birth_date AND a.role IS t.role AND a.class_name IS t.class_name
+                   AND a.email IS t.email AND a.active = CAST(t.active AS INTEGER)",
+                None,
+            )
+            .await?;
+            if let Some(school) = replace_school {
+                let missing = "FROM accounts WHERE school_code = ? AND active = 1 AND account_id NOT IN (SELECT account_id FROM imp)";
+                counts.deactivated =
+                    count(conn, &format!("SELECT COUNT(*) {missing}"), Some(school)).await?;
+                sqlx::query(&format!("UPDATE accounts SET active = 0, updated_at = ? WHERE account_id IN (SELECT account_id {missing})"))
+                    .bind(&now)
+                    .bind(school)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            sqlx::query(
+                "INSERT INTO accounts (account_id, school_code, last_name, first_name, birth_date, role, class_name, email, folded_last, folded_first, active, created_at, updated_at)
+                 SELECT account_id, school_code, last_name, first_name, birth_date, role, class_name, email, folded_last, folded_first, CAST(active AS INTEGER), ?1, ?1 FROM imp WHERE true
+                 ON CONFLICT(account_id) DO UPDATE SET school_code = excluded.school_code, last_name = excluded.last_name,
+                   first_name = excluded.first_name, birth_date = excluded.birth_date, role = excluded.role,
+                   class_name = excluded.class_name, email = excluded.email, folded_last = excluded.folded_last,
+                   folded_first = excluded.folded_first, active = excluded.active, updated_at = excluded.updated_at
+                 WHERE accounts.school_code IS NOT excluded.school_code OR accounts.last_name IS NOT excluded.last_name
+                   OR accounts.first_name IS NOT excluded.first_name OR accounts.birth_date IS NOT excluded.birth_date
+                   OR accounts.role IS NOT excluded.role OR accounts.class_name IS NOT excluded.class_name
+                   OR accounts.email IS NOT excluded.email OR accounts.active IS NOT excluded.active",
+            )
+            .bind(&now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        ImportKind::Mappings => {
+            counts.created = count(conn, "SELECT COUNT(*) FROM imp t WHERE NOT EXISTS (SELECT 1 FROM mappings m WHERE m.idp_entity_id = t.idp_entity_id AND m.subject = t.subject)", None).await?;
+            counts.unchanged = count(conn, "SELECT COUNT(*) FROM imp t JOIN mappings m ON m.idp_entity_id = t.idp_entity_id AND m.subject = t.subject WHERE m.account_id = t.account_id", None).await?;
+            sqlx::query(
+                "INSERT INTO mappings (idp_entity_id, subject, account_id, source, created_at, created_by)
+                 SELECT idp_entity_id, subject, account_id, 'import', ?1, ?2 FROM imp WHERE true
+                 ON CONFLICT(idp_entity_id, subject) DO UPDATE SET account_id = excluded.account_id, source = 'import',
+                   created_at = excluded.created_at, created_by = excluded.created_by
+                 WHERE mappings.account_id IS NOT excluded.account_id",
+            )
+            .bind(&now)
+            .bind(actor)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(counts)
+}
+
+/// An identity with open failures that an import may now resolve: what a
+/// valid assertion said, never what a user typed in the form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenIdentity {
+    pub idp_entity_id: String,
+    pub subject: String,
+    pub school_code: Option<String>,
+    pub last_name: Option<String>,
+    pub first_name: Option<String>,
+    pub birth_date: Option<String>,
+}
+
+/// The identities of the scope's open, verified failures of the kinds an
+/// import can fix (mismatch, ambiguity, disabled account).
+pub async fn open_identities(
+    conn: &mut SqliteConnection,
+    scope: &Scope,
+) -> sqlx::Result<Vec<OpenIdentity>> {
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "SELECT idp_entity_id, subject, school_code, asserted_last_name, asserted_first_name, asserted_birth_date FROM failures
+         WHERE status = 'open' AND kind IN ('identity_mismatch', 'ambiguous_identity', 'account_disabled')
+           AND asserted_verified = 1 AND idp_entity_id IS NOT NULL AND subject IS NOT NULL",
+    );
+    scope.push_condition(&mut q, "school_code");
+    q.push(" GROUP BY idp_entity_id, subject");
+    let rows = q.build().fetch_all(&mut *conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| OpenIdentity {
+            idp_entity_id: r.get("idp_entity_id"),
+            subject: r.get("subject"),
+            school_code: r.get("school_code"),
+            last_name: r.get("asserted_last_name"),
+            first_name: r.get("asserted_first_name"),
+            birth_date: r.get("asserted_birth_date"),
+        })
+        .collect())
+}
+
+/// Resolves the scope's open failures of one identity with source
+/// `import`; returns how many.
+pub async fn resolve_identity(
+    conn: &mut SqliteConnection,
+    scope: &Scope,
+    idp_entity_id: &str,
+    subject: &str,
+    account_id: &str,
+    actor: &str,
+) -> sqlx::Result<u64> {
+    let now = now_text();
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "UPDATE failures SET status = 'resolved', resolved_account_id = ",
+    );
+    q.push_bind(account_id)
+        .push(", resolved_by = ")
+        .push_bind(actor)
+        .push(", resolved_at = ")
+        .push_bind(now.as_str())
+        .push(", resolution_source = 'import' WHERE idp_entity_id = ")
+        .push_bind(idp_entity_id)
+        .push(" AND subject = ")
+        .push_bind(subject)
+        .push(" AND status = 'open'");
+    scope.push_condition(&mut q, "school_code");
+    Ok(q.build().execute(&mut *conn).await?.rows_affected())
+}
