@@ -504,7 +504,7 @@ async fn find_account(
     by_matching(conn, idp, v, known, subject, schools, notes).await
 }
 
-/// 2. The IdP passes our account ID; only an account of the asserted
+/// Second way: the IdP passes our account ID; only an account of the asserted
 /// school(s) is taken, so one school's IdP cannot reach another's pupils.
 /// Why a passed ID was not taken goes into `notes`.
 async fn by_passed_id(
@@ -551,7 +551,7 @@ async fn by_passed_id(
     Ok(Ok(None))
 }
 
-/// 3. Careful automatic matching in the asserted school(s): exactly one
+/// Third way: careful automatic matching in the asserted school(s): exactly one
 /// active account with the asserted last name, first name and birth date,
 /// not yet linked to another identity of the IdP.
 async fn by_matching(
