@@ -4,7 +4,7 @@ use super::schools::Upsert;
 use crate::resolve::{fold_name, IdentityKey, Role};
 use chrono::NaiveDate;
 use serde::Serialize;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Account {
@@ -121,36 +121,36 @@ pub async fn list(
     after_id: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Account>, sqlx::Error> {
-    let (cond, binds) = scope.condition("school_code");
-    let mut sql = format!("SELECT {COLUMNS} FROM accounts WHERE 1=1{cond}");
-    if school.is_some() {
-        sql.push_str(" AND school_code = ?");
-    }
-    if text.is_some() {
-        sql.push_str(" AND (account_id LIKE ? ESCAPE '\\' OR last_name LIKE ? ESCAPE '\\' OR first_name LIKE ? ESCAPE '\\' OR class_name LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\' OR folded_last LIKE ? ESCAPE '\\')");
-    }
-    if after_id.is_some() {
-        sql.push_str(" AND account_id > ?");
-    }
-    sql.push_str(" ORDER BY account_id LIMIT ?");
-    let mut q = sqlx::query(&sql);
-    for b in &binds {
-        q = q.bind(b);
-    }
+    let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM accounts WHERE 1=1"));
+    scope.push_condition(&mut q, "school_code");
     if let Some(s) = school {
-        q = q.bind(s);
+        q.push(" AND school_code = ").push_bind(s);
     }
     if let Some(t) = text {
         let p = super::like_pattern(t);
-        for _ in 0..5 {
-            q = q.bind(p.clone());
+        q.push(" AND (");
+        let mut any = q.separated(" OR ");
+        for col in [
+            "account_id",
+            "last_name",
+            "first_name",
+            "class_name",
+            "email",
+        ] {
+            any.push(format_args!("{col} LIKE "))
+                .push_bind_unseparated(p.clone())
+                .push_unseparated(" ESCAPE '\\'");
         }
-        q = q.bind(super::like_pattern(&fold_name(t)));
+        any.push("folded_last LIKE ")
+            .push_bind_unseparated(super::like_pattern(&fold_name(t)))
+            .push_unseparated(" ESCAPE '\\'");
+        q.push(")");
     }
     if let Some(a) = after_id {
-        q = q.bind(a);
+        q.push(" AND account_id > ").push_bind(a);
     }
-    let rows = q.bind(limit).fetch_all(&mut *conn).await?;
+    q.push(" ORDER BY account_id LIMIT ").push_bind(limit);
+    let rows = q.build().fetch_all(&mut *conn).await?;
     Ok(rows.iter().map(from_row).collect())
 }
 

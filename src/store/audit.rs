@@ -2,7 +2,7 @@
 //! state before and after.
 
 use super::Scope;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -62,25 +62,17 @@ pub async fn list(
     before_id: Option<i64>,
     limit: i64,
 ) -> Result<Vec<Entry>, sqlx::Error> {
-    let (cond, binds) = scope.condition("school_code");
-    let mut sql = format!("SELECT id, at, actor, action, target, school_code, before_json, after_json FROM audit_log WHERE 1=1{cond}");
-    if target.is_some() {
-        sql.push_str(" AND target = ?");
-    }
-    if before_id.is_some() {
-        sql.push_str(" AND id < ?");
-    }
-    sql.push_str(" ORDER BY id DESC LIMIT ?");
-    let mut q = sqlx::query(&sql);
-    for b in &binds {
-        q = q.bind(b);
-    }
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "SELECT id, at, actor, action, target, school_code, before_json, after_json FROM audit_log WHERE 1=1",
+    );
+    scope.push_condition(&mut q, "school_code");
     if let Some(t) = target {
-        q = q.bind(t);
+        q.push(" AND target = ").push_bind(t);
     }
     if let Some(b) = before_id {
-        q = q.bind(b);
+        q.push(" AND id < ").push_bind(b);
     }
-    let rows = q.bind(limit).fetch_all(&mut *conn).await?;
+    q.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+    let rows = q.build().fetch_all(&mut *conn).await?;
     Ok(rows.iter().map(from_row).collect())
 }

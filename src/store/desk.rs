@@ -6,7 +6,7 @@
 use super::{accounts, audit, mappings, Scope};
 use crate::resolve::FailureStatus;
 use serde_json::json;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 /// Why an action was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,13 +73,10 @@ async fn head(
     scope: &Scope,
     reference: &str,
 ) -> Result<Option<Head>, sqlx::Error> {
-    let (cond, binds) = scope.condition("school_code");
-    let sql = format!("SELECT status, asserted_verified, idp_entity_id, subject, school_code, kind, resolved_by, resolved_at FROM failures WHERE reference = ?{cond}");
-    let mut q = sqlx::query(&sql).bind(reference);
-    for b in &binds {
-        q = q.bind(b);
-    }
-    Ok(q.fetch_optional(&mut *conn).await?.map(|r| Head {
+    let mut q = QueryBuilder::<Sqlite>::new("SELECT status, asserted_verified, idp_entity_id, subject, school_code, kind, resolved_by, resolved_at FROM failures WHERE reference = ");
+    q.push_bind(reference);
+    scope.push_condition(&mut q, "school_code");
+    Ok(q.build().fetch_optional(&mut *conn).await?.map(|r| Head {
         status: FailureStatus::parse(r.get("status")).unwrap_or(FailureStatus::Open),
         verified: r.get::<i64, _>("asserted_verified") != 0,
         idp: r.get("idp_entity_id"),
@@ -152,21 +149,21 @@ pub async fn resolve(
     }
     let now = super::now_text();
     // The identity's other open failures are resolved too, within scope.
-    let (cond, binds) = scope.condition("school_code");
-    let sql = format!(
-        "UPDATE failures SET status = 'resolved', resolved_account_id = ?, resolved_by = ?, resolved_at = ?, resolution_source = 'admin'
-         WHERE idp_entity_id = ? AND subject = ? AND status = 'open'{cond}"
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "UPDATE failures SET status = 'resolved', resolved_account_id = ",
     );
-    let mut q = sqlx::query(&sql)
-        .bind(account_id)
-        .bind(actor)
-        .bind(&now)
-        .bind(&idp)
-        .bind(&subject);
-    for b in &binds {
-        q = q.bind(b);
-    }
-    let r = q.execute(&mut *conn).await?;
+    q.push_bind(account_id)
+        .push(", resolved_by = ")
+        .push_bind(actor)
+        .push(", resolved_at = ")
+        .push_bind(&now)
+        .push(", resolution_source = 'admin'\n         WHERE idp_entity_id = ")
+        .push_bind(&idp)
+        .push(" AND subject = ")
+        .push_bind(&subject)
+        .push(" AND status = 'open'");
+    scope.push_condition(&mut q, "school_code");
+    let r = q.build().execute(&mut *conn).await?;
     audit::record(
         conn,
         actor,
@@ -197,20 +194,18 @@ pub async fn dismiss(
     let Some(h) = head(conn, scope, reference).await? else {
         return Ok(Err(Refused::NotFound));
     };
-    let (cond, binds) = scope.condition("school_code");
-    let sql = format!(
-        "UPDATE failures SET status = 'dismissed', dismiss_reason = ?, resolved_by = ?, resolved_at = ?, resolution_source = 'admin'
-         WHERE reference = ? AND status = 'open'{cond}"
-    );
-    let mut q = sqlx::query(&sql)
-        .bind(reason)
-        .bind(actor)
-        .bind(super::now_text())
-        .bind(reference);
-    for b in &binds {
-        q = q.bind(b);
-    }
-    let r = q.execute(&mut *conn).await?;
+    let mut q =
+        QueryBuilder::<Sqlite>::new("UPDATE failures SET status = 'dismissed', dismiss_reason = ");
+    q.push_bind(reason)
+        .push(", resolved_by = ")
+        .push_bind(actor)
+        .push(", resolved_at = ")
+        .push_bind(super::now_text())
+        .push(", resolution_source = 'admin'\n         WHERE reference = ")
+        .push_bind(reference)
+        .push(" AND status = 'open'");
+    scope.push_condition(&mut q, "school_code");
+    let r = q.build().execute(&mut *conn).await?;
     if r.rows_affected() == 0 {
         return Ok(Err(handled(&h)));
     }
@@ -326,15 +321,12 @@ pub async fn delete_mapping(
         return Ok(Err(Refused::NotFound));
     };
     // Scoped in the statement too, though the SELECT above already was.
-    let (cond, binds) = scope.condition("school_code");
-    let sql = format!(
-        "DELETE FROM mappings WHERE id = ? AND account_id IN (SELECT account_id FROM accounts WHERE 1=1{cond})"
-    );
-    let mut q = sqlx::query(&sql).bind(id);
-    for b in &binds {
-        q = q.bind(b);
-    }
-    q.execute(&mut *conn).await?;
+    let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM mappings WHERE id = ");
+    q.push_bind(id)
+        .push(" AND account_id IN (SELECT account_id FROM accounts WHERE 1=1");
+    scope.push_condition(&mut q, "school_code");
+    q.push(")");
+    q.build().execute(&mut *conn).await?;
     audit::record(conn, actor, "mapping.delete", Some(&format!("{} {}", m.idp_entity_id, m.subject)), Some(&m.school_code), Some(json!({"idp_entity_id": m.idp_entity_id, "subject": m.subject, "account_id": m.account_id, "source": m.source})), None).await?;
     Ok(Ok(()))
 }

@@ -3,7 +3,7 @@
 
 use crate::resolve::{FailureKind, FailureStatus};
 use rand::Rng;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 /// A failure about to be recorded.
 #[derive(Debug, Clone, Default)]
@@ -408,50 +408,59 @@ pub async fn list(
     after: Option<&Cursor>,
     limit: i64,
 ) -> Result<(Vec<Failure>, Option<Cursor>), sqlx::Error> {
-    let (cond, scope_binds) = scope.condition("school_code");
-    let mut sql = format!("SELECT {COLUMNS} FROM failures WHERE 1=1{cond}");
-    let mut binds: Vec<String> = scope_binds;
-    let mut eq = |sql: &mut String, col: &str, v: &Option<String>| {
-        if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
-            sql.push_str(&format!(" AND {col} = ?"));
-            binds.push(v.clone());
+    let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM failures WHERE 1=1"));
+    scope.push_condition(&mut q, "school_code");
+    let equal = [
+        ("status", f.status.map(|s| s.as_str())),
+        ("kind", f.kind.as_deref()),
+        ("school_code", f.school.as_deref()),
+        ("idp_entity_id", f.idp.as_deref()),
+    ];
+    for (col, v) in equal {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            q.push(format_args!(" AND {col} = ")).push_bind(v);
         }
-    };
-    eq(
-        &mut sql,
-        "status",
-        &f.status.map(|s| s.as_str().to_string()),
-    );
-    eq(&mut sql, "kind", &f.kind);
-    eq(&mut sql, "school_code", &f.school);
-    eq(&mut sql, "idp_entity_id", &f.idp);
+    }
     if let Some(t) = f.text.as_ref().map(|t| t.trim()).filter(|t| !t.is_empty()) {
-        sql.push_str(" AND (support_code LIKE ? ESCAPE '\\' OR reference = ? OR subject LIKE ? ESCAPE '\\' OR asserted_last_name LIKE ? ESCAPE '\\' OR asserted_first_name LIKE ? ESCAPE '\\' OR report_json LIKE ? ESCAPE '\\')");
         let p = super::like_pattern(t);
-        binds.extend([p.clone(), t.to_string(), p.clone(), p.clone(), p.clone(), p]);
+        q.push(" AND (");
+        let mut any = q.separated(" OR ");
+        any.push("support_code LIKE ")
+            .push_bind_unseparated(p.clone())
+            .push_unseparated(" ESCAPE '\\'");
+        any.push("reference = ").push_bind_unseparated(t);
+        for col in [
+            "subject",
+            "asserted_last_name",
+            "asserted_first_name",
+            "report_json",
+        ] {
+            any.push(format_args!("{col} LIKE "))
+                .push_bind_unseparated(p.clone())
+                .push_unseparated(" ESCAPE '\\'");
+        }
+        q.push(")");
     }
     if let Some(d) = f.from.as_ref().filter(|d| !d.is_empty()) {
-        sql.push_str(" AND last_seen >= ?");
-        binds.push(format!("{d}T00:00:00Z"));
+        q.push(" AND last_seen >= ")
+            .push_bind(format!("{d}T00:00:00Z"));
     }
     if let Some(d) = f.to.as_ref().filter(|d| !d.is_empty()) {
-        sql.push_str(" AND last_seen <= ?");
-        binds.push(format!("{d}T23:59:59Z"));
+        q.push(" AND last_seen <= ")
+            .push_bind(format!("{d}T23:59:59Z"));
     }
     if let Some(c) = after {
-        sql.push_str(" AND (last_seen < ? OR (last_seen = ? AND id < ?))");
-        binds.push(c.last_seen.clone());
-        binds.push(c.last_seen.clone());
+        q.push(" AND (last_seen < ")
+            .push_bind(&c.last_seen)
+            .push(" OR (last_seen = ")
+            .push_bind(&c.last_seen)
+            .push(" AND id < ")
+            .push_bind(c.id)
+            .push("))");
     }
-    sql.push_str(" ORDER BY last_seen DESC, id DESC LIMIT ?");
-    let mut q = sqlx::query(&sql);
-    for b in &binds {
-        q = q.bind(b);
-    }
-    if let Some(c) = after {
-        q = q.bind(c.id);
-    }
-    let rows = q.bind(limit + 1).fetch_all(&mut *conn).await?;
+    q.push(" ORDER BY last_seen DESC, id DESC LIMIT ")
+        .push_bind(limit + 1);
+    let rows = q.build().fetch_all(&mut *conn).await?;
     let mut items: Vec<Failure> = rows.iter().map(from_row).collect();
     let next = if items.len() as i64 > limit {
         items.truncate(limit as usize);
@@ -471,13 +480,15 @@ pub async fn by_reference_in(
     scope: &super::Scope,
     reference: &str,
 ) -> Result<Option<Failure>, sqlx::Error> {
-    let (cond, binds) = scope.condition("school_code");
-    let sql = format!("SELECT {COLUMNS} FROM failures WHERE reference = ?{cond}");
-    let mut q = sqlx::query(&sql).bind(reference);
-    for b in &binds {
-        q = q.bind(b);
-    }
-    Ok(q.fetch_optional(&mut *conn).await?.as_ref().map(from_row))
+    let mut q =
+        QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM failures WHERE reference = "));
+    q.push_bind(reference);
+    scope.push_condition(&mut q, "school_code");
+    Ok(q.build()
+        .fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(from_row))
 }
 
 /// Every failure of one identity in scope, newest first.
@@ -487,13 +498,14 @@ pub async fn of_identity(
     idp: &str,
     subject: &str,
 ) -> Result<Vec<Failure>, sqlx::Error> {
-    let (cond, binds) = scope.condition("school_code");
-    let sql = format!("SELECT {COLUMNS} FROM failures WHERE idp_entity_id = ? AND subject = ?{cond} ORDER BY last_seen DESC, id DESC LIMIT 50");
-    let mut q = sqlx::query(&sql).bind(idp).bind(subject);
-    for b in &binds {
-        q = q.bind(b);
-    }
-    Ok(q.fetch_all(&mut *conn)
+    let mut q = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT {COLUMNS} FROM failures WHERE idp_entity_id = "
+    ));
+    q.push_bind(idp).push(" AND subject = ").push_bind(subject);
+    scope.push_condition(&mut q, "school_code");
+    q.push(" ORDER BY last_seen DESC, id DESC LIMIT 50");
+    Ok(q.build()
+        .fetch_all(&mut *conn)
         .await?
         .iter()
         .map(from_row)
@@ -513,38 +525,37 @@ pub async fn stats(
     scope: &super::Scope,
     since: &str,
 ) -> Result<Stats, sqlx::Error> {
-    let (cond, binds) = scope.condition("school_code");
+    // The same query grouped by one column: a constant name, never a value.
     let grouped = |col: &str| {
-        format!("SELECT {col} AS k, COUNT(*) AS n FROM failures WHERE status = 'open'{cond} GROUP BY {col} ORDER BY n DESC, k")
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {col} AS k, COUNT(*) AS n FROM failures WHERE status = 'open'"
+        ));
+        scope.push_condition(&mut q, "school_code");
+        q.push(format_args!(" GROUP BY {col} ORDER BY n DESC, k"));
+        q
     };
-    let kind_sql = grouped("kind");
-    let mut q = sqlx::query(&kind_sql);
-    for b in &binds {
-        q = q.bind(b);
-    }
-    let by_kind = q
+    let by_kind = grouped("kind")
+        .build()
         .fetch_all(&mut *conn)
         .await?
         .iter()
         .map(|r| (r.get("k"), r.get("n")))
         .collect();
-    let school_sql = grouped("school_code");
-    let mut q = sqlx::query(&school_sql);
-    for b in &binds {
-        q = q.bind(b);
-    }
-    let by_school = q
+    let by_school = grouped("school_code")
+        .build()
         .fetch_all(&mut *conn)
         .await?
         .iter()
         .map(|r| (r.get("k"), r.get("n")))
         .collect();
-    let sql = format!("SELECT substr(first_seen, 1, 10) AS d, COUNT(*) AS n FROM failures WHERE first_seen >= ?{cond} GROUP BY d ORDER BY d");
-    let mut q = sqlx::query(&sql).bind(format!("{since}T00:00:00Z"));
-    for b in &binds {
-        q = q.bind(b);
-    }
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "SELECT substr(first_seen, 1, 10) AS d, COUNT(*) AS n FROM failures WHERE first_seen >= ",
+    );
+    q.push_bind(format!("{since}T00:00:00Z"));
+    scope.push_condition(&mut q, "school_code");
+    q.push(" GROUP BY d ORDER BY d");
     let per_day = q
+        .build()
         .fetch_all(&mut *conn)
         .await?
         .iter()

@@ -1,6 +1,6 @@
 //! Identity mappings: (IdP entity ID, subject) → account.
 
-use sqlx::{Row, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 /// Where a mapping came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,13 +127,14 @@ pub async fn get(
     scope: &super::Scope,
     id: i64,
 ) -> Result<Option<MappingRow>, sqlx::Error> {
-    let (cond, binds) = scope.condition("a.school_code");
-    let sql = format!("{ROW_SQL} AND m.id = ?{cond}");
-    let mut q = sqlx::query(&sql).bind(id);
-    for b in &binds {
-        q = q.bind(b);
-    }
-    Ok(q.fetch_optional(&mut *conn).await?.as_ref().map(row))
+    let mut q = QueryBuilder::<Sqlite>::new(ROW_SQL);
+    q.push(" AND m.id = ").push_bind(id);
+    scope.push_condition(&mut q, "a.school_code");
+    Ok(q.build()
+        .fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(row))
 }
 
 /// Mappings in scope matching `text` (subject, account, names, IdP), newest
@@ -145,29 +146,30 @@ pub async fn list(
     before_id: Option<i64>,
     limit: i64,
 ) -> Result<Vec<MappingRow>, sqlx::Error> {
-    let (cond, binds) = scope.condition("a.school_code");
-    let mut sql = format!("{ROW_SQL}{cond}");
-    if text.is_some() {
-        sql.push_str(" AND (m.subject LIKE ? ESCAPE '\\' OR m.account_id LIKE ? ESCAPE '\\' OR a.last_name LIKE ? ESCAPE '\\' OR a.first_name LIKE ? ESCAPE '\\' OR m.idp_entity_id LIKE ? ESCAPE '\\')");
-    }
-    if before_id.is_some() {
-        sql.push_str(" AND m.id < ?");
-    }
-    sql.push_str(" ORDER BY m.id DESC LIMIT ?");
-    let mut q = sqlx::query(&sql);
-    for b in &binds {
-        q = q.bind(b);
-    }
+    let mut q = QueryBuilder::<Sqlite>::new(ROW_SQL);
+    scope.push_condition(&mut q, "a.school_code");
     if let Some(t) = text {
         let p = super::like_pattern(t);
-        for _ in 0..5 {
-            q = q.bind(p.clone());
+        q.push(" AND (");
+        let mut any = q.separated(" OR ");
+        for col in [
+            "m.subject",
+            "m.account_id",
+            "a.last_name",
+            "a.first_name",
+            "m.idp_entity_id",
+        ] {
+            any.push(format_args!("{col} LIKE "))
+                .push_bind_unseparated(p.clone())
+                .push_unseparated(" ESCAPE '\\'");
         }
+        q.push(")");
     }
     if let Some(b) = before_id {
-        q = q.bind(b);
+        q.push(" AND m.id < ").push_bind(b);
     }
-    let rows = q.bind(limit).fetch_all(&mut *conn).await?;
+    q.push(" ORDER BY m.id DESC LIMIT ").push_bind(limit);
+    let rows = q.build().fetch_all(&mut *conn).await?;
     Ok(rows.iter().map(row).collect())
 }
 
@@ -192,23 +194,17 @@ pub async fn export_page(
     after_id: i64,
     limit: i64,
 ) -> Result<Vec<ExportedMapping>, sqlx::Error> {
-    let (cond, binds) = scope.condition("a.school_code");
-    let mut sql = format!(
+    let mut q = QueryBuilder::<Sqlite>::new(
         "SELECT m.id, m.idp_entity_id, m.subject, m.account_id, a.school_code, m.source, m.created_at, m.created_by
-         FROM mappings m JOIN accounts a ON a.account_id = m.account_id WHERE m.id > ?{cond}"
+         FROM mappings m JOIN accounts a ON a.account_id = m.account_id WHERE m.id > ",
     );
-    if school.is_some() {
-        sql.push_str(" AND a.school_code = ?");
-    }
-    sql.push_str(" ORDER BY m.id LIMIT ?");
-    let mut q = sqlx::query(&sql).bind(after_id);
-    for b in &binds {
-        q = q.bind(b);
-    }
+    q.push_bind(after_id);
+    scope.push_condition(&mut q, "a.school_code");
     if let Some(s) = school {
-        q = q.bind(s);
+        q.push(" AND a.school_code = ").push_bind(s);
     }
-    let rows = q.bind(limit).fetch_all(&mut *conn).await?;
+    q.push(" ORDER BY m.id LIMIT ").push_bind(limit);
+    let rows = q.build().fetch_all(&mut *conn).await?;
     Ok(rows
         .iter()
         .map(|r| ExportedMapping {

@@ -110,20 +110,6 @@ impl Scope {
         }
     }
 
-    /// ` AND column IN (?, …)` (nothing for `All`; always false for an
-    /// empty list), with the values to bind in order. Rows whose column is
-    /// NULL (a failure without school code) are outside every list.
-    pub fn condition(&self, column: &str) -> (String, Vec<String>) {
-        match self {
-            Scope::All => (String::new(), Vec::new()),
-            Scope::Schools(codes) if codes.is_empty() => (" AND 0".into(), Vec::new()),
-            Scope::Schools(codes) => (
-                format!(" AND {column} IN ({})", vec!["?"; codes.len()].join(", ")),
-                codes.clone(),
-            ),
-        }
-    }
-
     /// Pushes ` AND column IN (…)` onto a query being built, each code a
     /// bound parameter (nothing for `All`; always false for an empty list).
     /// Rows whose column is NULL are outside every list.

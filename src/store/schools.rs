@@ -1,7 +1,7 @@
 //! Registered schools.
 
 use serde::Serialize;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct School {
@@ -70,21 +70,18 @@ pub async fn list(
     scope: &super::Scope,
     text: Option<&str>,
 ) -> Result<Vec<School>, sqlx::Error> {
-    let (cond, binds) = scope.condition("code");
-    let mut sql = format!("SELECT code, name FROM schools WHERE 1=1{cond}");
-    if text.is_some() {
-        sql.push_str(" AND (code LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\')");
-    }
-    sql.push_str(" ORDER BY code");
-    let mut q = sqlx::query(&sql);
-    for b in &binds {
-        q = q.bind(b);
-    }
+    let mut q = QueryBuilder::<Sqlite>::new("SELECT code, name FROM schools WHERE 1=1");
+    scope.push_condition(&mut q, "code");
     if let Some(t) = text {
         let p = super::like_pattern(t);
-        q = q.bind(p.clone()).bind(p);
+        q.push(" AND (code LIKE ")
+            .push_bind(p.clone())
+            .push(" ESCAPE '\\' OR name LIKE ")
+            .push_bind(p)
+            .push(" ESCAPE '\\')");
     }
-    let rows = q.fetch_all(&mut *conn).await?;
+    q.push(" ORDER BY code");
+    let rows = q.build().fetch_all(&mut *conn).await?;
     Ok(rows
         .iter()
         .map(|r| School {
