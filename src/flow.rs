@@ -140,15 +140,31 @@ pub async fn record_rejection(
     })
 }
 
-fn subject_of(claims: &Claims, subject: &str) -> Option<String> {
-    let v = if subject.eq_ignore_ascii_case("nameid") {
+/// The subject the IdP's `subject` setting names: the NameID (unless it is
+/// transient: a new value at every login names nobody, and mapping it would
+/// lock the person out from the next login on), or the first value of an
+/// attribute by name, FriendlyName or alias. `Err` says why there is none,
+/// for the admin.
+fn subject_of(claims: &Claims, subject: &str) -> Result<String, String> {
+    let value = if subject.eq_ignore_ascii_case("nameid") {
+        if claims.name_id_is_transient() {
+            return Err("this IdP sends transient NameIDs (a new value at every login, naming no person): ask the IdP operator for persistent NameIDs, or set this IdP's subject to an attribute (subject-id, pairwise-id, eduPersonTargetedID or the IdP's own ID attribute)".into());
+        }
         claims.name_id.as_deref()
     } else {
         claims.first(&[subject])
     };
-    v.map(str::trim)
+    value
+        .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
+        .ok_or_else(|| {
+            if subject.eq_ignore_ascii_case("nameid") {
+                "no NameID in the assertion (subject = \"nameid\")".to_string()
+            } else {
+                format!("no value for the subject attribute {subject:?}")
+            }
+        })
 }
 
 fn person_of(claims: &Claims, attrs: &crate::config::AttributeNames) -> AssertedPerson {
@@ -188,6 +204,10 @@ fn bounded(claims: &Claims) -> Claims {
         .name_id
         .as_deref()
         .map(|n| take(n, MAX_STORED_VALUE_BYTES));
+    let name_id_format = claims
+        .name_id_format
+        .as_deref()
+        .map(|f| take(f, MAX_STORED_NAME_BYTES));
     let mut attributes = Vec::new();
     for a in claims.attributes.iter().take(MAX_STORED_ATTRIBUTES) {
         if budget.get() < MAX_STORED_NAME_BYTES {
@@ -212,6 +232,7 @@ fn bounded(claims: &Claims) -> Claims {
     }
     Claims {
         name_id,
+        name_id_format,
         attributes,
     }
 }
@@ -320,10 +341,23 @@ async fn steps(
     let subject = subject_of(&v.claims, &idp.config.subject);
     let known = Known {
         school_code: None,
-        subject: subject.clone(),
+        subject: subject.as_ref().ok().cloned(),
     };
     let (known, schools) = step!(trusted_schools(conn, idp, v, known));
-    let subject = step!(checked_subject(idp, &known));
+    let subject = match subject {
+        Ok(s) if s.len() > MAX_SUBJECT_BYTES => {
+            // One longer than a failure can store could never be mapped.
+            return Ok(Err(known.refuse(
+                FailureKind::MissingSubject,
+                format!(
+                    "the subject is {} bytes long; at most {MAX_SUBJECT_BYTES} are taken",
+                    s.len()
+                ),
+            )));
+        }
+        Ok(s) => s,
+        Err(why) => return Ok(Err(known.refuse(FailureKind::MissingSubject, why))),
+    };
     let account = step!(find_account(conn, idp, v, &known, &subject, &schools));
     Ok(Ok((account, relay_state)))
 }
@@ -448,25 +482,6 @@ async fn trusted_schools(
     }
     known.school_code = trusted.first().cloned();
     Ok(Ok((known, trusted)))
-}
-
-/// The subject, present and short enough to be stored (one longer than a
-/// failure can store could never be mapped).
-async fn checked_subject(idp: &crate::saml::Idp, known: &Known) -> Step<String> {
-    match &known.subject {
-        Some(s) if s.len() > MAX_SUBJECT_BYTES => Ok(Err(known.refuse(
-            FailureKind::MissingSubject,
-            format!(
-                "the subject is {} bytes long; at most {MAX_SUBJECT_BYTES} are taken",
-                s.len()
-            ),
-        ))),
-        Some(s) => Ok(Ok(s.clone())),
-        None => Ok(Err(known.refuse(
-            FailureKind::MissingSubject,
-            format!("no value for the subject {:?}", idp.config.subject),
-        ))),
-    }
 }
 
 /// The account: an existing mapping, else the account ID the IdP passes,

@@ -1,6 +1,7 @@
 //! The pure domain: failure kinds, school codes, name folding and the rules of
 //! identity resolution. Nothing here knows HTTP or SQL.
 
+pub mod attributes;
 pub mod kinds;
 pub mod names;
 pub mod ranking;

@@ -44,7 +44,12 @@ pub struct ResponseSpec {
     pub recipient: String,
     pub in_response_to: Option<String>,
     pub name_id: String,
+    /// The NameID's Format (persistent unless a test says otherwise).
+    pub name_id_format: String,
     pub attributes: Vec<(String, Vec<String>)>,
+    /// Whole `<saml:Attribute>` elements written as given, after the
+    /// others: for values that are XML (an eduPersonTargetedID's NameID).
+    pub xml_attributes: Vec<String>,
     pub issue_instant: DateTime<Utc>,
     pub not_before: DateTime<Utc>,
     pub not_on_or_after: DateTime<Utc>,
@@ -80,7 +85,9 @@ impl ResponseSpec {
             recipient: acs_url.into(),
             in_response_to: None,
             name_id: name_id.into(),
+            name_id_format: "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into(),
             attributes: Vec::new(),
+            xml_attributes: Vec::new(),
             issue_instant: now,
             not_before: now - Duration::seconds(60),
             not_on_or_after: now + Duration::seconds(300),
@@ -218,6 +225,9 @@ impl MintingIdp {
             }
             attrs.push_str("</saml:Attribute>");
         }
+        for raw in &s.xml_attributes {
+            attrs.push_str(raw);
+        }
         let audience = s
             .audience
             .as_ref()
@@ -239,11 +249,12 @@ impl MintingIdp {
             String::new()
         };
         let xml = format!(
-            "<saml:Assertion xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" xmlns:xs=\"http://www.w3.org/2001/XMLSchema\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" ID=\"{aid}\" Version=\"2.0\" IssueInstant=\"{ii}\"><saml:Issuer>{iss}</saml:Issuer>{sig}<saml:Subject><saml:NameID Format=\"urn:oasis:names:tc:SAML:2.0:nameid-format:persistent\">{nid}</saml:NameID><saml:SubjectConfirmation Method=\"urn:oasis:names:tc:SAML:2.0:cm:bearer\"><saml:SubjectConfirmationData NotOnOrAfter=\"{noa}\" Recipient=\"{rcp}\"{irt}/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore=\"{nb}\" NotOnOrAfter=\"{noa}\">{audience}</saml:Conditions><saml:AuthnStatement AuthnInstant=\"{ii}\" SessionIndex=\"{aid}\"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement><saml:AttributeStatement>{attrs}</saml:AttributeStatement></saml:Assertion>",
+            "<saml:Assertion xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" xmlns:xs=\"http://www.w3.org/2001/XMLSchema\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" ID=\"{aid}\" Version=\"2.0\" IssueInstant=\"{ii}\"><saml:Issuer>{iss}</saml:Issuer>{sig}<saml:Subject><saml:NameID Format=\"{nidf}\">{nid}</saml:NameID><saml:SubjectConfirmation Method=\"urn:oasis:names:tc:SAML:2.0:cm:bearer\"><saml:SubjectConfirmationData NotOnOrAfter=\"{noa}\" Recipient=\"{rcp}\"{irt}/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore=\"{nb}\" NotOnOrAfter=\"{noa}\">{audience}</saml:Conditions><saml:AuthnStatement AuthnInstant=\"{ii}\" SessionIndex=\"{aid}\"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement><saml:AttributeStatement>{attrs}</saml:AttributeStatement></saml:Assertion>",
             aid = escape(&s.assertion_id),
             ii = ts(s.issue_instant),
             iss = escape(&s.issuer),
             nid = escape(&s.name_id),
+            nidf = escape(&s.name_id_format),
             noa = ts(s.not_on_or_after),
             nb = ts(s.not_before),
             rcp = escape(&s.recipient),

@@ -56,17 +56,36 @@ pub struct Attr {
     pub values: Vec<String>,
 }
 
-/// What an assertion says: its NameID and attributes.
+/// What an assertion says: its NameID (with its Format) and attributes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     pub name_id: Option<String>,
+    /// The NameID's `Format`, when given (a transient one names nobody).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name_id_format: Option<String>,
     pub attributes: Vec<Attr>,
 }
 
+/// The NameID format of a one-time identifier.
+pub const TRANSIENT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient";
+
+impl Claims {
+    /// Whether the NameID is transient: a new value at every login.
+    pub fn name_id_is_transient(&self) -> bool {
+        self.name_id_format.as_deref() == Some(TRANSIENT)
+    }
+}
+
 impl Attr {
-    /// Whether the attribute is `name`, by `Name` or `FriendlyName`.
+    /// Whether the attribute is `name`, by `Name` or `FriendlyName`, or by
+    /// an alias of it (its `urn:oid` or `urn:mace` name, its friendly name).
     pub fn is_named(&self, name: &str) -> bool {
-        self.name == name || self.friendly_name.as_deref() == Some(name)
+        use crate::resolve::attributes::same_attribute;
+        same_attribute(&self.name, name)
+            || self
+                .friendly_name
+                .as_deref()
+                .is_some_and(|f| same_attribute(f, name))
     }
 }
 
@@ -133,7 +152,7 @@ pub struct Rejection {
     pub issuer: Option<String>,
     /// The claims as written in the document, when the refusal came after the
     /// issuer was known. Not verified: shown to admins as such.
-    pub unverified: Option<Claims>,
+    pub unverified: Option<Box<Claims>>,
 }
 
 impl Rejection {
@@ -315,7 +334,7 @@ impl Verifier {
             kind,
             detail,
             issuer: Some(issuer.to_string()),
-            unverified: Some(unverified.clone()),
+            unverified: Some(Box::new(unverified.clone())),
         };
         check_version(assertion).map_err(|d| fail(FailureKind::MalformedRequest, d))?;
         match signature_of(assertion) {
@@ -337,7 +356,7 @@ impl Verifier {
             kind,
             detail,
             issuer: Some(issuer.to_string()),
-            unverified: Some(claims.clone()),
+            unverified: Some(Box::new(claims.clone())),
         };
 
         // The issuer whose key verified it is the one the Assertion names.
@@ -534,7 +553,7 @@ struct Shape {
     status: Option<Status>,
     destination: Option<String>,
     in_response_to: Option<String>,
-    unverified: Option<Claims>,
+    unverified: Option<Box<Claims>>,
 }
 
 /// The one child `name` of `n`, if any; two are refused.
@@ -603,7 +622,7 @@ fn read_shape(root: Node) -> Shape {
         in_response_to: root.attribute("InResponseTo").map(str::to_string),
         unverified: first_assertion
             .filter(|a| is(a, SAML_NS, "Assertion"))
-            .map(claims_of),
+            .map(|a| Box::new(claims_of(a))),
     }
 }
 
@@ -810,10 +829,22 @@ fn read_assertion(a: Node) -> Result<AssertionFacts, String> {
     })
 }
 
-/// The text of an AttributeValue: its text, or for a value that is XML
-/// (an eduPersonTargetedID's NameID) the text inside it.
+/// The text of an AttributeValue: its text; for a NameID inside it (as
+/// eduPersonTargetedID is sent) its value with its qualifiers, written
+/// `NameQualifier!SPNameQualifier!value` as Shibboleth does, since the value
+/// alone is unique only for that pair; for any other XML, the text inside.
 fn value_text(v: Node) -> String {
-    if v.children().any(|c| c.is_element()) {
+    let elements: Vec<Node> = v.children().filter(|c| c.is_element()).collect();
+    if let [n] = elements.as_slice() {
+        if is(n, SAML_NS, "NameID") {
+            let value = n.text().unwrap_or("").trim();
+            return match (n.attribute("NameQualifier"), n.attribute("SPNameQualifier")) {
+                (None, None) => value.to_string(),
+                (q, sp) => format!("{}!{}!{value}", q.unwrap_or(""), sp.unwrap_or("")),
+            };
+        }
+    }
+    if !elements.is_empty() {
         v.descendants()
             .filter(|d| d.is_text())
             .filter_map(|d| d.text())
@@ -829,10 +860,14 @@ fn value_text(v: Node) -> String {
 /// record of a refused response before verification, and as the verified
 /// claims after it.
 fn claims_of(assertion: Node) -> Claims {
-    let name_id = child(assertion, SAML_NS, "Subject")
-        .and_then(|s| child(s, SAML_NS, "NameID"))
+    let name_id_node =
+        child(assertion, SAML_NS, "Subject").and_then(|s| child(s, SAML_NS, "NameID"));
+    let name_id = name_id_node
         .map(|n| n.text().unwrap_or("").trim().to_string())
         .filter(|t| !t.is_empty());
+    let name_id_format = name_id_node
+        .and_then(|n| n.attribute("Format"))
+        .map(str::to_string);
     let attributes = assertion
         .children()
         .filter(|n| is(n, SAML_NS, "AttributeStatement"))
@@ -854,6 +889,7 @@ fn claims_of(assertion: Node) -> Claims {
         .collect();
     Claims {
         name_id,
+        name_id_format,
         attributes,
     }
 }

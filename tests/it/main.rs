@@ -13,3 +13,4 @@ mod demo;
 mod desk;
 mod review;
 mod sp_initiated;
+mod subjects;
