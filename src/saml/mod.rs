@@ -10,7 +10,7 @@ pub mod verify;
 pub mod xml;
 pub mod xmlenc;
 
-pub use verify::{Attr, Claims, Idp, Rejection, Verified, Verifier};
+pub use verify::{Attr, Claims, Idp, Rejection, Session, Verified, Verifier};
 
 use base64::Engine;
 

@@ -141,6 +141,7 @@ pub struct Verified {
     /// The distinct InResponseTo values (Response and SubjectConfirmationData).
     pub in_response_to: BTreeSet<String>,
     pub claims: Claims,
+    pub session: Session,
 }
 
 /// Why a response was refused, with what could be read of it (unverified).
@@ -195,6 +196,18 @@ struct AssertionFacts {
     not_on_or_after: Option<DateTime<Utc>>,
     /// Each AudienceRestriction's Audiences; None without Conditions.
     audiences: Vec<Vec<String>>,
+    session: Session,
+}
+
+/// What single logout needs of a login: the IdP's session (SessionIndex)
+/// and the NameID exactly as sent, to name the person in a LogoutRequest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Session {
+    pub session_index: Option<String>,
+    /// The AuthnStatement's SessionNotOnOrAfter: our session ends then.
+    pub not_on_or_after: Option<DateTime<Utc>>,
+    pub name_qualifier: Option<String>,
+    pub sp_name_qualifier: Option<String>,
 }
 
 struct Confirmation {
@@ -484,6 +497,7 @@ impl Verifier {
             replay_until: latest + skew,
             in_response_to,
             claims,
+            session: a.session,
         })
     }
 }
@@ -781,8 +795,12 @@ fn read_assertion(a: Node) -> Result<AssertionFacts, String> {
     let issue_instant = instant(a, "IssueInstant")?.ok_or("the Assertion has no IssueInstant")?;
     let issuer = text_of(single(a, SAML_NS, "Issuer")?);
     let mut confirmations = Vec::new();
+    let mut session = Session::default();
     if let Some(subject) = single(a, SAML_NS, "Subject")? {
-        single(subject, SAML_NS, "NameID")?;
+        if let Some(n) = single(subject, SAML_NS, "NameID")? {
+            session.name_qualifier = n.attribute("NameQualifier").map(str::to_string);
+            session.sp_name_qualifier = n.attribute("SPNameQualifier").map(str::to_string);
+        }
         for c in subject
             .children()
             .filter(|c| is(c, SAML_NS, "SubjectConfirmation"))
@@ -818,7 +836,14 @@ fn read_assertion(a: Node) -> Result<AssertionFacts, String> {
             );
         }
     }
+    // One AuthnStatement is what IdPs send; two would name two sessions,
+    // and which one ends ours is not ours to guess: refused.
+    if let Some(st) = single(a, SAML_NS, "AuthnStatement")? {
+        session.session_index = st.attribute("SessionIndex").map(str::to_string);
+        session.not_on_or_after = instant(st, "SessionNotOnOrAfter")?;
+    }
     Ok(AssertionFacts {
+        session,
         id,
         issue_instant,
         issuer,
