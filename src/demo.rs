@@ -13,6 +13,7 @@ use crate::store::mappings::Source;
 use crate::store::schools::School;
 use crate::store::{self, accounts, admins, mappings, replay, schools};
 use chrono::{Duration, NaiveDate};
+use sqlx::SqliteConnection;
 
 /// One button of the demo IdP page.
 pub struct Scenario {
@@ -127,6 +128,38 @@ pub const DEMO_BRIN: &str = "12AB";
 pub const DEMO_OTHER_UAI: &str = "0690001B";
 pub const ADMIN_EMAIL: &str = "admin@demo.jointure.test";
 
+/// The demo accounts: account ID, school, last and first name, birth date,
+/// role, class (empty: none), active. One person a line, so rustfmt keeps
+/// off it.
+#[rustfmt::skip]
+const DEMO_PEOPLE: [Person; 8] = [
+    ("D-1001", DEMO_UAI, "Dupont-Martin", "Élodie", d(2011, 4, 12), Role::Student, "4B", true),
+    ("D-1002", DEMO_UAI, "Bernard", "Lucas", d(2010, 9, 3), Role::Student, "3A", true),
+    ("D-1003", DEMO_UAI, "Haddad", "Inès", d(1985, 2, 7), Role::Teacher, "", true),
+    ("D-1004", DEMO_UAI, "Martin", "Camille", d(2011, 1, 20), Role::Student, "4A", true),
+    ("D-1005", DEMO_UAI, "Martin", "Camille", d(2011, 1, 20), Role::Student, "4C", true),
+    ("D-1006", DEMO_UAI, "Petit", "Noah", d(2009, 6, 30), Role::Student, "3B", false),
+    ("D-1007", DEMO_UAI, "Dupond", "Jean", d(2011, 8, 1), Role::Student, "4B", true),
+    ("D-2001", DEMO_BRIN, "de Vries", "Sanne", d(2013, 2, 14), Role::Student, "groep 7", true),
+];
+
+/// A row of [`DEMO_PEOPLE`].
+type Person = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<NaiveDate>,
+    Role,
+    &'static str,
+    bool,
+);
+
+/// A birth date of the demo people.
+const fn d(y: i32, m: u32, day: u32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(y, m, day)
+}
+
 /// The demo IdP (trusted) and a stranger IdP (not configured).
 pub struct Demo {
     pub idp: MintingIdp,
@@ -171,135 +204,38 @@ impl Demo {
     /// new at every start and printed).
     pub async fn seed(&self, svc: &Service) -> Result<(), sqlx::Error> {
         let mut tx = store::begin_write(&svc.pool).await?;
-        for (code, name) in [
-            (DEMO_UAI, "Collège Victor Hugo (démo)"),
-            (DEMO_BRIN, "Basisschool De Linde (demo)"),
-            (DEMO_OTHER_UAI, "Lycée Ampère (démo, autre ENT)"),
-        ] {
-            schools::upsert(
-                &mut tx,
-                &School {
-                    code: code.into(),
-                    name: name.into(),
-                },
-            )
-            .await?;
-        }
-        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day);
-        let people = [
-            (
-                "D-1001",
-                DEMO_UAI,
-                "Dupont-Martin",
-                "Élodie",
-                d(2011, 4, 12),
-                Role::Student,
-                "4B",
-                true,
-            ),
-            (
-                "D-1002",
-                DEMO_UAI,
-                "Bernard",
-                "Lucas",
-                d(2010, 9, 3),
-                Role::Student,
-                "3A",
-                true,
-            ),
-            (
-                "D-1003",
-                DEMO_UAI,
-                "Haddad",
-                "Inès",
-                d(1985, 2, 7),
-                Role::Teacher,
-                "",
-                true,
-            ),
-            (
-                "D-1004",
-                DEMO_UAI,
-                "Martin",
-                "Camille",
-                d(2011, 1, 20),
-                Role::Student,
-                "4A",
-                true,
-            ),
-            (
-                "D-1005",
-                DEMO_UAI,
-                "Martin",
-                "Camille",
-                d(2011, 1, 20),
-                Role::Student,
-                "4C",
-                true,
-            ),
-            (
-                "D-1006",
-                DEMO_UAI,
-                "Petit",
-                "Noah",
-                d(2009, 6, 30),
-                Role::Student,
-                "3B",
-                false,
-            ),
-            (
-                "D-1007",
-                DEMO_UAI,
-                "Dupond",
-                "Jean",
-                d(2011, 8, 1),
-                Role::Student,
-                "4B",
-                true,
-            ),
-            (
-                "D-2001",
-                DEMO_BRIN,
-                "de Vries",
-                "Sanne",
-                d(2013, 2, 14),
-                Role::Student,
-                "groep 7",
-                true,
-            ),
-        ];
-        for (id, school, last, first, birth, role, class, active) in people {
-            let a = Account {
-                account_id: id.into(),
-                school_code: school.into(),
-                last_name: last.into(),
-                first_name: first.into(),
-                birth_date: birth,
-                role,
-                class_name: (!class.is_empty()).then(|| class.to_string()),
-                email: None,
-                active,
-            };
-            accounts::upsert(&mut tx, &a).await?;
-        }
+        seed_schools(&mut tx).await?;
+        seed_accounts(&mut tx).await?;
+        self.seed_mappings(&mut tx).await?;
+        self.seed_admin(&mut tx).await?;
+        tx.commit().await
+    }
+
+    /// The demo identities already linked to their accounts.
+    async fn seed_mappings(&self, conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
         let idp = &self.idp.entity_id;
         for (subject, account) in [
             ("demo-lucas", "D-1002"),
             ("demo-noah", "D-1006"),
             ("demo-sanne", "D-2001"),
         ] {
-            mappings::insert(&mut tx, idp, subject, account, Source::Admin, Some("demo")).await?;
+            mappings::insert(conn, idp, subject, account, Source::Admin, Some("demo")).await?;
         }
+        Ok(())
+    }
+
+    /// The demo superadmin, with this start's password.
+    async fn seed_admin(&self, conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
         let hash = admins::hash_password(&self.admin_password).map_err(sqlx::Error::Protocol)?;
         admins::upsert(
-            &mut tx,
+            conn,
             ADMIN_EMAIL,
             &hash,
             crate::resolve::AdminRole::Superadmin,
             &[],
         )
         .await?;
-        tx.commit().await
+        Ok(())
     }
 
     fn ent(
@@ -351,7 +287,39 @@ impl Demo {
         scenario: &str,
         in_response_to: Option<String>,
     ) -> Result<String, String> {
-        let mut spec = match scenario {
+        let spec = self.spec(scenario, in_response_to)?;
+        let signer = if scenario == "unknown_issuer" {
+            &self.stranger
+        } else {
+            &self.idp
+        };
+        let xml = signer.response(&spec)?;
+        after_signing(svc, scenario, &spec, xml).await
+    }
+
+    /// The unsigned response of a scenario: its person, and its times, audience, issuer, status.
+    fn spec(&self, scenario: &str, in_response_to: Option<String>) -> Result<ResponseSpec, String> {
+        let mut spec = self.person(scenario)?;
+        match scenario {
+            "expired" => spec = spec.shifted(-Duration::hours(1)),
+            "wrong_audience" => {
+                spec.audience = Some("https://another-service.example.test/saml/metadata".into())
+            }
+            "unknown_issuer" => spec.issuer = self.stranger.entity_id.clone(),
+            "idp_error" => {
+                spec.status = Some("urn:oasis:names:tc:SAML:2.0:status:Responder".into())
+            }
+            _ => {}
+        }
+        if scenario != "expired" && scenario != "replayed" {
+            spec.in_response_to = in_response_to;
+        }
+        Ok(spec)
+    }
+
+    /// The assertion's subject and attributes for the demo person of a scenario.
+    fn person(&self, scenario: &str) -> Result<ResponseSpec, String> {
+        let spec = match scenario {
             "match" => self.ent(
                 "demo-elodie",
                 "DUPONT MARTIN",
@@ -390,122 +358,89 @@ impl Demo {
             ),
             "disabled" => self.ent("demo-noah", "Petit", "Noah", "30/06/2009", DEMO_UAI, "3B"),
             "missing_school" => self.entree("demo-sanne-nobrin", None),
-            "invalid_school" => self.ent(
-                "demo-bad-uai",
-                "Durand",
-                "Paul",
-                "01/02/2011",
-                "0751234A",
-                "4B",
-            ),
-            "unknown_school" => self.ent(
-                "demo-other-school",
-                "Durand",
-                "Paul",
-                "01/02/2011",
-                "0330001X",
-                "4B",
-            ),
-            "untrusted_school" => self.ent(
-                "demo-other-ent",
-                "Durand",
-                "Paul",
-                "01/02/2011",
-                DEMO_OTHER_UAI,
-                "2A",
-            ),
-            "missing_subject" => self.ent("", "Durand", "Paul", "01/02/2011", DEMO_UAI, "4B"),
-            "expired" => self
-                .ent("demo-late", "Durand", "Paul", "01/02/2011", DEMO_UAI, "4B")
-                .shifted(-Duration::hours(1)),
-            "replayed" => self.ent(
-                "demo-replay",
-                "Durand",
-                "Paul",
-                "01/02/2011",
-                DEMO_UAI,
-                "4B",
-            ),
-            "wrong_audience" => {
-                let mut s = self.ent(
-                    "demo-audience",
-                    "Durand",
-                    "Paul",
-                    "01/02/2011",
-                    DEMO_UAI,
-                    "4B",
-                );
-                s.audience = Some("https://another-service.example.test/saml/metadata".into());
-                s
-            }
-            "bad_signature" => self.ent(
-                "demo-tampered",
-                "Durand",
-                "Paul",
-                "01/02/2011",
-                DEMO_UAI,
-                "4B",
-            ),
-            "unknown_issuer" => {
-                let mut s = self.ent(
-                    "demo-stranger",
-                    "Durand",
-                    "Paul",
-                    "01/02/2011",
-                    DEMO_UAI,
-                    "4B",
-                );
-                s.issuer = self.stranger.entity_id.clone();
-                s
-            }
-            "idp_error" => {
-                let mut s = self.ent(
-                    "demo-idp-error",
-                    "Durand",
-                    "Paul",
-                    "01/02/2011",
-                    DEMO_UAI,
-                    "4B",
-                );
-                s.status = Some("urn:oasis:names:tc:SAML:2.0:status:Responder".into());
-                s
-            }
-            "malformed" => self.ent(
-                "demo-doctype",
-                "Durand",
-                "Paul",
-                "01/02/2011",
-                DEMO_UAI,
-                "4B",
-            ),
+            "invalid_school" => self.paul("demo-bad-uai", "0751234A", "4B"),
+            "unknown_school" => self.paul("demo-other-school", "0330001X", "4B"),
+            "untrusted_school" => self.paul("demo-other-ent", DEMO_OTHER_UAI, "2A"),
+            "missing_subject" => self.paul("", DEMO_UAI, "4B"),
+            "expired" => self.paul("demo-late", DEMO_UAI, "4B"),
+            "replayed" => self.paul("demo-replay", DEMO_UAI, "4B"),
+            "wrong_audience" => self.paul("demo-audience", DEMO_UAI, "4B"),
+            "bad_signature" => self.paul("demo-tampered", DEMO_UAI, "4B"),
+            "unknown_issuer" => self.paul("demo-stranger", DEMO_UAI, "4B"),
+            "idp_error" => self.paul("demo-idp-error", DEMO_UAI, "4B"),
+            "malformed" => self.paul("demo-doctype", DEMO_UAI, "4B"),
             other => return Err(format!("unknown scenario {other:?}")),
         };
-        if scenario != "expired" && scenario != "replayed" {
-            spec.in_response_to = in_response_to;
-        }
-        let signer = if scenario == "unknown_issuer" {
-            &self.stranger
-        } else {
-            &self.idp
-        };
-        let mut xml = signer.response(&spec)?;
-        match scenario {
-            "bad_signature" => xml = xml.replacen(">Durand<", ">Dupond<", 1),
-            "malformed" => {
-                xml = format!(
-                    "<!DOCTYPE r [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;\">]>{}",
-                    xml.replacen(">Paul<", ">&b;<", 1)
-                )
-            }
-            "replayed" => {
-                let mut conn = svc.pool.acquire().await.map_err(|e| e.to_string())?;
-                let until = (chrono::Utc::now() + Duration::hours(1)).timestamp();
-                replay::remember_assertion(&mut conn, &spec.issuer, &spec.assertion_id, until)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            _ => {}
-        }
-        Ok(xml)
+        Ok(spec)
     }
+
+    /// Paul Durand, the ENT pupil (no account) of most failure scenarios.
+    fn paul(&self, subject: &str, uai: &str, class: &str) -> ResponseSpec {
+        self.ent(subject, "Durand", "Paul", "01/02/2011", uai, class)
+    }
+}
+
+/// After signing: `bad_signature` and `malformed` alter the XML, `replayed` is recorded as used.
+async fn after_signing(
+    svc: &Service,
+    scenario: &str,
+    spec: &ResponseSpec,
+    mut xml: String,
+) -> Result<String, String> {
+    match scenario {
+        "bad_signature" => xml = xml.replacen(">Durand<", ">Dupond<", 1),
+        "malformed" => {
+            xml = format!(
+                "<!DOCTYPE r [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;\">]>{}",
+                xml.replacen(">Paul<", ">&b;<", 1)
+            )
+        }
+        "replayed" => {
+            let mut conn = svc.pool.acquire().await.map_err(|e| e.to_string())?;
+            let until = (chrono::Utc::now() + Duration::hours(1)).timestamp();
+            replay::remember_assertion(&mut conn, &spec.issuer, &spec.assertion_id, until)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        _ => {}
+    }
+    Ok(xml)
+}
+
+/// The demo schools: a French and a Dutch one, and one the demo IdP is not trusted for.
+async fn seed_schools(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    for (code, name) in [
+        (DEMO_UAI, "Collège Victor Hugo (démo)"),
+        (DEMO_BRIN, "Basisschool De Linde (demo)"),
+        (DEMO_OTHER_UAI, "Lycée Ampère (démo, autre ENT)"),
+    ] {
+        schools::upsert(
+            conn,
+            &School {
+                code: code.into(),
+                name: name.into(),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The demo accounts of [`DEMO_PEOPLE`].
+async fn seed_accounts(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    for (id, school, last, first, birth, role, class, active) in DEMO_PEOPLE {
+        let a = Account {
+            account_id: id.into(),
+            school_code: school.into(),
+            last_name: last.into(),
+            first_name: first.into(),
+            birth_date: birth,
+            role,
+            class_name: (!class.is_empty()).then(|| class.to_string()),
+            email: None,
+            active,
+        };
+        accounts::upsert(conn, &a).await?;
+    }
+    Ok(())
 }
