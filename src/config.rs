@@ -186,6 +186,8 @@ struct FileConfig {
     database_url: Option<String>,
     sp_key: Option<PathBuf>,
     sp_cert: Option<PathBuf>,
+    sp_previous_key: Option<PathBuf>,
+    sp_previous_cert: Option<PathBuf>,
     clock_skew_seconds: Option<i64>,
     retention_days: Option<i64>,
     max_body_bytes: Option<usize>,
@@ -205,6 +207,9 @@ pub struct Config {
     pub database_path: PathBuf,
     pub sp_key: PathBuf,
     pub sp_cert: PathBuf,
+    /// During an encryption key rollover: the previous key pair, still
+    /// published for encryption and tried for decryption (never generated).
+    pub sp_previous: Option<(PathBuf, PathBuf)>,
     pub clock_skew_seconds: i64,
     /// How long raw responses and client details of failures are kept.
     pub retention_days: i64,
@@ -318,6 +323,14 @@ impl Config {
             database_path,
             sp_key: rel(fc.sp_key.unwrap_or_else(|| "sp.key".into())),
             sp_cert: rel(fc.sp_cert.unwrap_or_else(|| "sp.crt".into())),
+            sp_previous: match (fc.sp_previous_key, fc.sp_previous_cert) {
+                (None, None) => None,
+                (Some(k), Some(c)) => Some((rel(k), rel(c))),
+                _ => return Err(err(
+                    "sp_previous_key and sp_previous_cert go together (the key pair of a rollover)"
+                        .into(),
+                )),
+            },
             clock_skew_seconds,
             retention_days,
             max_body_bytes,
@@ -362,6 +375,12 @@ fn apply_env(
     }
     if let Some(v) = get("JOINTURE_SP_CERT") {
         fc.sp_cert = Some(abs(v));
+    }
+    if let Some(v) = get("JOINTURE_SP_PREVIOUS_KEY") {
+        fc.sp_previous_key = Some(abs(v));
+    }
+    if let Some(v) = get("JOINTURE_SP_PREVIOUS_CERT") {
+        fc.sp_previous_cert = Some(abs(v));
     }
     if let Some(v) = get("JOINTURE_CLOCK_SKEW_SECONDS") {
         fc.clock_skew_seconds = Some(num("JOINTURE_CLOCK_SKEW_SECONDS", v)?);

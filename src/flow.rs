@@ -160,7 +160,9 @@ fn subject_of(claims: &Claims, subject: &str) -> Result<String, String> {
         .map(str::to_string)
         .ok_or_else(|| {
             if subject.eq_ignore_ascii_case("nameid") {
-                "no NameID in the assertion (subject = \"nameid\")".to_string()
+                claims.name_id_error.clone().unwrap_or_else(|| {
+                    "no NameID in the assertion (subject = \"nameid\")".to_string()
+                })
             } else {
                 format!("no value for the subject attribute {subject:?}")
             }
@@ -233,6 +235,10 @@ fn bounded(claims: &Claims) -> Claims {
     Claims {
         name_id,
         name_id_format,
+        name_id_error: claims
+            .name_id_error
+            .as_deref()
+            .map(|e| take(e, MAX_STORED_VALUE_BYTES)),
         attributes,
     }
 }

@@ -63,6 +63,13 @@ impl Service {
             .unwrap_or_else(|| "jointure".into());
         let sp_keys = saml::keys::load_or_generate(&config.sp_key, &config.sp_cert, &host)
             .map_err(StartError)?;
+        let previous_keys = match &config.sp_previous {
+            None => None,
+            Some((key, cert)) => Some(saml::keys::load(key, cert).map_err(StartError)?),
+        };
+        let decryption_keys: Vec<_> = std::iter::once(sp_keys.key.clone())
+            .chain(previous_keys.iter().map(|k| k.key.clone()))
+            .collect();
         let mut idps = configured_idps(&config)?;
         idps.extend(extra_idps);
         // `schools` defaults to "all" for a single IdP only; with several,
@@ -83,7 +90,7 @@ impl Service {
             config.sp_entity_id(),
             config.acs_url(),
             config.clock_skew_seconds,
-            &sp_keys.key,
+            &decryption_keys,
             idps,
         )
         .map_err(StartError)?;

@@ -30,28 +30,7 @@ impl SpKeys {
 /// silently replacing half of a pair would break every IdP's trust.
 pub fn load_or_generate(key_path: &Path, cert_path: &Path, cn: &str) -> Result<SpKeys, String> {
     match (key_path.exists(), cert_path.exists()) {
-        (true, true) => {
-            let key_pem = std::fs::read(key_path)
-                .map_err(|e| format!("{}: cannot read: {e}", key_path.display()))?;
-            let cert_pem = std::fs::read(cert_path)
-                .map_err(|e| format!("{}: cannot read: {e}", cert_path.display()))?;
-            let key = PKey::private_key_from_pem(&key_pem)
-                .map_err(|_| format!("{}: not a PEM private key", key_path.display()))?;
-            let cert = X509::from_pem(&cert_pem)
-                .map_err(|_| format!("{}: not a PEM certificate", cert_path.display()))?;
-            let matches = cert
-                .public_key()
-                .map(|p| p.public_eq(&key))
-                .unwrap_or(false);
-            if !matches {
-                return Err(format!(
-                    "{}: certificate does not belong to the key in {}",
-                    cert_path.display(),
-                    key_path.display()
-                ));
-            }
-            Ok(SpKeys { key, cert })
-        }
+        (true, true) => load(key_path, cert_path),
         (false, false) => {
             let keys = generate(cn, 3072).map_err(|e| format!("generating SP key: {e}"))?;
             write_pem(
@@ -81,6 +60,31 @@ pub fn load_or_generate(key_path: &Path, cert_path: &Path, cn: &str) -> Result<S
             cert_path.display()
         )),
     }
+}
+
+/// Reads a key pair that must exist, and checks that the certificate is
+/// the key's.
+pub fn load(key_path: &Path, cert_path: &Path) -> Result<SpKeys, String> {
+    let key_pem =
+        std::fs::read(key_path).map_err(|e| format!("{}: cannot read: {e}", key_path.display()))?;
+    let cert_pem = std::fs::read(cert_path)
+        .map_err(|e| format!("{}: cannot read: {e}", cert_path.display()))?;
+    let key = PKey::private_key_from_pem(&key_pem)
+        .map_err(|_| format!("{}: not a PEM private key", key_path.display()))?;
+    let cert = X509::from_pem(&cert_pem)
+        .map_err(|_| format!("{}: not a PEM certificate", cert_path.display()))?;
+    let matches = cert
+        .public_key()
+        .map(|p| p.public_eq(&key))
+        .unwrap_or(false);
+    if !matches {
+        return Err(format!(
+            "{}: certificate does not belong to the key in {}",
+            cert_path.display(),
+            key_path.display()
+        ));
+    }
+    Ok(SpKeys { key, cert })
 }
 
 fn write_pem(path: &Path, pem: &[u8], private: bool) -> Result<(), String> {

@@ -34,6 +34,25 @@ impl Default for Signing {
     }
 }
 
+/// What [`ResponseSpec::encrypt`] encrypts, to which key, how.
+#[derive(Debug, Clone)]
+pub struct EncryptParts {
+    pub to: openssl::pkey::PKey<openssl::pkey::Public>,
+    pub gcm: bool,
+    pub name_id: bool,
+    pub attributes: bool,
+}
+
+impl EncryptParts {
+    fn apply(&self, on: bool, xml: String, wrapper: &str) -> Result<String, String> {
+        if on {
+            super::xmlenc::encrypt_element(&xml, &self.to, self.gcm, wrapper)
+        } else {
+            Ok(xml)
+        }
+    }
+}
+
 /// Everything a minted response says. [`ResponseSpec::new`] gives a valid
 /// one; tests and demo scenarios change one field to reach each failure.
 #[derive(Debug, Clone)]
@@ -50,6 +69,9 @@ pub struct ResponseSpec {
     /// Whole `<saml:Attribute>` elements written as given, after the
     /// others: for values that are XML (an eduPersonTargetedID's NameID).
     pub xml_attributes: Vec<String>,
+    /// Parts of the Assertion encrypted to the SP (EncryptedID,
+    /// EncryptedAttribute), as some IdPs send them.
+    pub encrypt: Option<EncryptParts>,
     pub issue_instant: DateTime<Utc>,
     pub not_before: DateTime<Utc>,
     pub not_on_or_after: DateTime<Utc>,
@@ -88,6 +110,7 @@ impl ResponseSpec {
             name_id_format: "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into(),
             attributes: Vec::new(),
             xml_attributes: Vec::new(),
+            encrypt: None,
             issue_instant: now,
             not_before: now - Duration::seconds(60),
             not_on_or_after: now + Duration::seconds(300),
@@ -212,19 +235,33 @@ impl MintingIdp {
     /// The Assertion element, signed when the spec says so.
     pub fn assertion_xml(&self, s: &ResponseSpec) -> Result<String, String> {
         let mut attrs = String::new();
+        let encrypt = |on: fn(&EncryptParts) -> bool, xml: String, wrapper: &str| match &s.encrypt {
+            Some(e) => e.apply(on(e), xml, wrapper),
+            None => Ok(xml),
+        };
         for (name, values) in &s.attributes {
-            attrs.push_str(&format!(
+            let mut one = format!(
                 "<saml:Attribute Name=\"{}\" NameFormat=\"urn:oasis:names:tc:SAML:2.0:attrname-format:uri\">",
                 escape(name)
-            ));
+            );
             for v in values {
-                attrs.push_str(&format!(
+                one.push_str(&format!(
                     "<saml:AttributeValue xsi:type=\"xs:string\">{}</saml:AttributeValue>",
                     escape(v)
                 ));
             }
-            attrs.push_str("</saml:Attribute>");
+            one.push_str("</saml:Attribute>");
+            attrs.push_str(&encrypt(|e| e.attributes, one, "EncryptedAttribute")?);
         }
+        let name_id = encrypt(
+            |e| e.name_id,
+            format!(
+                "<saml:NameID Format=\"{}\">{}</saml:NameID>",
+                escape(&s.name_id_format),
+                escape(&s.name_id)
+            ),
+            "EncryptedID",
+        )?;
         for raw in &s.xml_attributes {
             attrs.push_str(raw);
         }
@@ -249,12 +286,10 @@ impl MintingIdp {
             String::new()
         };
         let xml = format!(
-            "<saml:Assertion xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" xmlns:xs=\"http://www.w3.org/2001/XMLSchema\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" ID=\"{aid}\" Version=\"2.0\" IssueInstant=\"{ii}\"><saml:Issuer>{iss}</saml:Issuer>{sig}<saml:Subject><saml:NameID Format=\"{nidf}\">{nid}</saml:NameID><saml:SubjectConfirmation Method=\"urn:oasis:names:tc:SAML:2.0:cm:bearer\"><saml:SubjectConfirmationData NotOnOrAfter=\"{noa}\" Recipient=\"{rcp}\"{irt}/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore=\"{nb}\" NotOnOrAfter=\"{noa}\">{audience}</saml:Conditions><saml:AuthnStatement AuthnInstant=\"{ii}\" SessionIndex=\"{aid}\"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement><saml:AttributeStatement>{attrs}</saml:AttributeStatement></saml:Assertion>",
+            "<saml:Assertion xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" xmlns:xs=\"http://www.w3.org/2001/XMLSchema\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" ID=\"{aid}\" Version=\"2.0\" IssueInstant=\"{ii}\"><saml:Issuer>{iss}</saml:Issuer>{sig}<saml:Subject>{name_id}<saml:SubjectConfirmation Method=\"urn:oasis:names:tc:SAML:2.0:cm:bearer\"><saml:SubjectConfirmationData NotOnOrAfter=\"{noa}\" Recipient=\"{rcp}\"{irt}/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore=\"{nb}\" NotOnOrAfter=\"{noa}\">{audience}</saml:Conditions><saml:AuthnStatement AuthnInstant=\"{ii}\" SessionIndex=\"{aid}\"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement><saml:AttributeStatement>{attrs}</saml:AttributeStatement></saml:Assertion>",
             aid = escape(&s.assertion_id),
             ii = ts(s.issue_instant),
             iss = escape(&s.issuer),
-            nid = escape(&s.name_id),
-            nidf = escape(&s.name_id_format),
             noa = ts(s.not_on_or_after),
             nb = ts(s.not_before),
             rcp = escape(&s.recipient),

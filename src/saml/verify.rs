@@ -30,7 +30,7 @@ use super::xml::{
     check_message_shape, check_message_text, child, is, parse_strict, refuse_comments_and_pis,
     DS_NS, SAMLP_NS, SAML_NS,
 };
-use super::xmlenc::decrypt_assertion;
+use super::xmlenc::decrypt_element;
 use crate::config::IdpConfig;
 use crate::resolve::FailureKind;
 use chrono::{DateTime, Duration, Utc};
@@ -46,6 +46,8 @@ const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
 /// How long after its IssueInstant an assertion is still taken (on top of the
 /// clock skew). IdPs post within seconds; five minutes covers slow browsers.
 pub const MAX_ASSERTION_AGE_SECONDS: i64 = 300;
+/// EncryptedAttributes opened per Assertion (each may cost RSA operations).
+const MAX_ENCRYPTED_ATTRIBUTES: usize = 64;
 
 /// One attribute as sent: its name, friendly name and values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +65,10 @@ pub struct Claims {
     /// The NameID's `Format`, when given (a transient one names nobody).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub name_id_format: Option<String>,
+    /// Why there is no NameID although the IdP sent one (an EncryptedID
+    /// that does not open with our keys).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name_id_error: Option<String>,
     pub attributes: Vec<Attr>,
 }
 
@@ -179,8 +185,9 @@ pub struct Verifier {
     pub sp_entity_id: String,
     pub acs_url: String,
     skew: Duration,
-    /// The SP key, for encrypted assertions.
-    sp_key: PKey<Private>,
+    /// The SP's decryption keys: the current one first, then during a
+    /// rollover the previous one.
+    sp_keys: Vec<PKey<Private>>,
     idps: HashMap<String, Arc<Idp>>,
 }
 
@@ -229,7 +236,7 @@ impl Verifier {
         sp_entity_id: String,
         acs_url: String,
         skew_seconds: i64,
-        sp_key: &PKey<Private>,
+        sp_keys: &[PKey<Private>],
         idps: Vec<(IdpMetadata, IdpConfig)>,
     ) -> Result<Verifier, String> {
         let mut map = HashMap::new();
@@ -248,7 +255,7 @@ impl Verifier {
             sp_entity_id,
             acs_url,
             skew: Duration::seconds(skew_seconds),
-            sp_key: sp_key.clone(),
+            sp_keys: sp_keys.to_vec(),
             idps: map,
         })
     }
@@ -321,14 +328,114 @@ impl Verifier {
         }
         // An EncryptedAssertion: its plaintext is read in the namespace
         // context of the element it replaces, and by the same strict rules.
-        let plain = decrypt_assertion(assertion, &self.sp_key, response_signed)
+        // In an unsigned Response the ciphertext is the sender's to alter:
+        // every failure up to the inner signature is then one answer, so
+        // that how a forged ciphertext failed is not told back (no padding
+        // or parsing oracle; see xmlenc).
+        let before_signature = |d: String| {
+            let kind = if response_signed {
+                FailureKind::MalformedRequest
+            } else {
+                FailureKind::InvalidSignature
+            };
+            with_issuer(kind, d)
+        };
+        let plain = decrypt_element(assertion, &self.sp_keys)
             .map_err(|e| invalid(format!("encrypted assertion: {e}")))?;
-        let wrapped = wrap_in_context(assertion, &plain).map_err(malformed)?;
+        let wrapped = wrap_in_context(assertion, &plain).map_err(before_signature)?;
         let inner = read_message(&wrapped)
-            .map_err(|e| malformed(format!("the decrypted assertion: {e}")))?;
+            .map_err(|e| before_signature(format!("the decrypted assertion: {e}")))?;
         let decrypted = inner_structure(&inner)
-            .map_err(|e| malformed(format!("the decrypted assertion: {e}")))?;
+            .map_err(|e| before_signature(format!("the decrypted assertion: {e}")))?;
         self.check_assertion(&issuer, idp, &shape, decrypted, response_signed, now)
+    }
+
+    /// Decrypts an EncryptedID or EncryptedAttribute of a verified
+    /// Assertion (its signature covers the ciphertext) and reads the one
+    /// `local` element inside by the same strict rules.
+    fn read_encrypted<T>(
+        &self,
+        encrypted: Node,
+        local: &str,
+        read: impl FnOnce(Node) -> T,
+    ) -> Result<T, String> {
+        let plain = decrypt_element(encrypted, &self.sp_keys)?;
+        let wrapped = wrap_in_context(encrypted, &plain)?;
+        let doc = read_message(&wrapped)?;
+        let mut elements = doc.root_element().children().filter(|c| c.is_element());
+        match (elements.next(), elements.next()) {
+            (Some(e), None) if is(&e, SAML_NS, local) => {
+                if e.descendants()
+                    .any(|d| d.is_element() && d.tag_name().namespace() == Some(DS_NS))
+                {
+                    return Err(format!("a signature inside the encrypted {local}"));
+                }
+                Ok(read(e))
+            }
+            _ => Err(format!("the plaintext is not one {local}")),
+        }
+    }
+
+    /// The claims with the encrypted parts of a verified Assertion opened:
+    /// an EncryptedID becomes the NameID (or, when it does not open, the
+    /// reason why it is missing), each EncryptedAttribute an attribute.
+    fn open_encrypted(
+        &self,
+        assertion: Node,
+        mut claims: Claims,
+        session: &mut Session,
+    ) -> Result<Claims, String> {
+        let subject = child(assertion, SAML_NS, "Subject");
+        if let Some(eid) = subject
+            .map(|s| single(s, SAML_NS, "EncryptedID"))
+            .transpose()?
+            .flatten()
+        {
+            if subject.and_then(|s| child(s, SAML_NS, "NameID")).is_some() {
+                return Err("the Subject has both a NameID and an EncryptedID".into());
+            }
+            match self.read_encrypted(eid, "NameID", |n| {
+                (
+                    name_id_of(n),
+                    n.attribute("NameQualifier").map(str::to_string),
+                    n.attribute("SPNameQualifier").map(str::to_string),
+                )
+            }) {
+                Ok(((value, format), q, sp_q)) => {
+                    claims.name_id = value;
+                    claims.name_id_format = format;
+                    session.name_qualifier = q;
+                    session.sp_name_qualifier = sp_q;
+                }
+                Err(e) => {
+                    claims.name_id_error =
+                        Some(format!("the NameID is encrypted (EncryptedID) and {e}"))
+                }
+            }
+        }
+        let encrypted_attributes: Vec<Node> = assertion
+            .children()
+            .filter(|n| is(n, SAML_NS, "AttributeStatement"))
+            .flat_map(|s| {
+                s.children()
+                    .filter(|n| is(n, SAML_NS, "EncryptedAttribute"))
+            })
+            .collect();
+        if encrypted_attributes.len() > MAX_ENCRYPTED_ATTRIBUTES {
+            return Err(format!(
+                "more than {MAX_ENCRYPTED_ATTRIBUTES} EncryptedAttributes"
+            ));
+        }
+        for ea in encrypted_attributes {
+            match self.read_encrypted(ea, "Attribute", attr_of) {
+                Ok(Some(attr)) => claims.attributes.push(attr),
+                Ok(None) => {
+                    return Err("an EncryptedAttribute holds an Attribute without a Name".into())
+                }
+                Err(e) => return Err(format!("an EncryptedAttribute: {e}")),
+            }
+        }
+        Ok(claims)
     }
 
     /// The checks on the Assertion itself, read from the tree its signature
@@ -349,7 +456,6 @@ impl Verifier {
             issuer: Some(issuer.to_string()),
             unverified: Some(Box::new(unverified.clone())),
         };
-        check_version(assertion).map_err(|d| fail(FailureKind::MalformedRequest, d))?;
         match signature_of(assertion) {
             Some(sig) => verify_enveloped(sig, assertion, &idp.keys)
                 .map_err(|d| fail(FailureKind::InvalidSignature, d))?,
@@ -363,8 +469,12 @@ impl Verifier {
         }
         // From here on the Assertion (and the claims read above) is the
         // IdP's word.
-        let a = read_assertion(assertion).map_err(|d| fail(FailureKind::MalformedRequest, d))?;
-        let claims = unverified;
+        check_version(assertion).map_err(|d| fail(FailureKind::MalformedRequest, d))?;
+        let mut a =
+            read_assertion(assertion).map_err(|d| fail(FailureKind::MalformedRequest, d))?;
+        let claims = self
+            .open_encrypted(assertion, unverified.clone(), &mut a.session)
+            .map_err(|d| fail(FailureKind::MalformedRequest, d))?;
         let fail = |kind, detail: String| Rejection {
             kind,
             detail,
@@ -881,40 +991,46 @@ fn value_text(v: Node) -> String {
     }
 }
 
+/// A NameID's value (trimmed, none when empty) and Format.
+fn name_id_of(n: Node) -> (Option<String>, Option<String>) {
+    let value = Some(n.text().unwrap_or("").trim().to_string()).filter(|t| !t.is_empty());
+    (value, n.attribute("Format").map(str::to_string))
+}
+
+/// An Attribute element: its Name (or FriendlyName), FriendlyName and values.
+fn attr_of(a: Node) -> Option<Attr> {
+    Some(Attr {
+        name: a
+            .attribute("Name")
+            .or(a.attribute("FriendlyName"))?
+            .to_string(),
+        friendly_name: a.attribute("FriendlyName").map(str::to_string),
+        values: a
+            .children()
+            .filter(|v| is(v, SAML_NS, "AttributeValue"))
+            .map(value_text)
+            .collect(),
+    })
+}
+
 /// The NameID and attributes of an Assertion, read from its tree: for the
 /// record of a refused response before verification, and as the verified
-/// claims after it.
+/// claims after it (encrypted parts are opened only then).
 fn claims_of(assertion: Node) -> Claims {
-    let name_id_node =
-        child(assertion, SAML_NS, "Subject").and_then(|s| child(s, SAML_NS, "NameID"));
-    let name_id = name_id_node
-        .map(|n| n.text().unwrap_or("").trim().to_string())
-        .filter(|t| !t.is_empty());
-    let name_id_format = name_id_node
-        .and_then(|n| n.attribute("Format"))
-        .map(str::to_string);
+    let (name_id, name_id_format) = child(assertion, SAML_NS, "Subject")
+        .and_then(|s| child(s, SAML_NS, "NameID"))
+        .map(name_id_of)
+        .unwrap_or_default();
     let attributes = assertion
         .children()
         .filter(|n| is(n, SAML_NS, "AttributeStatement"))
         .flat_map(|s| s.children().filter(|n| is(n, SAML_NS, "Attribute")))
-        .filter_map(|a| {
-            Some(Attr {
-                name: a
-                    .attribute("Name")
-                    .or(a.attribute("FriendlyName"))?
-                    .to_string(),
-                friendly_name: a.attribute("FriendlyName").map(str::to_string),
-                values: a
-                    .children()
-                    .filter(|v| is(v, SAML_NS, "AttributeValue"))
-                    .map(value_text)
-                    .collect(),
-            })
-        })
+        .filter_map(attr_of)
         .collect();
     Claims {
         name_id,
         name_id_format,
+        name_id_error: None,
         attributes,
     }
 }

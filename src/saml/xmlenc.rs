@@ -1,14 +1,18 @@
-//! XML Encryption of assertions: decryption with the SP key (and, for the
-//! demo IdP and the tests, encryption to it).
+//! XML Encryption of SAML elements (EncryptedAssertion, EncryptedID,
+//! EncryptedAttribute): decryption with the SP keys (the current one and,
+//! during a rollover, the previous one), and for the demo IdP and the tests,
+//! encryption to a key.
 //!
 //! Accepted: the content key wrapped with RSA-OAEP (`rsa-oaep-mgf1p`, or
-//! `xmlenc11#rsa-oaep` with SHA-1 or SHA-2 digests), the content in AES-GCM
-//! or AES-CBC. Refused: RSA PKCS#1 v1.5 key transport (Bleichenbacher's
-//! oracle), and AES-CBC unless the Response around it is signed: CBC is
-//! malleable, and an unsigned ciphertext an attacker may alter is the
-//! padding-oracle attack on XML Encryption (Jager and Somorovsky, 2011).
-//! The EncryptedKey may sit in the EncryptedData's KeyInfo or beside it in
-//! the EncryptedAssertion, as IdPs do both.
+//! `xmlenc11#rsa-oaep` with SHA-1 or SHA-2 digests and MGF1 with SHA-1 or
+//! SHA-2), the content in AES-GCM or AES-CBC. Refused: RSA PKCS#1 v1.5 key
+//! transport (Bleichenbacher's oracle). AES-CBC is malleable: in an unsigned
+//! Response an attacker may alter the ciphertext and watch how it fails
+//! (the padding oracle of Jager and Somorovsky, 2011). So the verifier
+//! gives every failure from decryption to the inner signature one and the
+//! same answer (README, "Encrypted assertions"); nothing a decryption
+//! reveals reaches the sender. The EncryptedKey may sit in the
+//! EncryptedData's KeyInfo or beside it, as IdPs do both.
 
 use super::xml::{child, is, DS_NS, SAML_NS};
 use base64::Engine;
@@ -61,8 +65,8 @@ fn mgf_of(alg: &str) -> Option<&'static MdRef> {
     })
 }
 
-/// Unwraps the content key of an EncryptedKey with the SP's key.
-fn unwrap_key(ek: Node, sp_key: &PKey<Private>) -> Result<Vec<u8>, String> {
+/// Unwraps the content key of an EncryptedKey with one of the SP's keys.
+fn unwrap_key(ek: Node, sp_keys: &[PKey<Private>]) -> Result<Vec<u8>, String> {
     let method = only_child(ek, XENC_NS, "EncryptionMethod")?;
     let alg = method.attribute("Algorithm").unwrap_or("");
     let digest = match child(method, DS_NS, "DigestMethod") {
@@ -81,18 +85,20 @@ fn unwrap_key(ek: Node, sp_key: &PKey<Private>) -> Result<Vec<u8>, String> {
         return Err("OAEP parameters are not accepted".into());
     }
     let wrapped = cipher_value(ek)?;
-    if wrapped.len() != sp_key.size() {
-        return Err("an EncryptedKey that is not wrapped for our key".into());
+    for sp_key in sp_keys.iter().filter(|k| k.size() == wrapped.len()) {
+        let mut ctx = openssl::pkey_ctx::PkeyCtx::new(sp_key).map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        let opened = ctx
+            .decrypt_init()
+            .and_then(|_| ctx.set_rsa_padding(openssl::rsa::Padding::PKCS1_OAEP))
+            .and_then(|_| ctx.set_rsa_oaep_md(digest))
+            .and_then(|_| ctx.set_rsa_mgf1_md(mgf))
+            .and_then(|_| ctx.decrypt_to_vec(&wrapped, &mut out));
+        if opened.is_ok() {
+            return Ok(out);
+        }
     }
-    let mut ctx = openssl::pkey_ctx::PkeyCtx::new(sp_key).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    ctx.decrypt_init()
-        .and_then(|_| ctx.set_rsa_padding(openssl::rsa::Padding::PKCS1_OAEP))
-        .and_then(|_| ctx.set_rsa_oaep_md(digest))
-        .and_then(|_| ctx.set_rsa_mgf1_md(mgf))
-        .and_then(|_| ctx.decrypt_to_vec(&wrapped, &mut out))
-        .map_err(|_| "the content key does not decrypt with our key".to_string())?;
-    Ok(out)
+    Err("the content key does not decrypt with our key (is the IdP using the encryption certificate of our metadata?)".into())
 }
 
 struct DataCipher {
@@ -118,14 +124,9 @@ fn data_cipher(alg: &str) -> Option<DataCipher> {
     })
 }
 
-/// Decrypts an EncryptedAssertion into the text of its Assertion.
-/// `response_signed` says whether a verified signature covers the
-/// ciphertext (only then is AES-CBC accepted).
-pub fn decrypt_assertion(
-    encrypted: Node,
-    sp_key: &PKey<Private>,
-    response_signed: bool,
-) -> Result<String, String> {
+/// Decrypts an EncryptedAssertion, EncryptedID or EncryptedAttribute into
+/// the text of the element it hides.
+pub fn decrypt_element(encrypted: Node, sp_keys: &[PKey<Private>]) -> Result<String, String> {
     let data = only_child(encrypted, XENC_NS, "EncryptedData")?;
     if let Some(t) = data.attribute("Type") {
         if t != "http://www.w3.org/2001/04/xmlenc#Element" {
@@ -139,9 +140,6 @@ pub fn decrypt_assertion(
         .unwrap_or("");
     let dc =
         data_cipher(alg).ok_or_else(|| format!("content encryption {alg:?} is not accepted"))?;
-    if !dc.gcm && !response_signed {
-        return Err("AES-CBC encryption is only accepted in a signed Response; use AES-GCM".into());
-    }
     let in_key_info = child(data, DS_NS, "KeyInfo")
         .map(|ki| {
             ki.children()
@@ -159,19 +157,19 @@ pub fn decrypt_assertion(
         in_key_info
     };
     if candidates.is_empty() {
-        return Err("the encrypted assertion carries no EncryptedKey".into());
+        return Err("the encrypted element carries no EncryptedKey".into());
     }
     // Several EncryptedKeys are one per recipient; ours is the one that
     // opens with our key. Each try is an RSA private-key operation, so a
-    // stranger's list is cut short: at most four, and none whose wrapped key
-    // is not exactly our modulus long.
+    // stranger's list is cut short: at most four, each tried only with our
+    // keys of exactly its length (at most 4 × 2 operations).
     if candidates.len() > MAX_ENCRYPTED_KEYS {
         return Err(format!("more than {MAX_ENCRYPTED_KEYS} EncryptedKeys"));
     }
     let mut last = String::new();
     let key = candidates
         .iter()
-        .find_map(|ek| match unwrap_key(*ek, sp_key) {
+        .find_map(|ek| match unwrap_key(*ek, sp_keys) {
             Ok(k) => Some(k),
             Err(e) => {
                 last = e;
@@ -190,7 +188,7 @@ pub fn decrypt_assertion(
         let (iv, rest) = body.split_at(12);
         let (ct, tag) = rest.split_at(rest.len() - 16);
         openssl::symm::decrypt_aead(dc.cipher, &key, Some(iv), &[], ct, tag)
-            .map_err(|_| "the assertion does not decrypt".to_string())?
+            .map_err(|_| "the content does not decrypt".to_string())?
     } else {
         if body.len() < 32 || body.len() % 16 != 0 {
             return Err("the ciphertext is not whole AES blocks".into());
@@ -203,20 +201,20 @@ pub fn decrypt_assertion(
         let mut out = vec![0; ct.len() + 16];
         let mut n = c
             .update(ct, &mut out)
-            .map_err(|_| "the assertion does not decrypt")?;
+            .map_err(|_| "the content does not decrypt")?;
         n += c
             .finalize(&mut out[n..])
-            .map_err(|_| "the assertion does not decrypt")?;
+            .map_err(|_| "the content does not decrypt")?;
         out.truncate(n);
         // XML Encryption's padding: the last byte says how many to drop.
-        let pad = usize::from(*out.last().ok_or("the assertion does not decrypt")?);
+        let pad = usize::from(*out.last().ok_or("the content does not decrypt")?);
         if pad == 0 || pad > 16 || pad > out.len() {
-            return Err("the assertion does not decrypt".into());
+            return Err("the content does not decrypt".into());
         }
         out.truncate(out.len() - pad);
         out
     };
-    String::from_utf8(plain).map_err(|_| "the decrypted assertion is not UTF-8".into())
+    String::from_utf8(plain).map_err(|_| "the decrypted content is not UTF-8".into())
 }
 
 /// Encrypts `assertion` (its XML text) to `sp_key`, as an IdP does: AES-GCM
@@ -226,6 +224,17 @@ pub fn encrypt_assertion(
     assertion: &str,
     sp_key: &PKey<Public>,
     gcm: bool,
+) -> Result<String, String> {
+    encrypt_element(assertion, sp_key, gcm, "EncryptedAssertion")
+}
+
+/// Encrypts an element's XML text as `wrapper` (`EncryptedAssertion`,
+/// `EncryptedID` or `EncryptedAttribute`), as [`encrypt_assertion`] does.
+pub fn encrypt_element(
+    assertion: &str,
+    sp_key: &PKey<Public>,
+    gcm: bool,
+    wrapper: &str,
 ) -> Result<String, String> {
     let e = |e: openssl::error::ErrorStack| e.to_string();
     let mut key = [0u8; 16];
@@ -266,7 +275,7 @@ pub fn encrypt_assertion(
         .map_err(e)?;
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     Ok(format!(
-        "<saml:EncryptedAssertion xmlns:saml=\"{SAML_NS}\"><xenc:EncryptedData xmlns:xenc=\"{XENC_NS}\" Type=\"http://www.w3.org/2001/04/xmlenc#Element\"><xenc:EncryptionMethod Algorithm=\"{alg}\"/><ds:KeyInfo xmlns:ds=\"{DS_NS}\"><xenc:EncryptedKey><xenc:EncryptionMethod Algorithm=\"{RSA_OAEP_MGF1P}\"><ds:DigestMethod Algorithm=\"http://www.w3.org/2000/09/xmldsig#sha1\"/></xenc:EncryptionMethod><xenc:CipherData><xenc:CipherValue>{}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo><xenc:CipherData><xenc:CipherValue>{}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData></saml:EncryptedAssertion>",
+        "<saml:{wrapper} xmlns:saml=\"{SAML_NS}\"><xenc:EncryptedData xmlns:xenc=\"{XENC_NS}\" Type=\"http://www.w3.org/2001/04/xmlenc#Element\"><xenc:EncryptionMethod Algorithm=\"{alg}\"/><ds:KeyInfo xmlns:ds=\"{DS_NS}\"><xenc:EncryptedKey><xenc:EncryptionMethod Algorithm=\"{RSA_OAEP_MGF1P}\"><ds:DigestMethod Algorithm=\"http://www.w3.org/2000/09/xmldsig#sha1\"/></xenc:EncryptionMethod><xenc:CipherData><xenc:CipherValue>{}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo><xenc:CipherData><xenc:CipherValue>{}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData></saml:{wrapper}>",
         b64(&wrapped),
         b64(&body),
     ))
