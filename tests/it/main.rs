@@ -12,5 +12,6 @@ mod csv;
 mod demo;
 mod desk;
 mod review;
+mod simplesamlphp;
 mod sp_initiated;
 mod subjects;

@@ -295,6 +295,13 @@ impl TestApp {
         );
     }
 
+    pub async fn mapping_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM mappings")
+            .fetch_one(&self.svc.pool)
+            .await
+            .expect("query")
+    }
+
     pub async fn mapping(&self, subject: &str) -> Option<(String, String)> {
         sqlx::query_as(
             "SELECT account_id, source FROM mappings WHERE idp_entity_id = ? AND subject = ?",

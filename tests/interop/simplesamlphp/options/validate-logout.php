@@ -1,0 +1,5 @@
+<?php
+// Require signed LogoutRequest/LogoutResponse from the SP (checked against its signing certificate).
+return [
+    'validate.logout' => true,
+];
