@@ -147,7 +147,7 @@ async fn main() {
     }
     import(
         &svc.pool,
-        &svc.known_idps,
+        &svc.known_idps(),
         ImportKind::Accounts,
         "a.csv",
         b"account_id,school_code,last_name,first_name,role\nB-1,0751234J,A,B,student\n",
@@ -238,7 +238,7 @@ async fn main() {
     let start = Instant::now();
     let r = import(
         &svc.pool,
-        &svc.known_idps,
+        &svc.known_idps(),
         ImportKind::Accounts,
         "big.csv",
         file.as_bytes(),
@@ -270,7 +270,7 @@ async fn main() {
     let start = Instant::now();
     let again = import(
         &svc.pool,
-        &svc.known_idps,
+        &svc.known_idps(),
         ImportKind::Accounts,
         "big.csv",
         file.as_bytes(),

@@ -86,12 +86,21 @@ impl Default for AttributeNames {
     }
 }
 
-/// One `[[idp]]` table: a metadata file (one EntityDescriptor, or an
-/// EntitiesDescriptor meaning every IdP in it) and how to read its assertions.
+/// One `[[idp]]` table: where its metadata comes from (a file, or a
+/// federation's URL; one EntityDescriptor, or an EntitiesDescriptor meaning
+/// every IdP in it) and how to read its assertions.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdpConfig {
-    pub metadata: PathBuf,
+    /// A metadata file (`metadata`)…
+    #[serde(default)]
+    pub metadata: Option<PathBuf>,
+    /// …or a federation's metadata URL, fetched, signature-checked with
+    /// `metadata_signing_cert` and refreshed (see [`MetadataSource`]).
+    #[serde(default)]
+    pub metadata_url: Option<String>,
+    #[serde(default)]
+    pub metadata_signing_cert: Option<PathBuf>,
     #[serde(default = "default_subject")]
     pub subject: String,
     #[serde(default)]
@@ -156,6 +165,35 @@ impl<'de> Deserialize<'de> for TrustedSchools {
     }
 }
 
+/// Exactly one of `metadata` and `metadata_url`; a URL over HTTPS (plain
+/// HTTP only to a loopback address, for tests) with the federation's
+/// certificate to check it.
+fn check_metadata_source(idp: &IdpConfig) -> Result<(), String> {
+    match (&idp.metadata, &idp.metadata_url, &idp.metadata_signing_cert) {
+        (Some(_), None, None) => Ok(()),
+        (Some(_), None, Some(_)) => Err("idp.metadata_signing_cert: only with metadata_url".into()),
+        (Some(_), Some(_), _) => Err("idp: metadata and metadata_url are exclusive".into()),
+        (None, None, _) => Err("idp: metadata (a file) or metadata_url is required".into()),
+        (None, Some(_), None) => Err(
+            "idp.metadata_signing_cert: required with metadata_url (the federation's certificate that signs the metadata)".into(),
+        ),
+        (None, Some(url), Some(_)) => {
+            let u = url::Url::parse(url).map_err(|e| format!("idp.metadata_url {url:?}: {e}"))?;
+            let loopback = match u.host() {
+                Some(url::Host::Ipv4(a)) => a.is_loopback(),
+                Some(url::Host::Ipv6(a)) => a.is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            };
+            match u.scheme() {
+                "https" => Ok(()),
+                "http" if loopback => Ok(()),
+                _ => Err(format!("idp.metadata_url {url:?}: must be https")),
+            }
+        }
+    }
+}
+
 fn default_subject() -> String {
     "nameid".into()
 }
@@ -163,11 +201,26 @@ fn yes() -> bool {
     true
 }
 
+/// Where an IdP's metadata comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataSource {
+    File(PathBuf),
+    /// A federation's signed metadata, refreshed in the background; the
+    /// last good copy is kept in `cache`.
+    Url {
+        url: String,
+        signing_cert: PathBuf,
+        cache: PathBuf,
+    },
+}
+
 impl IdpConfig {
     /// An IdP with every default, for `JOINTURE_IDP_METADATA` and the demo.
     pub fn with_metadata(metadata: PathBuf) -> Self {
         IdpConfig {
-            metadata,
+            metadata: Some(metadata),
+            metadata_url: None,
+            metadata_signing_cert: None,
             subject: default_subject(),
             account_id_attribute: None,
             allow_idp_initiated: true,
@@ -224,6 +277,31 @@ pub struct Config {
 impl Config {
     pub fn sp_entity_id(&self) -> String {
         format!("{}/saml/metadata", self.public_url)
+    }
+
+    /// Where an `[[idp]]`'s metadata comes from; a URL's last good copy is
+    /// kept beside the database, named after the URL.
+    pub fn metadata_source(&self, idp: &IdpConfig) -> MetadataSource {
+        match (&idp.metadata, &idp.metadata_url, &idp.metadata_signing_cert) {
+            (_, Some(url), Some(cert)) => {
+                use sha2::Digest;
+                let name: String = sha2::Sha256::digest(url.as_bytes())[..12]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                let dir = self
+                    .database_path
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default();
+                MetadataSource::Url {
+                    url: url.clone(),
+                    signing_cert: cert.clone(),
+                    cache: dir.join("metadata-cache").join(format!("{name}.xml")),
+                }
+            }
+            (file, _, _) => MetadataSource::File(file.clone().unwrap_or_default()),
+        }
     }
     pub fn acs_url(&self) -> String {
         format!("{}/saml/acs", self.public_url)
@@ -310,7 +388,9 @@ impl Config {
             .map_err(|e| err(format!("listen {listen:?}: {e}")))?;
         let mut idps = fc.idp;
         for idp in &mut idps {
-            idp.metadata = rel(std::mem::take(&mut idp.metadata));
+            idp.metadata = idp.metadata.take().map(&rel);
+            idp.metadata_signing_cert = idp.metadata_signing_cert.take().map(&rel);
+            check_metadata_source(idp).map_err(err)?;
             if idp.subject.trim().is_empty() {
                 return Err(err(
                     "idp.subject: must be \"nameid\" or an attribute name".into()
@@ -456,7 +536,7 @@ mod tests {
         .expect("env");
         let c = Config::resolve(fc, dir.path(), "j.toml").expect("valid");
         assert_eq!(c.database_path, dir.path().join("data/j.db"));
-        assert_eq!(c.idps[0].metadata, dir.path().join("idp/ent.xml"));
+        assert_eq!(c.idps[0].metadata, Some(dir.path().join("idp/ent.xml")));
         assert_eq!(c.idps[0].subject, "uid");
         assert_eq!(c.clock_skew_seconds, 30);
     }
@@ -474,6 +554,47 @@ mod tests {
         })
         .expect_err("refused");
         assert!(e.to_string().contains("JOINTURE_RETENTION_DAYS"), "{e}");
+    }
+
+    #[test]
+    fn an_idp_has_one_metadata_source_and_remote_metadata_is_signed_and_https() {
+        let idp = |toml: &str| -> Result<Config, String> {
+            let fc: FileConfig =
+                toml::from_str(&format!("[[idp]]\n{toml}")).map_err(|e| e.to_string())?;
+            Config::resolve(fc, Path::new("/etc/j"), "c.toml").map_err(|e| e.to_string())
+        };
+        let c =
+            idp("metadata_url = \"https://fed.test/md.xml\"\nmetadata_signing_cert = \"fed.crt\"")
+                .expect("valid");
+        match c.metadata_source(&c.idps[0]) {
+            MetadataSource::Url {
+                url,
+                signing_cert,
+                cache,
+            } => {
+                assert_eq!(url, "https://fed.test/md.xml");
+                assert_eq!(signing_cert, Path::new("/etc/j/fed.crt"));
+                assert!(
+                    cache.starts_with(c.database_path.parent().expect("dir")),
+                    "{cache:?}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(idp(
+            "metadata_url = \"http://127.0.0.1:9/md.xml\"\nmetadata_signing_cert = \"f.crt\""
+        )
+        .is_ok());
+        for (bad, why) in [
+            ("metadata_url = \"http://fed.test/md.xml\"\nmetadata_signing_cert = \"f.crt\"", "https"),
+            ("metadata_url = \"https://fed.test/md.xml\"", "metadata_signing_cert"),
+            ("metadata = \"a.xml\"\nmetadata_url = \"https://fed.test/md.xml\"\nmetadata_signing_cert = \"f.crt\"", "exclusive"),
+            ("metadata = \"a.xml\"\nmetadata_signing_cert = \"f.crt\"", "only with metadata_url"),
+            ("subject = \"uid\"", "required"),
+        ] {
+            let e = idp(bad).expect_err(bad);
+            assert!(e.contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]

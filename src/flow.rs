@@ -31,6 +31,13 @@ pub enum Outcome {
         /// The RelayState to honour (ours from the pending request, else the
         /// posted one); the caller keeps it same-origin.
         relay_state: Option<String>,
+        /// The IdP that logged the person in, and the NameID (value and
+        /// Format) and IdP session of the verified assertion: what single
+        /// logout needs to name the person to that IdP.
+        idp_entity_id: String,
+        name_id: Option<String>,
+        name_id_format: Option<String>,
+        session: crate::saml::Session,
     },
     Failed {
         kind: FailureKind,
@@ -272,7 +279,7 @@ async fn resolve_verified(
     xml: String,
     ctx: &Context,
 ) -> Result<Outcome, sqlx::Error> {
-    let Some(idp) = svc.verifier.idp(&v.issuer).cloned() else {
+    let Some(idp) = svc.verifier.idp(&v.issuer) else {
         // verify() only returns Verified for a configured IdP.
         let rej = Rejection::new(FailureKind::UnknownIssuer, "issuer vanished");
         return record_rejection(svc, rej, Some(xml), ctx).await;
@@ -283,6 +290,10 @@ async fn resolve_verified(
         Ok((account_id, relay_state)) => Outcome::Resolved {
             account_id,
             relay_state,
+            idp_entity_id: v.issuer.clone(),
+            name_id: v.claims.name_id.clone(),
+            name_id_format: v.claims.name_id_format.clone(),
+            session: v.session.clone(),
         },
         Err(refusal) => {
             let mut f = failures::NewFailure {

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod csv_io;
 pub mod demo;
+pub mod feeds;
 pub mod flow;
 pub mod i18n;
 pub mod resolve;

@@ -80,6 +80,25 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// IdP and federation metadata.
+    Metadata {
+        #[command(subcommand)]
+        action: MetadataAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum MetadataAction {
+    /// Print what would be trusted from a metadata file or URL: each IdP,
+    /// its keys and endpoints; with --signing-cert, the document's
+    /// signature and validity are checked as for `metadata_url`.
+    Check {
+        /// A file, or an https:// URL (which needs --signing-cert).
+        source: String,
+        /// The federation's certificate (PEM) that signs the metadata.
+        #[arg(long, value_name = "CERT")]
+        signing_cert: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -200,6 +219,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         } => export(&config, what, status, school, out, excel).await,
         Command::Ingest { files } => ingest(config, files).await,
         Command::Token { action } => token(&config, action).await,
+        Command::Metadata {
+            action:
+                MetadataAction::Check {
+                    source,
+                    signing_cert,
+                },
+        } => {
+            let report = jointure::feeds::check(&source, signing_cert.as_deref())
+                .await
+                .map_err(Failure::User)?;
+            print!("{report}");
+            Ok(())
+        }
         Command::Admin {
             action:
                 AdminAction::Add {

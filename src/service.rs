@@ -3,6 +3,7 @@
 //! once at start, where every configuration error is found.
 
 use crate::config::{self, Config, IdpConfig};
+use crate::feeds;
 use crate::resolve::KnownIdps;
 use crate::saml::{self, keys::SpKeys, metadata::IdpMetadata};
 use crate::store;
@@ -20,29 +21,49 @@ pub struct Service {
     /// A secret for stateless tokens (the failure form's CSRF token),
     /// derived from the SP key so it survives restarts.
     pub form_secret: String,
-    pub known_idps: KnownIdps,
+    /// Where the IdPs come from, for federation refreshes.
+    sources: tokio::sync::Mutex<Vec<feeds::Source>>,
+    extra_idps: Vec<(IdpMetadata, IdpConfig)>,
 }
 
-/// Reads the metadata files of the config.
+/// The configured IdPs without network (metadata files, federations'
+/// cached copies), for CLI commands.
 pub fn known_idps(config: &Config) -> Result<KnownIdps, StartError> {
-    Ok(KnownIdps(
-        configured_idps(config)?
-            .into_iter()
-            .map(|(meta, cfg)| (meta.entity_id, cfg.match_identity))
-            .collect(),
-    ))
-}
-
-/// Every IdP of the config's metadata files (an EntitiesDescriptor gives
-/// several), each with its `[[idp]]` settings.
-fn configured_idps(config: &Config) -> Result<Vec<(IdpMetadata, IdpConfig)>, StartError> {
-    let mut idps = Vec::new();
+    let mut known = Vec::new();
     for idp in &config.idps {
-        for meta in saml::metadata::load_file(&idp.metadata).map_err(StartError)? {
-            idps.push((meta, idp.clone()));
+        for meta in feeds::offline(config, idp).map_err(StartError)? {
+            known.push((meta.entity_id, idp.match_identity));
         }
     }
-    Ok(idps)
+    Ok(KnownIdps(known.into_iter().collect()))
+}
+
+/// Every IdP of the sources (an EntitiesDescriptor gives several), each
+/// with its `[[idp]]` settings; `schools` defaults to "all" for a single
+/// IdP only (with several, an IdP without it is trusted for the schools
+/// that list it). Also returns the IdPs left to such lists.
+fn assemble(
+    sources: &[feeds::Source],
+    extra: &[(IdpMetadata, IdpConfig)],
+) -> (Vec<(IdpMetadata, IdpConfig)>, Vec<String>) {
+    let mut idps: Vec<(IdpMetadata, IdpConfig)> = sources
+        .iter()
+        .flat_map(|s| s.idps.iter().map(|m| (m.clone(), s.idp.clone())))
+        .chain(extra.iter().cloned())
+        .collect();
+    let single = idps.len() == 1;
+    let mut unlisted = Vec::new();
+    for (meta, cfg) in &mut idps {
+        if cfg.schools.is_none() {
+            if single {
+                cfg.schools = Some(config::TrustedSchools::All);
+            } else {
+                cfg.schools = Some(config::TrustedSchools::Only(Vec::new()));
+                unlisted.push(meta.entity_id.clone());
+            }
+        }
+    }
+    (idps, unlisted)
 }
 
 /// A start-up failure: one line naming the file and the problem.
@@ -70,22 +91,11 @@ impl Service {
         let decryption_keys: Vec<_> = std::iter::once(sp_keys.key.clone())
             .chain(previous_keys.iter().map(|k| k.key.clone()))
             .collect();
-        let mut idps = configured_idps(&config)?;
-        idps.extend(extra_idps);
-        // `schools` defaults to "all" for a single IdP only; with several,
-        // an IdP without it is trusted for the schools that list it.
-        let single = idps.len() == 1;
-        let mut unlisted = Vec::new();
-        for (meta, cfg) in &mut idps {
-            if cfg.schools.is_none() {
-                if single {
-                    cfg.schools = Some(config::TrustedSchools::All);
-                } else {
-                    cfg.schools = Some(config::TrustedSchools::Only(Vec::new()));
-                    unlisted.push(meta.entity_id.clone());
-                }
-            }
+        let mut sources = Vec::new();
+        for idp in &config.idps {
+            sources.push(feeds::at_start(&config, idp).await.map_err(StartError)?);
         }
+        let (idps, unlisted) = assemble(&sources, &extra_idps);
         let verifier = saml::Verifier::new(
             config.sp_entity_id(),
             config.acs_url(),
@@ -120,14 +130,9 @@ impl Service {
             "jointure-form-secret:{}",
             base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key_der)
         ));
-        let known_idps = KnownIdps(
-            verifier
-                .idps()
-                .map(|i| (i.meta.entity_id.clone(), i.config.match_identity))
-                .collect(),
-        );
         Ok(Service {
-            known_idps,
+            sources: tokio::sync::Mutex::new(sources),
+            extra_idps,
             config,
             pool,
             verifier: Arc::new(verifier),
@@ -135,6 +140,57 @@ impl Service {
             sp_metadata,
             form_secret,
         })
+    }
+
+    /// The IdPs trusted now, and whether each matches identities.
+    pub fn known_idps(&self) -> KnownIdps {
+        KnownIdps(
+            self.verifier
+                .idps()
+                .into_iter()
+                .map(|i| (i.meta.entity_id.clone(), i.config.match_identity))
+                .collect(),
+        )
+    }
+
+    /// Refreshes every federation whose time has come; returns how long to
+    /// wait before the next one is due (None: no federation). A refreshed
+    /// document replaces its IdPs (new keys, new or gone IdPs) at once; one
+    /// that fails keeps the IdPs in use, logged.
+    pub async fn refresh_feeds(&self, elapsed: std::time::Duration) -> Option<std::time::Duration> {
+        let mut sources = self.sources.lock().await;
+        let mut previous = Vec::new();
+        for (i, source) in sources.iter_mut().enumerate() {
+            let Some(feed) = source.feed.as_mut() else {
+                continue;
+            };
+            feed.next = feed.next.saturating_sub(elapsed);
+            if !feed.next.is_zero() {
+                continue;
+            }
+            match feed.refresh().await {
+                Ok(idps) => {
+                    tracing::info!(url = %feed.url, idps = idps.len(), "federation metadata refreshed");
+                    previous.push((i, std::mem::replace(&mut source.idps, idps)));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "federation metadata refresh failed: the copy in use is kept")
+                }
+            }
+        }
+        if !previous.is_empty() {
+            let (idps, _) = assemble(&sources, &self.extra_idps);
+            if let Err(e) = self.verifier.replace_idps(idps) {
+                tracing::warn!(error = %e, "refreshed federation metadata refused: the IdPs in use are kept");
+                for (i, idps) in previous {
+                    sources[i].idps = idps;
+                }
+            }
+        }
+        sources
+            .iter()
+            .filter_map(|s| s.feed.as_ref().map(|f| f.next))
+            .min()
     }
 
     /// Drops expired replay entries, requests and sessions, and forgets the

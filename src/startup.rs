@@ -64,6 +64,18 @@ impl Application {
     /// Serves until SIGTERM or SIGINT, with hourly housekeeping; on the
     /// signal, stops accepting and lets requests in flight finish.
     pub async fn run(self) -> std::io::Result<()> {
+        let feeds = self.service.clone();
+        tokio::spawn(async move {
+            // Federation metadata: each refreshed when its time comes.
+            let mut wait = std::time::Duration::from_secs(60);
+            loop {
+                tokio::time::sleep(wait).await;
+                match feeds.refresh_feeds(wait).await {
+                    Some(next) => wait = next.max(std::time::Duration::from_secs(1)),
+                    None => break,
+                }
+            }
+        });
         let svc = self.service.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));

@@ -136,7 +136,9 @@ impl ResponseSpec {
     }
 }
 
-fn signature_template(reference: &str, sha1: bool) -> String {
+/// An enveloped signature template for the element of ID `reference`
+/// (exclusive c14n, RSA-SHA256, or RSA-SHA1 when `sha1`), to be signed.
+pub fn signature_template(reference: &str, sha1: bool) -> String {
     let (sig, dig) = if sha1 {
         (
             "http://www.w3.org/2000/09/xmldsig#rsa-sha1",

@@ -3,6 +3,7 @@
 
 pub mod c14n;
 pub mod dsig;
+pub mod federation;
 pub mod keys;
 pub mod metadata;
 pub mod mint;

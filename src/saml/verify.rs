@@ -180,6 +180,23 @@ pub struct Idp {
     keys: TrustedKeys,
 }
 
+/// Each IdP with its keys decoded once; an entity twice is refused.
+fn idp_map(idps: Vec<(IdpMetadata, IdpConfig)>) -> Result<HashMap<String, Arc<Idp>>, String> {
+    let mut map = HashMap::new();
+    for (meta, config) in idps {
+        let keys = TrustedKeys::from_certificates(&meta.signing_certs)
+            .map_err(|e| format!("entity {:?}: {e}", meta.entity_id))?;
+        let id = meta.entity_id.clone();
+        if map
+            .insert(id.clone(), Arc::new(Idp { meta, config, keys }))
+            .is_some()
+        {
+            return Err(format!("entity {id:?} is configured twice"));
+        }
+    }
+    Ok(map)
+}
+
 /// Verifies responses for every configured IdP.
 pub struct Verifier {
     pub sp_entity_id: String,
@@ -188,7 +205,9 @@ pub struct Verifier {
     /// The SP's decryption keys: the current one first, then during a
     /// rollover the previous one.
     sp_keys: Vec<PKey<Private>>,
-    idps: HashMap<String, Arc<Idp>>,
+    /// Every IdP by entity ID; replaced whole when a federation's
+    /// metadata is refreshed (a verification in flight keeps its IdP).
+    idps: std::sync::RwLock<Arc<HashMap<String, Arc<Idp>>>>,
 }
 
 /// What the one reading of an Assertion says besides its claims
@@ -239,33 +258,40 @@ impl Verifier {
         sp_keys: &[PKey<Private>],
         idps: Vec<(IdpMetadata, IdpConfig)>,
     ) -> Result<Verifier, String> {
-        let mut map = HashMap::new();
-        for (meta, config) in idps {
-            let keys = TrustedKeys::from_certificates(&meta.signing_certs)
-                .map_err(|e| format!("entity {:?}: {e}", meta.entity_id))?;
-            let id = meta.entity_id.clone();
-            if map
-                .insert(id.clone(), Arc::new(Idp { meta, config, keys }))
-                .is_some()
-            {
-                return Err(format!("entity {id:?} is configured twice"));
-            }
-        }
         Ok(Verifier {
             sp_entity_id,
             acs_url,
             skew: Duration::seconds(skew_seconds),
             sp_keys: sp_keys.to_vec(),
-            idps: map,
+            idps: std::sync::RwLock::new(Arc::new(idp_map(idps)?)),
         })
     }
 
-    pub fn idp(&self, entity_id: &str) -> Option<&Arc<Idp>> {
-        self.idps.get(entity_id)
+    /// Trusts exactly these IdPs from now on (a refreshed federation: new
+    /// keys, IdPs come and go). All or nothing: on an error nothing changes.
+    pub fn replace_idps(&self, idps: Vec<(IdpMetadata, IdpConfig)>) -> Result<(), String> {
+        let map = Arc::new(idp_map(idps)?);
+        match self.idps.write() {
+            Ok(mut g) => *g = map,
+            Err(poisoned) => *poisoned.into_inner() = map,
+        }
+        Ok(())
     }
 
-    pub fn idps(&self) -> impl Iterator<Item = &Arc<Idp>> {
-        self.idps.values()
+    fn map(&self) -> Arc<HashMap<String, Arc<Idp>>> {
+        match self.idps.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn idp(&self, entity_id: &str) -> Option<Arc<Idp>> {
+        self.map().get(entity_id).cloned()
+    }
+
+    /// Every IdP trusted now.
+    pub fn idps(&self) -> Vec<Arc<Idp>> {
+        self.map().values().cloned().collect()
     }
 
     /// Runs every check on a decoded response. CPU-bound (parse, digest,
@@ -296,7 +322,7 @@ impl Verifier {
             issuer: Some(issuer.clone()),
             unverified: shape.unverified.clone(),
         };
-        let Some(idp) = self.idps.get(&issuer) else {
+        let Some(idp) = self.idp(&issuer) else {
             return Err(with_issuer(
                 FailureKind::UnknownIssuer,
                 "the Issuer is not a configured IdP".into(),
@@ -324,7 +350,7 @@ impl Verifier {
             None => false,
         };
         if is(&assertion, SAML_NS, "Assertion") {
-            return self.check_assertion(&issuer, idp, &shape, assertion, response_signed, now);
+            return self.check_assertion(&issuer, &idp, &shape, assertion, response_signed, now);
         }
         // An EncryptedAssertion: its plaintext is read in the namespace
         // context of the element it replaces, and by the same strict rules.
@@ -347,7 +373,7 @@ impl Verifier {
             .map_err(|e| before_signature(format!("the decrypted assertion: {e}")))?;
         let decrypted = inner_structure(&inner)
             .map_err(|e| before_signature(format!("the decrypted assertion: {e}")))?;
-        self.check_assertion(&issuer, idp, &shape, decrypted, response_signed, now)
+        self.check_assertion(&issuer, &idp, &shape, decrypted, response_signed, now)
     }
 
     /// Decrypts an EncryptedID or EncryptedAttribute of a verified

@@ -23,12 +23,18 @@ pub fn child<'a, 'i>(
 /// Parses with DTDs refused. Comments are allowed here (metadata files carry
 /// them); SAML messages go through [`refuse_comments_and_pis`] as well.
 pub fn parse_strict(text: &str) -> Result<roxmltree::Document<'_>, String> {
+    parse_strict_within(text, 200_000)
+}
+
+/// [`parse_strict`] with another bound on the number of nodes (a
+/// federation's metadata holds thousands of entities).
+pub fn parse_strict_within(text: &str, nodes: u32) -> Result<roxmltree::Document<'_>, String> {
     if text.contains("<!DOCTYPE") || text.contains("<!ENTITY") {
         return Err("a DOCTYPE or entity declaration is present".into());
     }
     let opts = roxmltree::ParsingOptions {
         allow_dtd: false,
-        nodes_limit: 200_000,
+        nodes_limit: nodes,
         ..Default::default()
     };
     roxmltree::Document::parse_with_options(text, opts).map_err(|e| e.to_string())

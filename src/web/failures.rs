@@ -182,6 +182,7 @@ pub async fn failure_page(
         .as_deref()
         .and_then(|i| st.svc.verifier.idp(i));
     let portal = idp
+        .as_ref()
         .map(|i| {
             i.meta
                 .display_name

@@ -134,7 +134,7 @@ async fn login(
     }
     // The RelayState sent to the IdP is an opaque handle; the path itself
     // stays server-side with the request.
-    let url = crate::saml::authn_redirect(&st.svc.verifier, idp, &st.svc.sp_keys.key, &id, &id)
+    let url = crate::saml::authn_redirect(&st.svc.verifier, &idp, &st.svc.sp_keys.key, &id, &id)
         .map_err(AppError::Internal)?;
     let mut res = Redirect::to(url.as_str()).into_response();
     if let Some(token) = browser_token {

@@ -10,7 +10,7 @@ use jointure::store::Scope;
 async fn run(app: &TestApp, kind: ImportKind, text: &[u8], opts: Options) -> ImportReport {
     import(
         &app.svc.pool,
-        &app.svc.known_idps,
+        &app.svc.known_idps(),
         kind,
         "f.csv",
         text,

@@ -11,6 +11,7 @@ mod cli;
 mod csv;
 mod demo;
 mod desk;
+mod federation;
 mod review;
 mod simplesamlphp;
 mod sp_initiated;

@@ -238,7 +238,7 @@ async fn an_admin_with_no_school_imports_nothing() {
     );
     let r = import(
         &app.svc.pool,
-        &app.svc.known_idps,
+        &app.svc.known_idps(),
         ImportKind::Mappings,
         "m.csv",
         file.as_bytes(),

@@ -123,6 +123,7 @@ pub async fn list(
         .svc
         .verifier
         .idps()
+        .into_iter()
         .map(|i| i.meta.entity_id.clone())
         .collect();
     idps.sort();

@@ -118,6 +118,7 @@ async fn mappings_page(
         .svc
         .verifier
         .idps()
+        .into_iter()
         .map(|i| i.meta.entity_id.clone())
         .collect();
     idps.sort();

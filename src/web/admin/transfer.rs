@@ -245,7 +245,7 @@ fn spawn_run(st: AppState, job: Arc<Job>, dry_run: bool) {
         };
         let r = csv_io::import(
             &st.svc.pool,
-            &st.svc.known_idps,
+            &st.svc.known_idps(),
             job.kind,
             &job.file_name,
             &job.bytes,

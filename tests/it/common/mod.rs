@@ -99,11 +99,18 @@ impl TestApp {
 
     /// Spawns with a config changed by `tweak`, and the usual seed data.
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+        Self::try_spawn_with(tweak).await.expect("app builds")
+    }
+
+    /// [`TestApp::spawn_with`], or the start error.
+    pub async fn try_spawn_with(tweak: impl FnOnce(&mut Config)) -> Result<TestApp, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let idp = fixture_idp("https://idp.test/saml", 0);
         let mut config = config_for(dir.path(), &idp);
         tweak(&mut config);
-        let app = Application::build(config, false).await.expect("app builds");
+        let app = Application::build(config, false)
+            .await
+            .map_err(|e| e.to_string())?;
         let base = format!("http://127.0.0.1:{}", app.port());
         let svc = app.service();
         tokio::spawn(app.run());
@@ -115,7 +122,7 @@ impl TestApp {
             dir,
         };
         t.seed().await;
-        t
+        Ok(t)
     }
 
     async fn seed(&self) {
