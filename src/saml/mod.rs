@@ -2,16 +2,20 @@
 //! SP-initiated login, and the verification of responses.
 
 pub mod c14n;
+pub mod claims;
 pub mod dsig;
 pub mod federation;
 pub mod keys;
 pub mod metadata;
 pub mod mint;
+mod reading;
 pub mod verify;
 pub mod xml;
 pub mod xmlenc;
 
-pub use verify::{Attr, Claims, Idp, Rejection, Session, Verified, Verifier};
+pub use claims::{Attr, Claims};
+pub use reading::Session;
+pub use verify::{Idp, Rejection, Verified, Verifier};
 
 use base64::Engine;
 
