@@ -11,7 +11,7 @@ use super::{
 };
 use crate::resolve::{parse_date, AssertedPerson, ImportKind, KnownIdps};
 use crate::store::imports::{self, Staged, BATCH};
-use crate::store::{accounts, audit, mappings, Scope};
+use crate::store::{accounts, audit, failures, mappings, Scope};
 use sqlx::{SqliteConnection, SqlitePool};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -426,13 +426,13 @@ pub async fn resolve_open_failures(
         };
         if let Some(account) = account {
             // Only this scope's failures of the identity are resolved.
-            resolved += imports::resolve_identity(
+            resolved += failures::resolve_identity(
                 conn,
                 scope,
-                &open.idp_entity_id,
-                &open.subject,
+                (&open.idp_entity_id, &open.subject),
                 &account,
                 actor,
+                failures::ResolvedBy::Import,
             )
             .await?;
         }

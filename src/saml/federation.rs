@@ -80,7 +80,7 @@ pub fn read_signed(
     let valid_until = root
         .attribute("validUntil")
         .ok_or("the metadata has no validUntil (an unbounded copy could be replayed forever)")?;
-    let valid_until = parse_time(valid_until)
+    let valid_until = super::reading::parse_instant(valid_until)
         .ok_or_else(|| format!("validUntil {valid_until:?} is not a date and time"))?;
     if valid_until <= now {
         return Err(format!("the metadata expired at {valid_until}"));
@@ -119,18 +119,6 @@ fn refuse_hidden_text(doc: &roxmltree::Document) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    let s = s.trim();
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-                .ok()
-                .map(|t| t.and_utc())
-        })
 }
 
 /// An `xs:duration` such as `PT6H` or `P1DT12H` (a year counts 365 days, a

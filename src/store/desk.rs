@@ -147,23 +147,16 @@ pub async fn resolve(
             return Ok(Err(mapped_to_other(conn, scope, existing).await?));
         }
     }
-    let now = super::now_text();
     // The identity's other open failures are resolved too, within scope.
-    let mut q = QueryBuilder::<Sqlite>::new(
-        "UPDATE failures SET status = 'resolved', resolved_account_id = ",
-    );
-    q.push_bind(account_id)
-        .push(", resolved_by = ")
-        .push_bind(actor)
-        .push(", resolved_at = ")
-        .push_bind(&now)
-        .push(", resolution_source = 'admin'\n         WHERE idp_entity_id = ")
-        .push_bind(&idp)
-        .push(" AND subject = ")
-        .push_bind(&subject)
-        .push(" AND status = 'open'");
-    scope.push_condition(&mut q, "school_code");
-    let r = q.build().execute(&mut *conn).await?;
+    let resolved = super::failures::resolve_identity(
+        conn,
+        scope,
+        (&idp, &subject),
+        account_id,
+        actor,
+        super::failures::ResolvedBy::Admin,
+    )
+    .await?;
     audit::record(
         conn,
         actor,
@@ -171,10 +164,10 @@ pub async fn resolve(
         Some(reference),
         h.school.as_deref(),
         Some(json!({"status": "open", "kind": h.kind})),
-        Some(json!({"status": "resolved", "account_id": account_id, "idp_entity_id": idp, "subject": subject, "failures_resolved": r.rows_affected()})),
+        Some(json!({"status": "resolved", "account_id": account_id, "idp_entity_id": idp, "subject": subject, "failures_resolved": resolved})),
     )
     .await?;
-    Ok(Ok(r.rows_affected()))
+    Ok(Ok(resolved))
 }
 
 /// Closes an open failure without linking, with a reason.

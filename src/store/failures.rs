@@ -567,3 +567,45 @@ pub async fn stats(
         per_day,
     })
 }
+
+/// Who resolved an identity's failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResolvedBy {
+    Admin,
+    Import,
+}
+
+/// Resolves the scope's open failures of one identity (IdP, subject) to
+/// `account_id`; returns how many.
+pub async fn resolve_identity(
+    conn: &mut SqliteConnection,
+    scope: &super::Scope,
+    identity: (&str, &str),
+    account_id: &str,
+    actor: &str,
+    by: ResolvedBy,
+) -> sqlx::Result<u64> {
+    let (idp_entity_id, subject) = identity;
+    let now = super::now_text();
+    let source = match by {
+        ResolvedBy::Admin => "admin",
+        ResolvedBy::Import => "import",
+    };
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "UPDATE failures SET status = 'resolved', resolved_account_id = ",
+    );
+    q.push_bind(account_id)
+        .push(", resolved_by = ")
+        .push_bind(actor)
+        .push(", resolved_at = ")
+        .push_bind(now)
+        .push(", resolution_source = ")
+        .push_bind(source)
+        .push(" WHERE idp_entity_id = ")
+        .push_bind(idp_entity_id)
+        .push(" AND subject = ")
+        .push_bind(subject)
+        .push(" AND status = 'open'");
+    scope.push_condition(&mut q, "school_code");
+    Ok(q.build().execute(&mut *conn).await?.rows_affected())
+}

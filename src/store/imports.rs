@@ -291,31 +291,3 @@ pub async fn open_identities(
         })
         .collect())
 }
-
-/// Resolves the scope's open failures of one identity with source
-/// `import`; returns how many.
-pub async fn resolve_identity(
-    conn: &mut SqliteConnection,
-    scope: &Scope,
-    idp_entity_id: &str,
-    subject: &str,
-    account_id: &str,
-    actor: &str,
-) -> sqlx::Result<u64> {
-    let now = now_text();
-    let mut q = QueryBuilder::<Sqlite>::new(
-        "UPDATE failures SET status = 'resolved', resolved_account_id = ",
-    );
-    q.push_bind(account_id)
-        .push(", resolved_by = ")
-        .push_bind(actor)
-        .push(", resolved_at = ")
-        .push_bind(now.as_str())
-        .push(", resolution_source = 'import' WHERE idp_entity_id = ")
-        .push_bind(idp_entity_id)
-        .push(" AND subject = ")
-        .push_bind(subject)
-        .push(" AND status = 'open'");
-    scope.push_condition(&mut q, "school_code");
-    Ok(q.build().execute(&mut *conn).await?.rows_affected())
-}
