@@ -375,7 +375,14 @@ async fn steps(
         Ok(s) => s,
         Err(why) => return Ok(Err(known.refuse(FailureKind::MissingSubject, why))),
     };
-    let account = step!(find_account(conn, idp, v, &known, &subject, &schools));
+    let login = Login {
+        idp,
+        v,
+        known: &known,
+        subject: &subject,
+        schools: &schools,
+    };
+    let account = step!(find_account(conn, &login));
     Ok(Ok((account, relay_state)))
 }
 
@@ -501,16 +508,26 @@ async fn trusted_schools(
     Ok(Ok((known, trusted)))
 }
 
+/// A verified login once its school and subject are known.
+struct Login<'a> {
+    idp: &'a crate::saml::Idp,
+    v: &'a Verified,
+    known: &'a Known,
+    subject: &'a str,
+    /// The asserted schools the IdP is trusted for.
+    schools: &'a [String],
+}
+
 /// The account: an existing mapping, else the account ID the IdP passes,
 /// else careful automatic matching; the last two map the identity.
-async fn find_account(
-    conn: &mut SqliteConnection,
-    idp: &crate::saml::Idp,
-    v: &Verified,
-    known: &Known,
-    subject: &str,
-    schools: &[String],
-) -> Step<String> {
+async fn find_account(conn: &mut SqliteConnection, login: &Login<'_>) -> Step<String> {
+    let Login {
+        v,
+        known,
+        subject,
+        schools,
+        ..
+    } = *login;
     // 1. An existing mapping. The mapped account must belong to a school
     // the assertion names: a mapping made in one school's desk cannot
     // carry a login of another.
@@ -528,12 +545,10 @@ async fn find_account(
         });
     }
     let mut notes = Vec::new();
-    if let Some(account) = step!(by_passed_id(
-        conn, idp, v, known, subject, schools, &mut notes
-    )) {
+    if let Some(account) = step!(by_passed_id(conn, login, &mut notes)) {
         return Ok(Ok(account));
     }
-    by_matching(conn, idp, v, known, subject, schools, notes).await
+    by_matching(conn, login, notes).await
 }
 
 /// Second way: the IdP passes our account ID; only an account of the asserted
@@ -541,13 +556,16 @@ async fn find_account(
 /// Why a passed ID was not taken goes into `notes`.
 async fn by_passed_id(
     conn: &mut SqliteConnection,
-    idp: &crate::saml::Idp,
-    v: &Verified,
-    known: &Known,
-    subject: &str,
-    schools: &[String],
+    login: &Login<'_>,
     notes: &mut Vec<String>,
 ) -> Step<Option<String>> {
+    let Login {
+        idp,
+        v,
+        known,
+        subject,
+        schools,
+    } = *login;
     let Some(attr) = &idp.config.account_id_attribute else {
         return Ok(Ok(None));
     };
@@ -588,13 +606,16 @@ async fn by_passed_id(
 /// not yet linked to another identity of the IdP.
 async fn by_matching(
     conn: &mut SqliteConnection,
-    idp: &crate::saml::Idp,
-    v: &Verified,
-    known: &Known,
-    subject: &str,
-    schools: &[String],
+    login: &Login<'_>,
     notes: Vec<String>,
 ) -> Step<String> {
+    let Login {
+        idp,
+        v,
+        known,
+        subject,
+        schools,
+    } = *login;
     let mismatch = |mut notes: Vec<String>, note: String| {
         notes.push(note);
         Ok(Err(
