@@ -23,6 +23,16 @@ impl Lang {
 
     /// The first supported language of an `Accept-Language` header, by
     /// quality; French when none is.
+    /// `fr`, `nl` or `en` (any case).
+    pub fn from_code(code: &str) -> Option<Lang> {
+        match code.trim().to_ascii_lowercase().as_str() {
+            "fr" => Some(Lang::Fr),
+            "nl" => Some(Lang::Nl),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
     pub fn from_accept_language(header: Option<&str>) -> Lang {
         let mut best: Option<(f32, Lang)> = None;
         for part in header.unwrap_or("").split(',') {

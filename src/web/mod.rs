@@ -117,9 +117,10 @@ async fn request_id(req: axum::extract::Request, next: axum::middleware::Next) -
     let method = req.method().clone();
     let span = tracing::info_span!("request", id = %id, %method, %route);
     let start = std::time::Instant::now();
+    let (lang, chosen) = negotiate(req.uri().query(), req.headers());
     let context = RequestContext {
         id: id.clone(),
-        lang: tr(req.headers()).lang,
+        lang,
     };
     let mut res = REQUEST
         .scope(context, next.run(req).instrument(span.clone()))
@@ -133,6 +134,16 @@ async fn request_id(req: axum::extract::Request, next: axum::middleware::Next) -
     });
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert("x-request-id", v);
+    }
+    if chosen {
+        // A year; not a secret, so readable over http too.
+        let c = format!(
+            "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+            lang.code()
+        );
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
     }
     res
 }
@@ -189,13 +200,35 @@ async fn report_js() -> Response {
     script(include_str!("../../static/report.js"))
 }
 
-/// The language of a request.
+/// The language of a request: as chosen for the request being answered
+/// (`?lang=`, the `lang` cookie, `Accept-Language`, see [`negotiate`]),
+/// else from the headers alone.
 pub fn tr(headers: &HeaderMap) -> Tr {
-    Tr::new(Lang::from_accept_language(
-        headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok()),
-    ))
+    Tr::new(current_request().map_or_else(|| negotiate(None, headers).0, |r| r.lang))
+}
+
+/// The cookie that remembers a chosen language.
+const LANG_COOKIE: &str = "lang";
+
+/// The language of a request, and whether it was chosen now (`?lang=`, to
+/// be remembered in the cookie): `?lang=fr|nl|en`, else the `lang` cookie,
+/// else `Accept-Language`, else French.
+fn negotiate(query: Option<&str>, headers: &HeaderMap) -> (Lang, bool) {
+    let asked = query.and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "lang")
+            .and_then(|(_, v)| Lang::from_code(&v))
+    });
+    if let Some(l) = asked {
+        return (l, true);
+    }
+    if let Some(l) = cookie(headers, LANG_COOKIE).and_then(|c| Lang::from_code(&c)) {
+        return (l, false);
+    }
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    (Lang::from_accept_language(accept), false)
 }
 
 /// Renders a template with a status.
@@ -317,6 +350,30 @@ mod tests {
             .await
             .expect("body");
         String::from_utf8(bytes.to_vec()).expect("utf-8")
+    }
+
+    #[test]
+    fn the_language_is_asked_then_remembered_then_the_browsers() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::ACCEPT_LANGUAGE,
+            HeaderValue::from_static("nl-NL,nl;q=0.9"),
+        );
+        assert_eq!(negotiate(None, &h), (Lang::Nl, false));
+        assert_eq!(negotiate(Some("lang=en&x=1"), &h), (Lang::En, true));
+        assert_eq!(
+            negotiate(Some("lang=de"), &h),
+            (Lang::Nl, false),
+            "unknown: ignored"
+        );
+        h.insert(header::COOKIE, HeaderValue::from_static("lang=fr"));
+        assert_eq!(
+            negotiate(None, &h),
+            (Lang::Fr, false),
+            "the cookie beats the browser"
+        );
+        assert_eq!(negotiate(Some("lang=NL"), &h), (Lang::Nl, true));
+        assert_eq!(negotiate(None, &HeaderMap::new()), (Lang::Fr, false));
     }
 
     #[tokio::test]
