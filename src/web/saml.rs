@@ -205,6 +205,7 @@ async fn acs(State(st): State<AppState>, req: Request) -> Result<Response, AppEr
         Outcome::Resolved {
             account_id,
             relay_state,
+            ..
         } => {
             let mut conn = st.svc.pool.acquire().await?;
             let token = sessions::create(
