@@ -18,11 +18,23 @@ pub struct IdpMetadata {
     pub signing_certs: Vec<String>,
     /// The HTTP-Redirect SingleSignOnService location, for SP-initiated login.
     pub sso_redirect: Option<String>,
+    /// The HTTP-Redirect SingleLogoutService, for single logout.
+    pub slo_redirect: Option<SloService>,
     /// A display name (mdui or Organization), when the metadata has one.
     pub display_name: Option<String>,
 }
 
-const REDIRECT_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
+/// An IdP's SingleLogoutService endpoint (one binding).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SloService {
+    /// Where LogoutRequests go.
+    pub location: String,
+    /// Where LogoutResponses go: `ResponseLocation`, else `Location`.
+    pub response_location: String,
+}
+
+pub const REDIRECT_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
+pub const POST_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
 
 /// Reads a metadata file: an EntityDescriptor (must be an IdP), or an
 /// EntitiesDescriptor (every IdP in it; SP entries are skipped). Any IdP that
@@ -127,6 +139,37 @@ fn read_entity(entity: roxmltree::Node) -> Result<Option<IdpMetadata>, String> {
         .find(|n| n.attribute("Binding") == Some(REDIRECT_BINDING))
         .and_then(|n| n.attribute("Location"))
         .map(str::to_string);
+    // Only an absolute http(s) URL is taken: a browser is sent there.
+    let web_url = |u: &str| {
+        url::Url::parse(u.trim())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "https" | "http"))
+            .map(|_| u.trim().to_string())
+    };
+    // A SingleLogoutService we cannot use (no http(s) Location) is left
+    // out with a warning rather than refusing the IdP: logout then ends
+    // the local session only, and logins keep working.
+    let slo_redirect = idp
+        .children()
+        .filter(|n| n.has_tag_name((MD_NS, "SingleLogoutService")))
+        .find(|n| n.attribute("Binding") == Some(REDIRECT_BINDING))
+        .and_then(|n| {
+            let location = n.attribute("Location").and_then(web_url);
+            let response_location = match n.attribute("ResponseLocation") {
+                None => location.clone(),
+                Some(r) => web_url(r),
+            };
+            match (location, response_location) {
+                (Some(location), Some(response_location)) => Some(SloService {
+                    location,
+                    response_location,
+                }),
+                _ => {
+                    tracing::warn!(entity = %entity_id, "a SingleLogoutService without an http(s) Location or ResponseLocation is ignored");
+                    None
+                }
+            }
+        });
     let display_name = entity
         .descendants()
         .find(|n| {
@@ -139,6 +182,7 @@ fn read_entity(entity: roxmltree::Node) -> Result<Option<IdpMetadata>, String> {
         entity_id,
         signing_certs,
         sso_redirect,
+        slo_redirect,
         display_name,
     }))
 }
@@ -159,9 +203,21 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// Our SingleLogoutService, next to the ACS: `{public_url}/saml/slo` for
+/// the ACS `{public_url}/saml/acs`.
+pub fn slo_url_beside(acs_url: &str) -> String {
+    match acs_url.strip_suffix("/acs") {
+        Some(base) => format!("{base}/slo"),
+        None => format!("{}/slo", acs_url.trim_end_matches('/')),
+    }
+}
+
 /// The SP metadata we publish. Built here rather than by samael, whose
 /// metadata marks both key descriptors `use="signing"` and expires in 48 h.
+/// The SingleLogoutService (both bindings) sits beside the ACS
+/// ([`slo_url_beside`]); the schema wants it before the NameIDFormats.
 pub fn sp_metadata_xml(entity_id: &str, acs_url: &str, keys: &SpKeys) -> Result<String, String> {
+    let slo = escape(&slo_url_beside(acs_url));
     let cert = keys.cert_base64().map_err(|e| e.to_string())?;
     let key_info = format!(
         "<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"
@@ -176,6 +232,8 @@ pub fn sp_metadata_xml(entity_id: &str, acs_url: &str, keys: &SpKeys) -> Result<
       <md:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/>
       <md:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/>
     </md:KeyDescriptor>
+    <md:SingleLogoutService Binding="{REDIRECT_BINDING}" Location="{slo}"/>
+    <md:SingleLogoutService Binding="{POST_BINDING}" Location="{slo}"/>
     <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>
     <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:transient</md:NameIDFormat>
     <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{acs}" index="0" isDefault="true"/>
@@ -215,6 +273,63 @@ mod tests {
             idps[0].sso_redirect.as_deref(),
             Some("https://idp.test/sso")
         );
+    }
+
+    #[test]
+    fn a_single_logout_service_is_read_with_its_response_location() {
+        let cert = cert_b64();
+        let slo = format!("<md:SingleLogoutService Binding=\"{POST_BINDING}\" Location=\"https://idp.test/post\"/><md:SingleLogoutService Binding=\"{REDIRECT_BINDING}\" Location=\"https://idp.test/slo\" ResponseLocation=\"https://idp.test/slo/answer\"/>");
+        let body = idp_body(&cert).replace(
+            "<md:SingleSignOnService",
+            &format!("{slo}<md:SingleSignOnService"),
+        );
+        let idps = parse_metadata(&entity("https://idp.test", &body)).expect("ok");
+        assert_eq!(
+            idps[0].slo_redirect,
+            Some(SloService {
+                location: "https://idp.test/slo".into(),
+                response_location: "https://idp.test/slo/answer".into(),
+            })
+        );
+        let none = parse_metadata(&entity("https://idp.test", &idp_body(&cert))).expect("ok");
+        assert_eq!(none[0].slo_redirect, None);
+        // One we could not send a browser to is left out, the IdP kept.
+        let bad = body.replace("https://idp.test/slo\"", "javascript:alert(1)\"");
+        let idps = parse_metadata(&entity("https://idp.test", &bad)).expect("kept");
+        assert_eq!(idps[0].slo_redirect, None);
+    }
+
+    #[test]
+    fn our_metadata_lists_the_slo_endpoint_before_the_name_id_formats() {
+        let keys = super::super::keys::generate("sp.test", 2048).expect("keys");
+        let xml = sp_metadata_xml(
+            "https://sp.test/saml/metadata",
+            "https://sp.test/saml/acs",
+            &keys,
+        )
+        .expect("xml");
+        let doc = roxmltree::Document::parse(&xml).expect("parses");
+        let names: Vec<&str> = doc
+            .descendants()
+            .find(|n| n.has_tag_name((MD_NS, "SPSSODescriptor")))
+            .expect("sp")
+            .children()
+            .filter(|n| n.is_element())
+            .map(|n| n.tag_name().name())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "KeyDescriptor",
+                "KeyDescriptor",
+                "SingleLogoutService",
+                "SingleLogoutService",
+                "NameIDFormat",
+                "NameIDFormat",
+                "AssertionConsumerService"
+            ]
+        );
+        assert!(xml.contains("Location=\"https://sp.test/saml/slo\""));
     }
 
     #[test]

@@ -75,6 +75,8 @@ pub struct ResponseSpec {
     pub issue_instant: DateTime<Utc>,
     pub not_before: DateTime<Utc>,
     pub not_on_or_after: DateTime<Utc>,
+    /// The AuthnStatement's SessionNotOnOrAfter (none unless a test sets it).
+    pub session_not_on_or_after: Option<DateTime<Utc>>,
     /// None for Success.
     pub status: Option<String>,
     pub signing: Signing,
@@ -114,6 +116,7 @@ impl ResponseSpec {
             issue_instant: now,
             not_before: now - Duration::seconds(60),
             not_on_or_after: now + Duration::seconds(300),
+            session_not_on_or_after: None,
             status: None,
             signing: Signing::default(),
             response_id: random_id(),
@@ -132,6 +135,7 @@ impl ResponseSpec {
         self.issue_instant += by;
         self.not_before += by;
         self.not_on_or_after += by;
+        self.session_not_on_or_after = self.session_not_on_or_after.map(|t| t + by);
         self
     }
 }
@@ -220,6 +224,123 @@ impl MintingIdp {
         )
     }
 
+    /// Metadata describing this IdP with an HTTP-Redirect
+    /// SingleLogoutService at `slo_url` (single logout tests).
+    pub fn metadata_xml_with_slo(&self, sso_url: &str, slo_url: &str) -> String {
+        let slo = format!(
+            "<md:SingleLogoutService Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect\" Location=\"{}\"/>",
+            escape(slo_url)
+        );
+        self.metadata_xml(sso_url).replacen(
+            "<md:SingleSignOnService",
+            &format!("{slo}<md:SingleSignOnService"),
+            1,
+        )
+    }
+
+    /// A LogoutRequest per the spec, with an enveloped signature when
+    /// `signature` says so (for the HTTP-POST binding; the HTTP-Redirect
+    /// binding signs the query instead, [`MintingIdp::redirect_query`]).
+    pub fn logout_request_xml(
+        &self,
+        s: &LogoutRequestSpec,
+        signature: Option<LogoutAlg>,
+    ) -> Result<String, String> {
+        let subject = match (&s.name_id, s.encrypted_id) {
+            (_, true) => "<saml:EncryptedID><xenc:EncryptedData xmlns:xenc=\"http://www.w3.org/2001/04/xmlenc#\"/></saml:EncryptedID>".to_string(),
+            (Some(v), false) => format!(
+                "<saml:NameID{}>{}</saml:NameID>",
+                s.name_id_format
+                    .as_ref()
+                    .map(|f| format!(" Format=\"{}\"", escape(f)))
+                    .unwrap_or_default(),
+                escape(v)
+            ),
+            (None, false) => String::new(),
+        };
+        let indexes: String = s
+            .session_indexes
+            .iter()
+            .map(|i| format!("<samlp:SessionIndex>{}</samlp:SessionIndex>", escape(i)))
+            .collect();
+        let xml = format!(
+            "<samlp:LogoutRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"{id}\" Version=\"2.0\" IssueInstant=\"{ii}\"{dest}{noa}><saml:Issuer>{iss}</saml:Issuer>{sig}{subject}{indexes}</samlp:LogoutRequest>",
+            id = escape(&s.id),
+            ii = ts(s.issue_instant),
+            dest = optional_attr("Destination", s.destination.as_deref()),
+            noa = optional_attr("NotOnOrAfter", s.not_on_or_after.map(ts).as_deref()),
+            iss = escape(&s.issuer),
+            sig = signature
+                .map(|a| signature_template(&s.id, a == LogoutAlg::RsaSha1))
+                .unwrap_or_default(),
+        );
+        self.sign_if(signature.is_some(), xml)
+    }
+
+    /// A LogoutResponse per the spec, signed as
+    /// [`MintingIdp::logout_request_xml`] is.
+    pub fn logout_response_xml(
+        &self,
+        s: &LogoutResponseSpec,
+        signature: Option<LogoutAlg>,
+    ) -> Result<String, String> {
+        let xml = format!(
+            "<samlp:LogoutResponse xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"{id}\" Version=\"2.0\" IssueInstant=\"{ii}\"{dest}{irt}><saml:Issuer>{iss}</saml:Issuer>{sig}<samlp:Status><samlp:StatusCode Value=\"{st}\"/></samlp:Status></samlp:LogoutResponse>",
+            id = escape(&s.id),
+            ii = ts(s.issue_instant),
+            dest = optional_attr("Destination", s.destination.as_deref()),
+            irt = optional_attr("InResponseTo", s.in_response_to.as_deref()),
+            iss = escape(&s.issuer),
+            sig = signature
+                .map(|a| signature_template(&s.id, a == LogoutAlg::RsaSha1))
+                .unwrap_or_default(),
+            st = escape(&s.status),
+        );
+        self.sign_if(signature.is_some(), xml)
+    }
+
+    /// The query string of the HTTP-Redirect binding carrying `xml` as
+    /// `param` (`SAMLRequest` or `SAMLResponse`), signed over
+    /// `param=…&RelayState=…&SigAlg=…` with this IdP's key when
+    /// `signature` says so (RSA-SHA1 to test that it is refused).
+    pub fn redirect_query(
+        &self,
+        param: &str,
+        xml: &str,
+        relay_state: Option<&str>,
+        signature: Option<LogoutAlg>,
+    ) -> Result<String, String> {
+        use super::logout::{encode_redirect_message, url_encode};
+        let mut q = format!("{param}={}", encode_redirect_message(xml)?);
+        if let Some(r) = relay_state {
+            q.push_str(&format!("&RelayState={}", url_encode(r)));
+        }
+        let Some(alg) = signature else {
+            return Ok(q);
+        };
+        let (uri, md) = match alg {
+            LogoutAlg::RsaSha256 => (
+                super::logout::RSA_SHA256,
+                openssl::hash::MessageDigest::sha256(),
+            ),
+            LogoutAlg::RsaSha1 => (
+                "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+                openssl::hash::MessageDigest::sha1(),
+            ),
+        };
+        q.push_str(&format!("&SigAlg={}", url_encode(uri)));
+        let mut signer =
+            openssl::sign::Signer::new(md, &self.keys.key).map_err(|e| e.to_string())?;
+        signer.update(q.as_bytes()).map_err(|e| e.to_string())?;
+        let sig = signer.sign_to_vec().map_err(|e| e.to_string())?;
+        use base64::Engine;
+        q.push_str(&format!(
+            "&Signature={}",
+            url_encode(&base64::engine::general_purpose::STANDARD.encode(sig))
+        ));
+        Ok(q)
+    }
+
     /// Signs the first signature template in `xml`.
     pub fn sign(&self, xml: &str) -> Result<String, String> {
         Crypto::sign_xml(xml, &self.key_der).map_err(|e| format!("signing: {e}"))
@@ -288,13 +409,17 @@ impl MintingIdp {
             String::new()
         };
         let xml = format!(
-            "<saml:Assertion xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" xmlns:xs=\"http://www.w3.org/2001/XMLSchema\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" ID=\"{aid}\" Version=\"2.0\" IssueInstant=\"{ii}\"><saml:Issuer>{iss}</saml:Issuer>{sig}<saml:Subject>{name_id}<saml:SubjectConfirmation Method=\"urn:oasis:names:tc:SAML:2.0:cm:bearer\"><saml:SubjectConfirmationData NotOnOrAfter=\"{noa}\" Recipient=\"{rcp}\"{irt}/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore=\"{nb}\" NotOnOrAfter=\"{noa}\">{audience}</saml:Conditions><saml:AuthnStatement AuthnInstant=\"{ii}\" SessionIndex=\"{aid}\"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement><saml:AttributeStatement>{attrs}</saml:AttributeStatement></saml:Assertion>",
+            "<saml:Assertion xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" xmlns:xs=\"http://www.w3.org/2001/XMLSchema\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" ID=\"{aid}\" Version=\"2.0\" IssueInstant=\"{ii}\"><saml:Issuer>{iss}</saml:Issuer>{sig}<saml:Subject>{name_id}<saml:SubjectConfirmation Method=\"urn:oasis:names:tc:SAML:2.0:cm:bearer\"><saml:SubjectConfirmationData NotOnOrAfter=\"{noa}\" Recipient=\"{rcp}\"{irt}/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore=\"{nb}\" NotOnOrAfter=\"{noa}\">{audience}</saml:Conditions><saml:AuthnStatement AuthnInstant=\"{ii}\" SessionIndex=\"{aid}\"{snoa}><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement><saml:AttributeStatement>{attrs}</saml:AttributeStatement></saml:Assertion>",
             aid = escape(&s.assertion_id),
             ii = ts(s.issue_instant),
             iss = escape(&s.issuer),
             noa = ts(s.not_on_or_after),
             nb = ts(s.not_before),
             rcp = escape(&s.recipient),
+            snoa = s
+                .session_not_on_or_after
+                .map(|t| format!(" SessionNotOnOrAfter=\"{}\"", ts(t)))
+                .unwrap_or_default(),
         );
         self.sign_if(s.signing.assertion, xml)
     }
@@ -341,6 +466,80 @@ impl MintingIdp {
         };
         self.response_around(s, &assertion)
     }
+}
+
+/// How a minted logout message is signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogoutAlg {
+    RsaSha256,
+    /// Must be refused.
+    RsaSha1,
+}
+
+/// An IdP's LogoutRequest; [`LogoutRequestSpec::new`] gives a valid one.
+#[derive(Debug, Clone)]
+pub struct LogoutRequestSpec {
+    pub issuer: String,
+    pub id: String,
+    pub destination: Option<String>,
+    pub issue_instant: DateTime<Utc>,
+    pub not_on_or_after: Option<DateTime<Utc>>,
+    /// None: no NameID at all.
+    pub name_id: Option<String>,
+    pub name_id_format: Option<String>,
+    /// An EncryptedID instead of the NameID.
+    pub encrypted_id: bool,
+    pub session_indexes: Vec<String>,
+}
+
+impl LogoutRequestSpec {
+    /// A valid LogoutRequest of `issuer` to the SP's SLO `destination`,
+    /// for the persistent NameID `name_id`.
+    pub fn new(issuer: &str, destination: &str, name_id: &str) -> Self {
+        let now = Utc::now();
+        LogoutRequestSpec {
+            issuer: issuer.into(),
+            id: random_id(),
+            destination: Some(destination.into()),
+            issue_instant: now,
+            not_on_or_after: Some(now + Duration::seconds(300)),
+            name_id: Some(name_id.into()),
+            name_id_format: Some("urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into()),
+            encrypted_id: false,
+            session_indexes: Vec::new(),
+        }
+    }
+}
+
+/// An IdP's LogoutResponse; [`LogoutResponseSpec::new`] gives a valid one.
+#[derive(Debug, Clone)]
+pub struct LogoutResponseSpec {
+    pub issuer: String,
+    pub id: String,
+    pub destination: Option<String>,
+    pub issue_instant: DateTime<Utc>,
+    pub in_response_to: Option<String>,
+    pub status: String,
+}
+
+impl LogoutResponseSpec {
+    /// A Success answer of `issuer` to our LogoutRequest `in_response_to`.
+    pub fn new(issuer: &str, destination: &str, in_response_to: &str) -> Self {
+        LogoutResponseSpec {
+            issuer: issuer.into(),
+            id: random_id(),
+            destination: Some(destination.into()),
+            issue_instant: Utc::now(),
+            in_response_to: Some(in_response_to.into()),
+            status: "urn:oasis:names:tc:SAML:2.0:status:Success".into(),
+        }
+    }
+}
+
+fn optional_attr(name: &str, value: Option<&str>) -> String {
+    value
+        .map(|v| format!(" {name}=\"{}\"", escape(v)))
+        .unwrap_or_default()
 }
 
 /// Base64 as the HTTP-POST binding carries it.

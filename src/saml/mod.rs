@@ -6,6 +6,7 @@ pub mod claims;
 pub mod dsig;
 pub mod federation;
 pub mod keys;
+pub mod logout;
 pub mod metadata;
 pub mod mint;
 mod reading;

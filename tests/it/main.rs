@@ -12,6 +12,7 @@ mod csv;
 mod demo;
 mod desk;
 mod federation;
+mod logout;
 mod review;
 mod simplesamlphp;
 mod sp_initiated;

@@ -1,0 +1,912 @@
+//! Single logout (SAML profiles §4.4): an IdP's LogoutRequest and its
+//! LogoutResponse to ours, read and verified from the HTTP-Redirect and
+//! HTTP-POST bindings, and our signed LogoutRequest and LogoutResponse for
+//! the HTTP-Redirect binding.
+//!
+//! A logout message ends sessions, so it is read as strictly as a login:
+//! - bounded before anything is decoded: the query, the POST body, and the
+//!   inflated message ([`MAX_QUERY_BYTES`], [`MAX_BODY_BYTES`],
+//!   [`MAX_MESSAGE_BYTES`]); a field given twice is refused;
+//! - the XML goes through the strict reading every SAML message gets (UTF-8
+//!   only, no DTD, no comments or processing instructions, bounded shape),
+//!   and is read once, from one tree;
+//! - it must be signed by the Issuer, a configured IdP, with its metadata
+//!   keys: HTTP-Redirect by the query signature over the raw octets
+//!   `SAMLRequest=…&RelayState=…&SigAlg=…` as they appear in the URL
+//!   (bindings §3.4.4.1), HTTP-POST by one enveloped XML signature on the
+//!   root ([`super::dsig::verify_enveloped`]); RSA or ECDSA with SHA-256 or
+//!   stronger, SHA-1 refused; unsigned is refused;
+//! - `Destination`, when present, must be our SingleLogoutService; the
+//!   `IssueInstant` within the clock skew and at most five minutes old; a
+//!   request's `NotOnOrAfter` not passed. Replay (the request's ID) and
+//!   `InResponseTo` (a response's) are checked by the caller in SQLite.
+//!
+//! What cannot be verified is refused without an answer to the IdP: a
+//! signed answer to a stranger's message would be ours to regret.
+
+use super::dsig::{verify_enveloped, TrustedKeys};
+use super::metadata::escape;
+use super::verify::MAX_ASSERTION_AGE_SECONDS;
+use super::xml::{
+    check_message_shape, check_message_text, child, is, parse_strict, refuse_comments_and_pis,
+    DS_NS, SAMLP_NS, SAML_NS,
+};
+use super::Verifier;
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use openssl::hash::MessageDigest;
+use openssl::pkey::{Id, PKey, Private, Public};
+use roxmltree::Node;
+use std::io::{Read, Write};
+
+/// The longest query string read on `GET /saml/slo`. A deflated, signed
+/// LogoutRequest takes well under 4 KiB.
+pub const MAX_QUERY_BYTES: usize = 16 * 1024;
+/// The largest `POST /saml/slo` body read.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The largest message, once inflated or decoded: DEFLATE expands up to a
+/// thousandfold, so inflating stops here.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// The longest RelayState taken (the binding says 80 bytes; some IdPs send
+/// more), echoed back to the IdP with our answer.
+pub const MAX_RELAY_STATE_BYTES: usize = 1024;
+/// The most SessionIndex elements one LogoutRequest may name.
+pub const MAX_SESSION_INDEXES: usize = 64;
+
+/// The one algorithm we sign with.
+pub const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+
+const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
+const STATUS_REQUESTER: &str = "urn:oasis:names:tc:SAML:2.0:status:Requester";
+const STATUS_RESPONDER: &str = "urn:oasis:names:tc:SAML:2.0:status:Responder";
+const STATUS_UNSUPPORTED: &str = "urn:oasis:names:tc:SAML:2.0:status:RequestUnsupported";
+const REASON_USER: &str = "urn:oasis:names:tc:SAML:2.0:logout:user";
+
+/// Why a logout message is refused. None of them is answered to the IdP;
+/// the reason goes to the log (it names no person), never to the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Over a size bound.
+    TooLarge(String),
+    /// Not a logout message we can read, or not one we can verify: unknown
+    /// issuer, unsigned, a bad signature or a weak algorithm.
+    Unverifiable(String),
+    /// Verified, but not for us now: another Destination, outside its time
+    /// window, replayed, or answering no request of ours.
+    Stale(String),
+}
+
+impl Refusal {
+    /// The reason, for the log.
+    pub fn reason(&self) -> &str {
+        match self {
+            Refusal::TooLarge(r) | Refusal::Unverifiable(r) | Refusal::Stale(r) => r,
+        }
+    }
+}
+
+fn unverifiable(why: impl Into<String>) -> Refusal {
+    Refusal::Unverifiable(why.into())
+}
+
+/// The query signature of an HTTP-Redirect message.
+#[derive(Debug, Clone)]
+struct QuerySignature {
+    /// The octets the signature covers, exactly as they came in the URL.
+    signed: String,
+    sig_alg: Option<String>,
+    signature: Option<Vec<u8>>,
+}
+
+/// A logout message as it arrived, decoded but not yet verified.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// `SAMLRequest` (true) or `SAMLResponse`.
+    pub is_request: bool,
+    pub xml: String,
+    pub relay_state: Option<String>,
+    /// Some for HTTP-Redirect, None for HTTP-POST.
+    redirect: Option<QuerySignature>,
+}
+
+/// `%XX` and `+` decoded, as `application/x-www-form-urlencoded` says.
+fn percent_decode(raw: &str) -> Vec<u8> {
+    let b = raw.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = b
+                    .get(i + 1..i + 3)
+                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                if let Some(v) = hex {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Base64 as bindings carry it: white space dropped, and a space put back
+/// to the `+` that an unencoded query turned into one (base64 has no
+/// spaces, so nothing else is meant).
+fn base64_value(bytes: &[u8], what: &str) -> Result<Vec<u8>, Refusal> {
+    let compact: Vec<u8> = bytes
+        .iter()
+        .filter(|b| !matches!(b, b'\r' | b'\n' | b'\t'))
+        .map(|&b| if b == b' ' { b'+' } else { b })
+        .collect();
+    if compact.is_empty() {
+        return Err(unverifiable(format!("the {what} is empty")));
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(&compact)
+        .map_err(|_| unverifiable(format!("the {what} is not valid base64")))
+}
+
+fn utf8(bytes: Vec<u8>, what: &str) -> Result<String, Refusal> {
+    String::from_utf8(bytes).map_err(|_| unverifiable(format!("the {what} is not UTF-8 text")))
+}
+
+/// Inflates raw DEFLATE, stopping past [`MAX_MESSAGE_BYTES`].
+fn inflate(deflated: &[u8]) -> Result<Vec<u8>, Refusal> {
+    let mut out = Vec::new();
+    flate2::read::DeflateDecoder::new(deflated)
+        .take(MAX_MESSAGE_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| unverifiable("the message is not DEFLATE data"))?;
+    if out.len() > MAX_MESSAGE_BYTES {
+        return Err(Refusal::TooLarge(format!(
+            "the message inflates to more than {MAX_MESSAGE_BYTES} bytes"
+        )));
+    }
+    Ok(out)
+}
+
+fn relay_state(bytes: Vec<u8>) -> Result<String, Refusal> {
+    if bytes.len() > MAX_RELAY_STATE_BYTES {
+        return Err(Refusal::TooLarge(format!(
+            "a RelayState over {MAX_RELAY_STATE_BYTES} bytes"
+        )));
+    }
+    utf8(bytes, "RelayState")
+}
+
+/// Reads the HTTP-Redirect binding from the raw query string. The signed
+/// octets are taken from it as they came, never re-encoded.
+pub fn from_query(query: &str) -> Result<Incoming, Refusal> {
+    if query.len() > MAX_QUERY_BYTES {
+        return Err(Refusal::TooLarge(format!(
+            "a query string over {MAX_QUERY_BYTES} bytes"
+        )));
+    }
+    const NAMES: [&str; 5] = [
+        "SAMLRequest",
+        "SAMLResponse",
+        "RelayState",
+        "SigAlg",
+        "Signature",
+    ];
+    let mut raw: [Option<&str>; 5] = [None; 5];
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let Some(i) = NAMES.iter().position(|n| *n == k) else {
+            continue;
+        };
+        if raw[i].replace(v).is_some() {
+            return Err(unverifiable(format!("the {k} parameter is given twice")));
+        }
+    }
+    let [req, res, relay, sig_alg, signature] = raw;
+    let (is_request, param, message) = match (req, res) {
+        (Some(m), None) => (true, "SAMLRequest", m),
+        (None, Some(m)) => (false, "SAMLResponse", m),
+        (Some(_), Some(_)) => {
+            return Err(unverifiable("both SAMLRequest and SAMLResponse are given"))
+        }
+        (None, None) => return Err(unverifiable("no SAMLRequest or SAMLResponse parameter")),
+    };
+    let mut signed = format!("{param}={message}");
+    if let Some(r) = relay {
+        signed.push_str("&RelayState=");
+        signed.push_str(r);
+    }
+    if let Some(a) = sig_alg {
+        signed.push_str("&SigAlg=");
+        signed.push_str(a);
+    }
+    let xml = utf8(
+        inflate(&base64_value(&percent_decode(message), param)?)?,
+        param,
+    )?;
+    let relay_state = relay.map(|r| relay_state(percent_decode(r))).transpose()?;
+    let sig_alg = sig_alg
+        .map(|a| utf8(percent_decode(a), "SigAlg"))
+        .transpose()?;
+    let signature = signature
+        .map(|s| base64_value(&percent_decode(s), "Signature"))
+        .transpose()?;
+    Ok(Incoming {
+        is_request,
+        xml,
+        relay_state,
+        redirect: Some(QuerySignature {
+            signed,
+            sig_alg,
+            signature,
+        }),
+    })
+}
+
+/// Reads the HTTP-POST binding from a form body.
+pub fn from_form(body: &[u8]) -> Result<Incoming, Refusal> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Refusal::TooLarge(format!(
+            "a POST body over {MAX_BODY_BYTES} bytes"
+        )));
+    }
+    let (mut req, mut res, mut relay) = (None, None, None);
+    for (k, v) in url::form_urlencoded::parse(body) {
+        let slot = match k.as_ref() {
+            "SAMLRequest" => &mut req,
+            "SAMLResponse" => &mut res,
+            "RelayState" => &mut relay,
+            _ => continue,
+        };
+        if slot.replace(v.into_owned()).is_some() {
+            return Err(unverifiable(format!("the {k} field is given twice")));
+        }
+    }
+    let (is_request, what, message) = match (req, res) {
+        (Some(m), None) => (true, "SAMLRequest", m),
+        (None, Some(m)) => (false, "SAMLResponse", m),
+        (Some(_), Some(_)) => {
+            return Err(unverifiable("both SAMLRequest and SAMLResponse are given"))
+        }
+        (None, None) => return Err(unverifiable("no SAMLRequest or SAMLResponse field")),
+    };
+    let xml = utf8(base64_value(message.as_bytes(), what)?, what)?;
+    if xml.len() > MAX_MESSAGE_BYTES {
+        return Err(Refusal::TooLarge(format!(
+            "a message over {MAX_MESSAGE_BYTES} bytes"
+        )));
+    }
+    Ok(Incoming {
+        is_request,
+        xml,
+        relay_state: relay.map(|r| relay_state(r.into_bytes())).transpose()?,
+        redirect: None,
+    })
+}
+
+/// A SAML status: a top-level code and an optional second-level one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    pub code: &'static str,
+    pub sub_code: Option<&'static str>,
+}
+
+impl Status {
+    pub const SUCCESS: Status = Status {
+        code: STATUS_SUCCESS,
+        sub_code: None,
+    };
+    /// The request is the requester's fault (no NameID, too many indexes).
+    pub const REQUESTER: Status = Status {
+        code: STATUS_REQUESTER,
+        sub_code: None,
+    };
+    /// A request we do not support (an EncryptedID).
+    pub const UNSUPPORTED: Status = Status {
+        code: STATUS_RESPONDER,
+        sub_code: Some(STATUS_UNSUPPORTED),
+    };
+}
+
+/// What a verified LogoutRequest asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ask {
+    /// End the sessions of this NameID (value), only those of these
+    /// SessionIndexes when some are given.
+    Logout {
+        name_id: String,
+        session_indexes: Vec<String>,
+    },
+    /// Nothing we can do: answer with this status (the reason is logged).
+    Refuse { status: Status, reason: String },
+}
+
+/// An IdP's LogoutRequest whose signature, issuer, destination and time
+/// passed; its ID still has to pass the replay cache.
+#[derive(Debug, Clone)]
+pub struct LogoutRequest {
+    pub issuer: String,
+    pub id: String,
+    /// Echoed back with our answer, as the binding requires.
+    pub relay_state: Option<String>,
+    /// Until when the ID is kept in the replay cache: after that, the
+    /// message is too old anyway.
+    pub replay_until: DateTime<Utc>,
+    pub ask: Ask,
+}
+
+/// An IdP's LogoutResponse whose signature, issuer, destination and time
+/// passed; `InResponseTo` still has to name a pending request of ours.
+#[derive(Debug, Clone)]
+pub struct LogoutResponse {
+    pub issuer: String,
+    pub in_response_to: Option<String>,
+    pub success: bool,
+    /// The top-level status code, for the log.
+    pub status: String,
+}
+
+/// A verified logout message.
+#[derive(Debug, Clone)]
+pub enum Message {
+    Request(LogoutRequest),
+    Response(LogoutResponse),
+}
+
+/// The strict reading every SAML message goes through (as
+/// [`super::verify`] reads responses).
+fn read_message(xml: &str) -> Result<roxmltree::Document<'_>, String> {
+    check_message_text(xml)?;
+    let doc = parse_strict(xml).map_err(|e| format!("not acceptable XML: {e}"))?;
+    refuse_comments_and_pis(&doc)?;
+    check_message_shape(&doc)?;
+    Ok(doc)
+}
+
+fn text_of(n: Node) -> String {
+    n.text().unwrap_or("").trim().to_string()
+}
+
+/// The one child `name` of `n`, if any; two are refused.
+fn single<'a, 'i>(n: Node<'a, 'i>, ns: &str, name: &str) -> Result<Option<Node<'a, 'i>>, Refusal> {
+    let mut it = n.children().filter(|c| is(c, ns, name));
+    let first = it.next();
+    if it.next().is_some() {
+        return Err(unverifiable(format!("two {name} elements")));
+    }
+    Ok(first)
+}
+
+/// An xs:dateTime as SAML sends it: UTC, with or without a `Z` and
+/// fractional seconds.
+fn instant(n: Node, attr: &str) -> Result<Option<DateTime<Utc>>, Refusal> {
+    let Some(v) = n.attribute(attr) else {
+        return Ok(None);
+    };
+    let v = v.trim();
+    DateTime::parse_from_rfc3339(v)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+        .map(Some)
+        .ok_or_else(|| unverifiable(format!("the {attr} is not a date and time")))
+}
+
+/// IDs are unique in the document: the signature's Reference names one
+/// element.
+fn unique_ids(doc: &roxmltree::Document) -> Result<(), Refusal> {
+    let mut ids = std::collections::HashSet::new();
+    for id in doc
+        .descendants()
+        .filter(|n| n.is_element())
+        .filter_map(|n| n.attribute("ID"))
+    {
+        if !ids.insert(id) {
+            return Err(unverifiable("an ID appears twice"));
+        }
+    }
+    Ok(())
+}
+
+/// The key kind and digest of an accepted SigAlg: SHA-256 or stronger.
+fn query_signature_method(alg: &str) -> Option<(Id, MessageDigest)> {
+    Some(match alg {
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256" => (Id::RSA, MessageDigest::sha256()),
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384" => (Id::RSA, MessageDigest::sha384()),
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512" => (Id::RSA, MessageDigest::sha512()),
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256" => (Id::EC, MessageDigest::sha256()),
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384" => (Id::EC, MessageDigest::sha384()),
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512" => (Id::EC, MessageDigest::sha512()),
+        _ => return None,
+    })
+}
+
+/// The public keys of base64 DER certificates (as metadata carries them).
+fn certificate_keys(certs: &[String]) -> Vec<PKey<Public>> {
+    certs
+        .iter()
+        .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .filter_map(|der| openssl::x509::X509::from_der(&der).ok())
+        .filter_map(|cert| cert.public_key().ok())
+        .collect()
+}
+
+/// An ECDSA signature as openssl checks it (DER). The value may come as
+/// `r || s` of the curve's size (as XML Signature writes it) or as DER (as
+/// Java signers write it for this binding); both prove the same key.
+fn ecdsa_forms(key: &PKey<Public>, sig: &[u8]) -> Vec<Vec<u8>> {
+    let mut forms = vec![sig.to_vec()];
+    let Some(size) = key
+        .ec_key()
+        .ok()
+        .map(|k| (k.group().degree() as usize).div_ceil(8))
+    else {
+        return forms;
+    };
+    if sig.len() == 2 * size {
+        let (r, s) = sig.split_at(size);
+        if let (Ok(r), Ok(s)) = (
+            openssl::bn::BigNum::from_slice(r),
+            openssl::bn::BigNum::from_slice(s),
+        ) {
+            if let Ok(der) =
+                openssl::ecdsa::EcdsaSig::from_private_components(r, s).and_then(|e| e.to_der())
+            {
+                forms.insert(0, der);
+            }
+        }
+    }
+    forms
+}
+
+/// Checks the query signature of an HTTP-Redirect message with the IdP's
+/// metadata keys.
+fn verify_query_signature(q: &QuerySignature, certs: &[String]) -> Result<(), Refusal> {
+    let (Some(alg), Some(signature)) = (&q.sig_alg, &q.signature) else {
+        return Err(unverifiable(
+            "the message is not signed (no SigAlg and Signature parameters)",
+        ));
+    };
+    let (kind, md) = query_signature_method(alg).ok_or_else(|| {
+        unverifiable(format!(
+            "signature algorithm {:?} is not accepted (SHA-256 or stronger only)",
+            crate::resolve::prefix_within(alg, 80)
+        ))
+    })?;
+    let verifies = |key: &PKey<Public>, sig: &[u8]| {
+        openssl::sign::Verifier::new(md, key)
+            .and_then(|mut v| {
+                v.update(q.signed.as_bytes())?;
+                v.verify(sig)
+            })
+            .unwrap_or(false)
+    };
+    let ok = certificate_keys(certs)
+        .iter()
+        .filter(|k| k.id() == kind)
+        .any(|k| match kind {
+            Id::EC => ecdsa_forms(k, signature).iter().any(|s| verifies(k, s)),
+            _ => verifies(k, signature),
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(unverifiable(
+            "the query signature does not verify with the IdP's metadata keys",
+        ))
+    }
+}
+
+/// Verifies a logout message: its shape, issuer, signature, destination
+/// and time. `slo_url` is our SingleLogoutService; `skew_seconds` the
+/// configured clock skew. CPU-bound (parse, RSA): call it from
+/// `spawn_blocking`.
+pub fn verify(
+    inc: &Incoming,
+    verifier: &Verifier,
+    slo_url: &str,
+    skew_seconds: i64,
+    now: DateTime<Utc>,
+) -> Result<Message, Refusal> {
+    let doc = read_message(&inc.xml).map_err(Refusal::Unverifiable)?;
+    let root = doc.root_element();
+    let want = if inc.is_request {
+        "LogoutRequest"
+    } else {
+        "LogoutResponse"
+    };
+    if !is(&root, SAMLP_NS, want) {
+        return Err(unverifiable(format!(
+            "the root element is <{}>, not a samlp:{want}",
+            crate::resolve::prefix_within(root.tag_name().name(), 40)
+        )));
+    }
+    if root.attribute("Version") != Some("2.0") {
+        return Err(unverifiable(format!("the {want} is not SAML Version 2.0")));
+    }
+    let issuer = single(root, SAML_NS, "Issuer")?
+        .map(text_of)
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| unverifiable(format!("the {want} has no Issuer")))?;
+    let Some(idp) = verifier.idp(&issuer) else {
+        return Err(unverifiable(format!(
+            "the Issuer of the {want} is not a configured IdP"
+        )));
+    };
+    let id = root
+        .attribute("ID")
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| unverifiable(format!("the {want} has no ID")))?
+        .to_string();
+    unique_ids(&doc)?;
+    let signatures: Vec<Node> = doc
+        .descendants()
+        .filter(|n| is(n, DS_NS, "Signature"))
+        .collect();
+    match &inc.redirect {
+        Some(q) => {
+            // The binding removes any XML signature before deflating; one
+            // still there is not ours to judge.
+            if !signatures.is_empty() {
+                return Err(unverifiable(
+                    "an XML Signature inside an HTTP-Redirect message",
+                ));
+            }
+            verify_query_signature(q, &idp.meta.signing_certs)?;
+        }
+        None => {
+            let sig = match signatures.as_slice() {
+                [] => return Err(unverifiable(format!("the {want} is not signed"))),
+                [sig] if sig.parent() == Some(root) => *sig,
+                [_] => {
+                    return Err(unverifiable(format!(
+                        "the Signature is not a child of the {want}"
+                    )))
+                }
+                _ => return Err(unverifiable("more than one Signature")),
+            };
+            let keys = TrustedKeys::from_certificates(&idp.meta.signing_certs)
+                .map_err(Refusal::Unverifiable)?;
+            verify_enveloped(sig, root, &keys).map_err(Refusal::Unverifiable)?;
+        }
+    }
+
+    // Signed by the IdP from here on.
+    if let Some(dest) = root.attribute("Destination") {
+        if dest != slo_url {
+            return Err(Refusal::Stale(format!(
+                "the {want} is addressed to another Destination"
+            )));
+        }
+    }
+    let skew = Duration::seconds(skew_seconds);
+    let age = Duration::seconds(MAX_ASSERTION_AGE_SECONDS);
+    let issued = instant(root, "IssueInstant")?
+        .ok_or_else(|| unverifiable(format!("the {want} has no IssueInstant")))?;
+    if issued - skew > now {
+        return Err(Refusal::Stale(format!(
+            "the {want} was issued in the future"
+        )));
+    }
+    if issued + age + skew <= now {
+        return Err(Refusal::Stale(format!("the {want} is too old")));
+    }
+    if !inc.is_request {
+        let status = child(root, SAMLP_NS, "Status")
+            .and_then(|s| child(s, SAMLP_NS, "StatusCode"))
+            .and_then(|c| c.attribute("Value"))
+            .map(|v| v.trim().to_string())
+            .ok_or_else(|| unverifiable("the LogoutResponse has no StatusCode"))?;
+        return Ok(Message::Response(LogoutResponse {
+            issuer,
+            in_response_to: root.attribute("InResponseTo").map(str::to_string),
+            success: status == STATUS_SUCCESS,
+            status: crate::resolve::prefix_within(&status, 200).to_string(),
+        }));
+    }
+    if let Some(noa) = instant(root, "NotOnOrAfter")? {
+        if now >= noa + skew {
+            return Err(Refusal::Stale("the LogoutRequest has expired".into()));
+        }
+    }
+    Ok(Message::Request(LogoutRequest {
+        issuer,
+        id,
+        relay_state: inc.relay_state.clone(),
+        replay_until: issued + age + skew,
+        ask: ask_of(root)?,
+    }))
+}
+
+/// Whom a LogoutRequest names, and which of their sessions.
+fn ask_of(root: Node) -> Result<Ask, Refusal> {
+    let refuse = |status, reason: &str| {
+        Ok(Ask::Refuse {
+            status,
+            reason: reason.to_string(),
+        })
+    };
+    let name_id = single(root, SAML_NS, "NameID")?;
+    let encrypted = single(root, SAML_NS, "EncryptedID")?;
+    let base = single(root, SAML_NS, "BaseID")?;
+    let name_id = match (name_id, encrypted, base) {
+        (Some(n), None, None) => text_of(n),
+        (None, Some(_), None) => {
+            return refuse(
+                Status::UNSUPPORTED,
+                "an EncryptedID in a LogoutRequest is not supported",
+            )
+        }
+        (None, None, None) => return refuse(Status::REQUESTER, "the LogoutRequest names nobody"),
+        _ => {
+            return refuse(
+                Status::REQUESTER,
+                "the LogoutRequest names its subject by other than one NameID",
+            )
+        }
+    };
+    if name_id.is_empty() {
+        return refuse(Status::REQUESTER, "the LogoutRequest's NameID is empty");
+    }
+    let session_indexes: Vec<String> = root
+        .children()
+        .filter(|c| is(c, SAMLP_NS, "SessionIndex"))
+        .map(text_of)
+        .collect();
+    if session_indexes.len() > MAX_SESSION_INDEXES {
+        return refuse(
+            Status::REQUESTER,
+            "the LogoutRequest names too many SessionIndexes",
+        );
+    }
+    Ok(Ask::Logout {
+        name_id,
+        session_indexes,
+    })
+}
+
+/// The NameID of a session, exactly as the IdP sent it at login.
+#[derive(Debug, Clone, Copy)]
+pub struct NameId<'a> {
+    pub value: &'a str,
+    pub format: Option<&'a str>,
+    pub name_qualifier: Option<&'a str>,
+    pub sp_name_qualifier: Option<&'a str>,
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn attr(name: &str, value: Option<&str>) -> String {
+    value
+        .map(|v| format!(" {name}=\"{}\"", escape(v)))
+        .unwrap_or_default()
+}
+
+/// Our LogoutRequest for the person `name_id` of the IdP session
+/// `session_index`, to `destination` (the IdP's SingleLogoutService).
+pub fn logout_request_xml(
+    id: &str,
+    sp_entity_id: &str,
+    destination: &str,
+    name_id: &NameId,
+    session_index: Option<&str>,
+    now: DateTime<Utc>,
+) -> String {
+    let index = session_index
+        .map(|i| format!("<samlp:SessionIndex>{}</samlp:SessionIndex>", escape(i)))
+        .unwrap_or_default();
+    format!(
+        "<samlp:LogoutRequest xmlns:samlp=\"{SAMLP_NS}\" xmlns:saml=\"{SAML_NS}\" ID=\"{id}\" Version=\"2.0\" IssueInstant=\"{ii}\" Destination=\"{dest}\" Reason=\"{REASON_USER}\"><saml:Issuer>{iss}</saml:Issuer><saml:NameID{fmt}{nq}{spnq}>{value}</saml:NameID>{index}</samlp:LogoutRequest>",
+        id = escape(id),
+        ii = ts(now),
+        dest = escape(destination),
+        iss = escape(sp_entity_id),
+        fmt = attr("Format", name_id.format),
+        nq = attr("NameQualifier", name_id.name_qualifier),
+        spnq = attr("SPNameQualifier", name_id.sp_name_qualifier),
+        value = escape(name_id.value),
+    )
+}
+
+/// Our LogoutResponse to the IdP's request `in_response_to`.
+pub fn logout_response_xml(
+    id: &str,
+    sp_entity_id: &str,
+    destination: &str,
+    in_response_to: &str,
+    status: Status,
+    now: DateTime<Utc>,
+) -> String {
+    let code = match status.sub_code {
+        None => format!("<samlp:StatusCode Value=\"{}\"/>", status.code),
+        Some(sub) => format!(
+            "<samlp:StatusCode Value=\"{}\"><samlp:StatusCode Value=\"{sub}\"/></samlp:StatusCode>",
+            status.code
+        ),
+    };
+    format!(
+        "<samlp:LogoutResponse xmlns:samlp=\"{SAMLP_NS}\" xmlns:saml=\"{SAML_NS}\" ID=\"{id}\" Version=\"2.0\" IssueInstant=\"{ii}\" Destination=\"{dest}\" InResponseTo=\"{irt}\"><saml:Issuer>{iss}</saml:Issuer><samlp:Status>{code}</samlp:Status></samlp:LogoutResponse>",
+        id = escape(id),
+        ii = ts(now),
+        dest = escape(destination),
+        irt = escape(in_response_to),
+        iss = escape(sp_entity_id),
+    )
+}
+
+/// A message as the HTTP-Redirect binding carries it: raw DEFLATE, base64,
+/// then URL-encoded.
+pub fn encode_redirect_message(xml: &str) -> Result<String, String> {
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(xml.as_bytes())
+        .map_err(|e| format!("deflating: {e}"))?;
+    let deflated = enc.finish().map_err(|e| format!("deflating: {e}"))?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(deflated);
+    Ok(url_encode(&b64))
+}
+
+/// URL-encodes a query value.
+pub fn url_encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// The URL that sends `xml` as `param` (`SAMLRequest` or `SAMLResponse`)
+/// to `location` by the HTTP-Redirect binding, signed RSA-SHA256 with
+/// `key` over `param=…&RelayState=…&SigAlg=…` (bindings §3.4.4.1).
+pub fn signed_redirect(
+    location: &str,
+    param: &str,
+    xml: &str,
+    relay_state: Option<&str>,
+    key: &PKey<Private>,
+) -> Result<String, String> {
+    if key.id() != Id::RSA {
+        return Err("the SP key is not an RSA key; redirect signatures need one".into());
+    }
+    let mut query = format!("{param}={}", encode_redirect_message(xml)?);
+    if let Some(r) = relay_state {
+        query.push_str("&RelayState=");
+        query.push_str(&url_encode(r));
+    }
+    query.push_str("&SigAlg=");
+    query.push_str(&url_encode(RSA_SHA256));
+    let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), key)
+        .map_err(|e| format!("signing: {e}"))?;
+    signer
+        .update(query.as_bytes())
+        .map_err(|e| format!("signing: {e}"))?;
+    let signature = signer.sign_to_vec().map_err(|e| format!("signing: {e}"))?;
+    query.push_str("&Signature=");
+    query.push_str(&url_encode(
+        &base64::engine::general_purpose::STANDARD.encode(signature),
+    ));
+    let mut url = url::Url::parse(location).map_err(|e| format!("{location:?}: {e}"))?;
+    let full = match url.query() {
+        Some(q) if !q.is_empty() => format!("{q}&{query}"),
+        _ => query,
+    };
+    url.set_query(Some(&full));
+    Ok(url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding_reads_escapes_and_plus() {
+        assert_eq!(percent_decode("a%2Bb+c%3d"), b"a+b c=");
+        assert_eq!(percent_decode("%"), b"%");
+        assert_eq!(percent_decode("%zz1"), b"%zz1");
+        assert_eq!(percent_decode("%+1"), b"% 1");
+        assert_eq!(percent_decode("x%4"), b"x%4");
+    }
+
+    #[test]
+    fn a_deflate_bomb_is_refused_as_too_large() {
+        let big = " ".repeat(MAX_MESSAGE_BYTES * 4);
+        let q = format!(
+            "SAMLRequest={}",
+            encode_redirect_message(&big).expect("enc")
+        );
+        assert!(q.len() < MAX_QUERY_BYTES);
+        assert!(matches!(from_query(&q), Err(Refusal::TooLarge(_))));
+    }
+
+    #[test]
+    fn a_redirect_message_round_trips_and_its_signed_octets_are_as_sent() {
+        let key = super::super::keys::generate("sp.test", 2048).expect("keys");
+        let url = signed_redirect(
+            "https://idp.test/slo?tenant=a",
+            "SAMLRequest",
+            "<x/>",
+            Some("r s"),
+            &key.key,
+        )
+        .expect("url");
+        let parsed = url::Url::parse(&url).expect("url");
+        let query = parsed.query().expect("query");
+        assert!(query.starts_with("tenant=a&SAMLRequest="), "{query}");
+        let inc = from_query(query).expect("reads");
+        assert!(inc.is_request);
+        assert_eq!(inc.xml, "<x/>");
+        assert_eq!(inc.relay_state.as_deref(), Some("r s"));
+        let q = inc.redirect.expect("redirect");
+        assert!(
+            q.signed.starts_with("SAMLRequest=") && q.signed.contains("&RelayState=r+s&SigAlg=")
+        );
+        let cert = key.cert_base64().expect("cert");
+        verify_query_signature(&q, &[cert]).expect("verifies");
+    }
+
+    #[test]
+    fn ecdsa_query_signatures_verify_as_r_s_and_as_der_and_sha1_is_refused() {
+        use openssl::ec::{EcGroup, EcKey};
+        let group = EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).expect("curve");
+        let key = PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey");
+        let mut name = openssl::x509::X509NameBuilder::new().expect("name");
+        name.append_entry_by_text("CN", "ec idp").expect("cn");
+        let name = name.build();
+        let mut b = openssl::x509::X509Builder::new().expect("builder");
+        b.set_subject_name(&name).expect("subject");
+        b.set_issuer_name(&name).expect("issuer");
+        b.set_pubkey(&key).expect("pubkey");
+        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).expect("t"))
+            .expect("nb");
+        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).expect("t"))
+            .expect("na");
+        b.sign(&key, MessageDigest::sha256()).expect("sign");
+        let cert =
+            base64::engine::general_purpose::STANDARD.encode(b.build().to_der().expect("der"));
+        let signed = format!(
+            "SAMLRequest=abc&SigAlg={}",
+            url_encode("http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256")
+        );
+        let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), &key).expect("s");
+        signer.update(signed.as_bytes()).expect("update");
+        let der = signer.sign_to_vec().expect("sig");
+        let parsed = openssl::ecdsa::EcdsaSig::from_der(&der).expect("der sig");
+        let mut r_s = parsed.r().to_vec_padded(32).expect("r");
+        r_s.extend(parsed.s().to_vec_padded(32).expect("s"));
+        for value in [der, r_s] {
+            let q = QuerySignature {
+                signed: signed.clone(),
+                sig_alg: Some("http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256".into()),
+                signature: Some(value),
+            };
+            verify_query_signature(&q, std::slice::from_ref(&cert)).expect("verifies");
+            let tampered = QuerySignature {
+                signed: signed.replace("abc", "abd"),
+                ..q.clone()
+            };
+            assert!(verify_query_signature(&tampered, std::slice::from_ref(&cert)).is_err());
+        }
+        let sha1 = QuerySignature {
+            signed,
+            sig_alg: Some("http://www.w3.org/2000/09/xmldsig#rsa-sha1".into()),
+            signature: Some(vec![0; 64]),
+        };
+        let e = verify_query_signature(&sha1, &[cert]).expect_err("refused");
+        assert!(e.reason().contains("not accepted"), "{e:?}");
+    }
+
+    #[test]
+    fn fields_given_twice_or_both_kinds_are_refused() {
+        assert!(from_query("SAMLRequest=a&SAMLRequest=b").is_err());
+        assert!(from_query("SAMLRequest=a&SAMLResponse=b").is_err());
+        assert!(from_query("").is_err());
+        assert!(from_form(b"SAMLRequest=a&SAMLRequest=b").is_err());
+        assert!(from_form(b"RelayState=x").is_err());
+    }
+}
