@@ -177,6 +177,9 @@ fn check_metadata_source(idp: &IdpConfig) -> Result<(), String> {
         (None, Some(_), None) => Err(
             "idp.metadata_signing_cert: required with metadata_url (the federation's certificate that signs the metadata)".into(),
         ),
+        (None, Some(_), Some(_)) if idp.schools.is_none() => Err(
+            "idp.schools: required with metadata_url (\"all\" or a list): what a federation's IdPs may speak for must not depend on how many the document lists".into(),
+        ),
         (None, Some(url), Some(_)) => {
             let u = url::Url::parse(url).map_err(|e| format!("idp.metadata_url {url:?}: {e}"))?;
             let loopback = match u.host() {
@@ -192,6 +195,24 @@ fn check_metadata_source(idp: &IdpConfig) -> Result<(), String> {
             }
         }
     }
+}
+
+/// `timezone`: an IANA zone name, as in the tz database (`Europe/Paris`,
+/// `Europe/Amsterdam`, `UTC`).
+fn parse_timezone(name: &str) -> Result<chrono_tz::Tz, String> {
+    name.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+        format!(
+            "timezone {name:?}: not a time zone name of the tz database, such as \"Europe/Paris\""
+        )
+    })
+}
+
+/// The host of a URL, for default addresses.
+fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| "localhost".into())
 }
 
 fn default_subject() -> String {
@@ -246,6 +267,9 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     max_upload_bytes: Option<usize>,
     support: Option<Support>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    timezone: Option<String>,
     #[serde(default)]
     idp: Vec<IdpConfig>,
 }
@@ -271,6 +295,14 @@ pub struct Config {
     /// The largest CSV file the import page accepts.
     pub max_upload_bytes: usize,
     pub support: Support,
+    /// Where resolution e-mails go out (`smtp://host[:port]`, STARTTLS when
+    /// offered; `smtps://` for TLS from the start); none: no e-mail.
+    pub smtp_url: Option<String>,
+    /// The From of those e-mails.
+    pub mail_from: String,
+    /// The zone dates and times are shown in (IANA name, e.g.
+    /// `Europe/Paris`): the schools', not the server's (often UTC).
+    pub timezone: chrono_tz::Tz,
     pub idps: Vec<IdpConfig>,
 }
 
@@ -397,6 +429,9 @@ impl Config {
                 ));
             }
         }
+        let mail_host = host_of(&public_url);
+        let timezone =
+            parse_timezone(fc.timezone.as_deref().unwrap_or("Europe/Paris")).map_err(err)?;
         Ok(Config {
             public_url,
             listen,
@@ -416,6 +451,23 @@ impl Config {
             max_body_bytes,
             max_upload_bytes,
             support: fc.support.unwrap_or_default(),
+            smtp_url: match fc.smtp_url.filter(|u| !u.trim().is_empty()) {
+                None => None,
+                Some(u) => {
+                    let parsed =
+                        url::Url::parse(&u).map_err(|e| err(format!("smtp_url {u:?}: {e}")))?;
+                    if !matches!(parsed.scheme(), "smtp" | "smtps") || parsed.host_str().is_none() {
+                        return Err(err(format!(
+                            "smtp_url {u:?}: smtp://host[:port] or smtps://host[:port]"
+                        )));
+                    }
+                    Some(u)
+                }
+            },
+            mail_from: fc
+                .mail_from
+                .unwrap_or_else(|| format!("jointure <noreply@{mail_host}>")),
+            timezone,
             idps,
         })
     }
@@ -481,6 +533,15 @@ fn apply_env(
             Some(usize::try_from(n).map_err(|_| {
                 ConfigError::new("JOINTURE_MAX_UPLOAD_BYTES", "must not be negative")
             })?);
+    }
+    if let Some(v) = get("JOINTURE_SMTP_URL") {
+        fc.smtp_url = Some(v);
+    }
+    if let Some(v) = get("JOINTURE_MAIL_FROM") {
+        fc.mail_from = Some(v);
+    }
+    if let Some(v) = get("JOINTURE_TIMEZONE") {
+        fc.timezone = Some(v);
     }
     for (key, field) in [
         ("JOINTURE_SUPPORT_PHONE", 0),
@@ -564,7 +625,7 @@ mod tests {
             Config::resolve(fc, Path::new("/etc/j"), "c.toml").map_err(|e| e.to_string())
         };
         let c =
-            idp("metadata_url = \"https://fed.test/md.xml\"\nmetadata_signing_cert = \"fed.crt\"")
+            idp("metadata_url = \"https://fed.test/md.xml\"\nmetadata_signing_cert = \"fed.crt\"\nschools = \"all\"")
                 .expect("valid");
         match c.metadata_source(&c.idps[0]) {
             MetadataSource::Url {
@@ -582,11 +643,12 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(idp(
-            "metadata_url = \"http://127.0.0.1:9/md.xml\"\nmetadata_signing_cert = \"f.crt\""
+            "metadata_url = \"http://127.0.0.1:9/md.xml\"\nmetadata_signing_cert = \"f.crt\"\nschools = [\"0751234J\"]"
         )
         .is_ok());
         for (bad, why) in [
-            ("metadata_url = \"http://fed.test/md.xml\"\nmetadata_signing_cert = \"f.crt\"", "https"),
+            ("metadata_url = \"http://fed.test/md.xml\"\nmetadata_signing_cert = \"f.crt\"\nschools = \"all\"", "https"),
+            ("metadata_url = \"https://fed.test/md.xml\"\nmetadata_signing_cert = \"f.crt\"", "idp.schools"),
             ("metadata_url = \"https://fed.test/md.xml\"", "metadata_signing_cert"),
             ("metadata = \"a.xml\"\nmetadata_url = \"https://fed.test/md.xml\"\nmetadata_signing_cert = \"f.crt\"", "exclusive"),
             ("metadata = \"a.xml\"\nmetadata_signing_cert = \"f.crt\"", "only with metadata_url"),
@@ -595,6 +657,20 @@ mod tests {
             let e = idp(bad).expect_err(bad);
             assert!(e.contains(why), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn times_are_shown_in_paris_unless_told_and_a_bad_zone_is_refused() {
+        assert_eq!(Config::defaults().timezone, chrono_tz::Europe::Paris);
+        let fc: FileConfig = toml::from_str("timezone = \"Europe/Amsterdam\"").expect("toml");
+        let c = Config::resolve(fc, Path::new("."), "c.toml").expect("valid");
+        assert_eq!(c.timezone, chrono_tz::Europe::Amsterdam);
+        let fc = apply_env(FileConfig::default(), |k| {
+            (k == "JOINTURE_TIMEZONE").then(|| "Mars/Olympus".into())
+        })
+        .expect("env");
+        let e = Config::resolve(fc, Path::new("."), "env").expect_err("refused");
+        assert!(e.to_string().contains("timezone \"Mars/Olympus\""), "{e}");
     }
 
     #[test]

@@ -63,24 +63,48 @@ pub fn signing_keys(cert: &Path) -> Result<TrustedKeys, String> {
     TrustedKeys::from_certificates(&b64).map_err(|e| format!("{name}: {e}"))
 }
 
+/// Verifies a document off the async threads (a national aggregate is
+/// megabytes of XML and a signature check).
+async fn verify(text: String, keys: &TrustedKeys) -> Result<Federation, String> {
+    let keys = keys.clone();
+    tokio::task::spawn_blocking(move || federation::read_signed(&text, &keys, Utc::now()))
+        .await
+        .map_err(|e| format!("verification task: {e}"))?
+}
+
 /// Reads the last good copy, checked again (it may have expired since).
-pub fn cached(cache: &Path, keys: &TrustedKeys) -> Result<Federation, String> {
+pub async fn cached(cache: &Path, keys: &TrustedKeys) -> Result<Federation, String> {
     let text = std::fs::read_to_string(cache)
         .map_err(|e| format!("no usable cached copy {}: {e}", cache.display()))?;
-    federation::read_signed(&text, keys, Utc::now())
+    verify(text, keys)
+        .await
         .map_err(|e| format!("the cached copy {}: {e}", cache.display()))
 }
 
 /// Fetches and verifies the document; a good one is written to `cache`
-/// (whole or not at all: a temporary file renamed over it).
+/// (whole or not at all: a temporary file renamed over it). A document
+/// that expires before the one in use (`in_use`, its validUntil) is older
+/// than it, a replay that would bring back rotated keys or removed IdPs:
+/// refused.
 pub async fn fetch_verified(
     url: &str,
     keys: &TrustedKeys,
     cache: &Path,
+    in_use: Option<chrono::DateTime<Utc>>,
 ) -> Result<Federation, String> {
     let text = fetch(url).await?;
-    let fed =
-        federation::read_signed(&text, keys, Utc::now()).map_err(|e| format!("{url}: {e}"))?;
+    let fed = verify(text.clone(), keys)
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    if let Some(current) = in_use.filter(|c| fed.valid_until < *c) {
+        return Err(format!(
+            "{url}: the document is older than the one in use (validUntil {} before {current}): refused",
+            fed.valid_until
+        ));
+    }
+    for why in &fed.skipped {
+        tracing::warn!(%url, reason = %why, "federation member left out");
+    }
     if let Some(dir) = cache.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
@@ -106,13 +130,15 @@ pub async fn at_start(config: &Config, idp: &IdpConfig) -> Result<Source, String
             cache,
         } => {
             let keys = signing_keys(&signing_cert)?;
-            let fed = match fetch_verified(&url, &keys, &cache).await {
-                Ok(f) => f,
-                Err(e) => {
-                    let f = cached(&cache, &keys).map_err(|c| format!("{e}; and {c}"))?;
-                    tracing::warn!(error = %e, valid_until = %f.valid_until, "federation metadata not fetched at start: using the cached copy");
+            let last_good = cached(&cache, &keys).await;
+            let in_use = last_good.as_ref().ok().map(|f| f.valid_until);
+            let fed = match (fetch_verified(&url, &keys, &cache, in_use).await, last_good) {
+                (Ok(f), _) => f,
+                (Err(e), Ok(f)) => {
+                    tracing::warn!(error = %e, valid_until = %f.valid_until, "federation metadata not taken at start: using the cached copy");
                     f
                 }
+                (Err(e), Err(c)) => return Err(format!("{e}; and {c}")),
             };
             Ok(Source {
                 idp: idp.clone(),
@@ -122,6 +148,7 @@ pub async fn at_start(config: &Config, idp: &IdpConfig) -> Result<Source, String
                     keys,
                     cache,
                     next: fed.refresh_after(Utc::now()),
+                    valid_until: fed.valid_until,
                 }),
             })
         }
@@ -143,15 +170,18 @@ pub struct Feed {
     cache: std::path::PathBuf,
     /// When to fetch again.
     pub next: Duration,
+    /// Until when the document in use may be trusted.
+    pub valid_until: chrono::DateTime<Utc>,
 }
 
 impl Feed {
     /// One refresh: the new IdPs, or why the old ones stay. Sets when to
     /// try next either way.
     pub async fn refresh(&mut self) -> Result<Vec<IdpMetadata>, String> {
-        match fetch_verified(&self.url, &self.keys, &self.cache).await {
+        match fetch_verified(&self.url, &self.keys, &self.cache, Some(self.valid_until)).await {
             Ok(fed) => {
                 self.next = fed.refresh_after(Utc::now());
+                self.valid_until = fed.valid_until;
                 Ok(fed.idps)
             }
             Err(e) => {
@@ -171,7 +201,13 @@ pub fn offline(config: &Config, idp: &IdpConfig) -> Result<Vec<IdpMetadata>, Str
             signing_cert,
             cache,
             ..
-        } => Ok(cached(&cache, &signing_keys(&signing_cert)?)?.idps),
+        } => {
+            let text = std::fs::read_to_string(&cache)
+                .map_err(|e| format!("no usable cached copy {}: {e}", cache.display()))?;
+            federation::read_signed(&text, &signing_keys(&signing_cert)?, Utc::now())
+                .map(|f| f.idps)
+                .map_err(|e| format!("the cached copy {}: {e}", cache.display()))
+        }
     }
 }
 
@@ -189,7 +225,8 @@ pub async fn check(source: &str, signing_cert: Option<&Path>) -> Result<String, 
     let mut out = String::new();
     let idps = match signing_cert {
         Some(cert) => {
-            let fed = federation::read_signed(&text, &signing_keys(cert)?, Utc::now())
+            let fed = verify(text, &signing_keys(cert)?)
+                .await
                 .map_err(|e| format!("{source}: {e}"))?;
             out.push_str(&format!(
                 "signature: verified with {}\nvalid until: {}\nrefreshed every: {} s\n",
@@ -197,6 +234,9 @@ pub async fn check(source: &str, signing_cert: Option<&Path>) -> Result<String, 
                 fed.valid_until,
                 fed.refresh_after(Utc::now()).as_secs()
             ));
+            for why in &fed.skipped {
+                out.push_str(&format!("left out: {why}\n"));
+            }
             fed.idps
         }
         None if remote => {

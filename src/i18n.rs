@@ -264,6 +264,11 @@ const FR: &[(&str, &str)] = &[
     ("page.not_found", "Page introuvable"),
     ("page.not_found.text", "Cette adresse ne correspond à rien. Vérifiez le lien ou recommencez depuis le portail de votre établissement."),
     ("page.error", "Erreur du service"),
+    ("mail.resolved.subject", "Votre connexion est rétablie"),
+    ("mail.resolved.greeting", "Bonjour,"),
+    ("mail.resolved.greeting_name", "Bonjour {name},"),
+    ("mail.resolved.body", "Le problème de connexion que vous avez signalé a été résolu par l'établissement. Vous pouvez vous connecter à nouveau depuis votre portail habituel. Cette page indique l'état de votre demande :"),
+    ("mail.resolved.footer", "Ce message est envoyé une seule fois, en réponse au formulaire que vous avez rempli. Il n'attend pas de réponse."),
     ("page.error.request", "Référence de la demande, à donner à l'assistance :"),
     ("page.error.text", "Le service a rencontré un problème. Réessayez dans quelques minutes ; si cela continue, contactez l'assistance."),
     ("failure.heading", "Identification impossible"),
@@ -417,6 +422,8 @@ const FR: &[(&str, &str)] = &[
     ("help.homonym", "Indiquez dans le formulaire votre classe et un courriel ou un téléphone : c'est ce qui permet à l'établissement de savoir lequel de ces comptes est le vôtre."),
     ("help.fill_form", "Remplissez le formulaire ci-dessous et envoyez-le : l'établissement reliera votre compte et cette page vous le dira."),
     ("help.portal_home", "Vérifiez que vous arrivez à vous connecter au portail lui-même (sa page d'accueil) ; sinon, c'est au portail qu'il faut le signaler."),
+    ("text.pair", "{label} : {value}"),
+    ("form.role.choose", "Choisissez…"),
 ];
 
 const NL: &[(&str, &str)] = &[
@@ -573,6 +580,11 @@ const NL: &[(&str, &str)] = &[
     ("page.not_found", "Pagina niet gevonden"),
     ("page.not_found.text", "Dit adres bestaat niet. Controleer de link of begin opnieuw vanaf het portaal van je school."),
     ("page.error", "Fout in de dienst"),
+    ("mail.resolved.subject", "U kunt weer inloggen"),
+    ("mail.resolved.greeting", "Beste,"),
+    ("mail.resolved.greeting_name", "Beste {name},"),
+    ("mail.resolved.body", "Het inlogprobleem dat u hebt gemeld, is door de school opgelost. U kunt weer inloggen via uw gebruikelijke portaal. Op deze pagina ziet u de stand van uw melding:"),
+    ("mail.resolved.footer", "Dit bericht wordt één keer verstuurd, als antwoord op het formulier dat u hebt ingevuld. U hoeft niet te antwoorden."),
     ("page.error.request", "Referentie van het verzoek, om aan de helpdesk te geven:"),
     ("page.error.text", "Er ging iets mis. Probeer het over een paar minuten opnieuw; blijft het gebeuren, neem dan contact op met de helpdesk."),
     ("failure.heading", "Inloggen niet gelukt"),
@@ -726,6 +738,8 @@ const NL: &[(&str, &str)] = &[
     ("help.homonym", "Vul in het formulier je klas en een e-mailadres of telefoonnummer in: daaraan ziet de school welk van die accounts van jou is."),
     ("help.fill_form", "Vul het formulier hieronder in en verstuur het: de school koppelt je account en deze pagina laat het je weten."),
     ("help.portal_home", "Controleer of je op het portaal zelf kunt inloggen (de startpagina); lukt dat niet, meld het dan bij het portaal."),
+    ("text.pair", "{label}: {value}"),
+    ("form.role.choose", "Kies…"),
 ];
 
 const EN: &[(&str, &str)] = &[
@@ -882,6 +896,11 @@ const EN: &[(&str, &str)] = &[
     ("page.not_found", "Page not found"),
     ("page.not_found.text", "Nothing is at this address. Check the link or start again from your school's portal."),
     ("page.error", "Service error"),
+    ("mail.resolved.subject", "You can log in again"),
+    ("mail.resolved.greeting", "Hello,"),
+    ("mail.resolved.greeting_name", "Hello {name},"),
+    ("mail.resolved.body", "The login problem you reported has been fixed by the school. You can log in again from your usual portal. This page shows the status of your request:"),
+    ("mail.resolved.footer", "This message is sent once, in answer to the form you filled in. No reply is needed."),
     ("page.error.request", "Request reference, to give to support:"),
     ("page.error.text", "The service ran into a problem. Try again in a few minutes; if it goes on, contact support."),
     ("failure.heading", "Login failed"),
@@ -1035,6 +1054,8 @@ const EN: &[(&str, &str)] = &[
     ("help.homonym", "Give your class and an e-mail address or a phone number in the form: that is how the school tells which of these accounts is yours."),
     ("help.fill_form", "Fill in the form below and send it: the school will link your account, and this page will tell you."),
     ("help.portal_home", "Check that you can log in to the portal itself (its home page); if you cannot, that is what to report to the portal."),
+    ("text.pair", "{label}: {value}"),
+    ("form.role.choose", "Choose…"),
 ];
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod feeds;
 pub mod flow;
 pub mod i18n;
+pub mod mail;
 pub mod resolve;
 pub mod saml;
 pub mod service;

@@ -39,19 +39,34 @@ pub fn known_idps(config: &Config) -> Result<KnownIdps, StartError> {
 }
 
 /// Every IdP of the sources (an EntitiesDescriptor gives several), each
-/// with its `[[idp]]` settings; `schools` defaults to "all" for a single
-/// IdP only (with several, an IdP without it is trusted for the schools
-/// that list it). Also returns the IdPs left to such lists.
+/// with its `[[idp]]` settings. `schools` defaults to "all" only for a
+/// configuration of one IdP from a file (a federation's `[[idp]]` must say,
+/// so that what it trusts never depends on how many IdPs a remote document
+/// lists); otherwise an IdP without it is trusted for the schools that list
+/// it. Also returns the IdPs left to such lists. A federation member that a
+/// file also configures is taken from the file.
 fn assemble(
     sources: &[feeds::Source],
     extra: &[(IdpMetadata, IdpConfig)],
 ) -> (Vec<(IdpMetadata, IdpConfig)>, Vec<String>) {
-    let mut idps: Vec<(IdpMetadata, IdpConfig)> = sources
+    let from_files: std::collections::HashSet<&str> = sources
         .iter()
-        .flat_map(|s| s.idps.iter().map(|m| (m.clone(), s.idp.clone())))
-        .chain(extra.iter().cloned())
+        .filter(|s| s.feed.is_none())
+        .flat_map(|s| s.idps.iter().map(|m| m.entity_id.as_str()))
+        .chain(extra.iter().map(|(m, _)| m.entity_id.as_str()))
         .collect();
-    let single = idps.len() == 1;
+    let mut idps: Vec<(IdpMetadata, IdpConfig)> = Vec::new();
+    for s in sources {
+        for m in &s.idps {
+            if s.feed.is_some() && from_files.contains(m.entity_id.as_str()) {
+                tracing::warn!(entity = %m.entity_id, "an IdP of a federation is also configured from a file: the file's settings are used");
+                continue;
+            }
+            idps.push((m.clone(), s.idp.clone()));
+        }
+    }
+    idps.extend(extra.iter().cloned());
+    let single = idps.len() == 1 && sources.iter().all(|s| s.feed.is_none());
     let mut unlisted = Vec::new();
     for (meta, cfg) in &mut idps {
         if cfg.schools.is_none() {
@@ -104,9 +119,13 @@ impl Service {
             idps,
         )
         .map_err(StartError)?;
-        let sp_metadata =
-            saml::metadata::sp_metadata_xml(&config.sp_entity_id(), &config.acs_url(), &sp_keys)
-                .map_err(StartError)?;
+        let sp_metadata = saml::metadata::sp_metadata_xml(
+            &config.sp_entity_id(),
+            &config.acs_url(),
+            &sp_keys,
+            previous_keys.as_ref(),
+        )
+        .map_err(StartError)?;
         let db_error =
             |e: sqlx::Error| StartError(format!("{}: {e}", config.database_path.display()));
         let pool = store::open(&config.database_path).await.map_err(db_error)?;
@@ -160,10 +179,17 @@ impl Service {
     pub async fn refresh_feeds(&self, elapsed: std::time::Duration) -> Option<std::time::Duration> {
         let mut sources = self.sources.lock().await;
         let mut previous = Vec::new();
+        let now = chrono::Utc::now();
         for (i, source) in sources.iter_mut().enumerate() {
             let Some(feed) = source.feed.as_mut() else {
                 continue;
             };
+            // A document past its validUntil is no longer the federation's
+            // word: its IdPs stop being trusted until a fresh one arrives.
+            if feed.valid_until <= now && !source.idps.is_empty() {
+                tracing::error!(url = %feed.url, valid_until = %feed.valid_until, "federation metadata expired and not refreshed: its IdPs are no longer trusted");
+                previous.push((i, std::mem::take(&mut source.idps)));
+            }
             feed.next = feed.next.saturating_sub(elapsed);
             if !feed.next.is_zero() {
                 continue;

@@ -76,6 +76,20 @@ impl Application {
                 }
             }
         });
+        if self.service.config.smtp_url.is_some() {
+            let mail = self.service.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(15));
+                loop {
+                    tick.tick().await;
+                    if let Err(e) =
+                        crate::mail::deliver_due(&mail, chrono::Utc::now().timestamp()).await
+                    {
+                        tracing::error!(error = %e, "resolution e-mails: database error");
+                    }
+                }
+            });
+        }
         let svc = self.service.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));

@@ -100,31 +100,32 @@ impl Claims {
 /// ours to guess. Several values of the school code stay allowed.
 pub(super) fn conflicting_identity_attribute(claims: &Claims, cfg: &IdpConfig) -> Option<String> {
     let a = &cfg.attributes;
-    let subject = [cfg.subject.clone()];
-    let lists: [(&str, &[String]); 4] = [
-        (
-            "subject",
-            if cfg.subject.eq_ignore_ascii_case("nameid") {
-                &[]
-            } else {
-                &subject
-            },
-        ),
-        ("last name", &a.last_name),
-        ("first name", &a.first_name),
-        ("birth date", &a.birth_date),
+    let subject: Vec<String> = if cfg.subject.eq_ignore_ascii_case("nameid") {
+        Vec::new()
+    } else {
+        vec![cfg.subject.clone()]
+    };
+    let account: Vec<String> = cfg.account_id_attribute.iter().cloned().collect();
+    // (what, names, whether two values of one attribute are refused too:
+    // an identifier names one person; a person may have two last names)
+    let lists: [(&str, &[String], bool); 5] = [
+        ("subject", &subject, true),
+        ("account ID", &account, true),
+        ("last name", &a.last_name, false),
+        ("first name", &a.first_name, false),
+        ("birth date", &a.birth_date, false),
     ];
-    for (what, names) in lists {
+    for (what, names, identifier) in lists {
         let sent: Vec<&Attr> = claims.named(names).collect();
-        if sent.len() < 2 {
+        if sent.len() < 2 && !identifier {
             continue;
         }
         let values: BTreeSet<&str> = claims.all_values(names).into_iter().collect();
         if values.len() > 1 {
             let names: Vec<&str> = sent.iter().map(|at| at.name.as_str()).collect();
             return Some(format!(
-                "the {what} is sent by {} attributes ({}) with different values",
-                sent.len(),
+                "the {what} is sent with {} different values (in {})",
+                values.len(),
                 names.join(", ")
             ));
         }

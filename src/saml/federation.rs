@@ -6,12 +6,14 @@
 //! has not expired.
 //!
 //! The signature is verified on the strictly parsed tree by the same code
-//! as assertions ([`super::dsig`]); the IdPs are then read from the same
-//! bytes by [`super::metadata::parse_metadata`], with the same parser, so
-//! nothing is signed in one reading and trusted in another.
+//! as assertions ([`super::dsig`]), and the IdPs are read from that same
+//! tree, by its structure only ([`super::metadata::read_document`]): an
+//! EntityDescriptor slipped into the Signature's KeyInfo (which the
+//! enveloped signature does not cover) refuses the document. A member IdP
+//! that lacks what we need is skipped and named, not the whole federation.
 
 use super::dsig::{verify_enveloped, TrustedKeys};
-use super::metadata::{parse_metadata, IdpMetadata};
+use super::metadata::{read_document, IdpMetadata};
 use super::xml::{is, parse_strict_within, DS_NS, MD_NS};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -31,6 +33,8 @@ pub const MAX_REFRESH: Duration = Duration::from_secs(24 * 3600);
 #[derive(Debug, Clone)]
 pub struct Federation {
     pub idps: Vec<IdpMetadata>,
+    /// Member entities left out, and why.
+    pub skipped: Vec<String>,
     pub valid_until: DateTime<Utc>,
     pub cache_duration: Option<Duration>,
 }
@@ -91,9 +95,10 @@ pub fn read_signed(
             parse_duration(d).ok_or_else(|| format!("cacheDuration {d:?} is not a duration"))?,
         ),
     };
-    let idps = parse_metadata(text)?;
+    let (idps, skipped) = read_document(&doc, true)?;
     Ok(Federation {
         idps,
+        skipped,
         valid_until,
         cache_duration,
     })
@@ -162,7 +167,10 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     if let Some(t) = time {
         add(t, &[('H', 3600.0), ('M', 60.0), ('S', 1.0)])?;
     }
-    (any && seconds.is_finite()).then(|| Duration::from_secs_f64(seconds))
+    if !any {
+        return None;
+    }
+    Duration::try_from_secs_f64(seconds).ok()
 }
 
 #[cfg(test)]
@@ -191,6 +199,7 @@ mod tests {
         let now = Utc::now();
         let f = |cache: Option<Duration>, hours: i64| Federation {
             idps: Vec::new(),
+            skipped: Vec::new(),
             valid_until: now + chrono::Duration::hours(hours),
             cache_duration: cache,
         };

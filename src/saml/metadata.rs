@@ -48,24 +48,36 @@ pub fn load_file(path: &Path) -> Result<Vec<IdpMetadata>, String> {
 /// Parses metadata text; see [`load_file`].
 pub fn parse_metadata(text: &str) -> Result<Vec<IdpMetadata>, String> {
     let doc = parse_strict(text).map_err(|e| format!("not usable XML metadata: {e}"))?;
+    let (idps, _) = read_document(&doc, false)?;
+    Ok(idps)
+}
+
+/// The IdPs of a parsed metadata document. Entities are read by the
+/// document's structure only: the root EntityDescriptor, or the
+/// EntityDescriptor children of the root EntitiesDescriptor and of the
+/// EntitiesDescriptors nested in it. An EntityDescriptor anywhere else (in
+/// a Signature's KeyInfo, in an extension), which a signature may not cover
+/// the way it seems to, refuses the document. `lenient` (a federation's
+/// aggregate): an IdP that lacks what we need is skipped and named in the
+/// second list, instead of refusing the whole document.
+pub fn read_document(
+    doc: &roxmltree::Document,
+    lenient: bool,
+) -> Result<(Vec<IdpMetadata>, Vec<String>), String> {
     let root = doc.root_element();
-    let mut out = Vec::new();
+    let mut entities = Vec::new();
     if root.has_tag_name((MD_NS, "EntityDescriptor")) {
-        out.push(read_entity(root)?.ok_or_else(|| {
-            let id = root.attribute("entityID").unwrap_or("?");
-            format!("entity {id:?} has no IDPSSODescriptor")
-        })?);
+        entities.push(root);
     } else if root.has_tag_name((MD_NS, "EntitiesDescriptor")) {
-        for entity in root
-            .descendants()
-            .filter(|n| n.has_tag_name((MD_NS, "EntityDescriptor")))
-        {
-            if let Some(idp) = read_entity(entity)? {
-                out.push(idp);
+        let mut groups = vec![root];
+        while let Some(g) = groups.pop() {
+            for c in g.children() {
+                if c.has_tag_name((MD_NS, "EntityDescriptor")) {
+                    entities.push(c);
+                } else if c.has_tag_name((MD_NS, "EntitiesDescriptor")) {
+                    groups.push(c);
+                }
             }
-        }
-        if out.is_empty() {
-            return Err("the EntitiesDescriptor holds no IdP (no IDPSSODescriptor)".into());
         }
     } else {
         return Err(format!(
@@ -73,13 +85,40 @@ pub fn parse_metadata(text: &str) -> Result<Vec<IdpMetadata>, String> {
             root.tag_name().name()
         ));
     }
+    let everywhere = doc
+        .descendants()
+        .filter(|n| n.has_tag_name((MD_NS, "EntityDescriptor")))
+        .count();
+    if everywhere != entities.len() {
+        return Err(format!(
+            "{} EntityDescriptor(s) outside the document's structure (inside a signature or an extension)",
+            everywhere - entities.len()
+        ));
+    }
+    let mut out = Vec::new();
+    let mut skipped = Vec::new();
+    for entity in entities {
+        match read_entity(entity) {
+            Ok(Some(idp)) => out.push(idp),
+            Ok(None) if root == entity => {
+                let id = root.attribute("entityID").unwrap_or("?");
+                return Err(format!("entity {id:?} has no IDPSSODescriptor"));
+            }
+            Ok(None) => {}
+            Err(e) if lenient => skipped.push(e),
+            Err(e) => return Err(e),
+        }
+    }
+    if out.is_empty() {
+        return Err("the EntitiesDescriptor holds no usable IdP (no IDPSSODescriptor)".into());
+    }
     let mut seen = std::collections::HashSet::new();
     for idp in &out {
         if !seen.insert(idp.entity_id.as_str()) {
             return Err(format!("entity {:?} appears twice", idp.entity_id));
         }
     }
-    Ok(out)
+    Ok((out, skipped))
 }
 
 fn read_entity(entity: roxmltree::Node) -> Result<Option<IdpMetadata>, String> {
@@ -216,12 +255,29 @@ pub fn slo_url_beside(acs_url: &str) -> String {
 /// metadata marks both key descriptors `use="signing"` and expires in 48 h.
 /// The SingleLogoutService (both bindings) sits beside the ACS
 /// ([`slo_url_beside`]); the schema wants it before the NameIDFormats.
-pub fn sp_metadata_xml(entity_id: &str, acs_url: &str, keys: &SpKeys) -> Result<String, String> {
+/// `previous`: during an encryption key rollover, the old pair, published
+/// for encryption after the current one (IdPs that cached it go on working).
+pub fn sp_metadata_xml(
+    entity_id: &str,
+    acs_url: &str,
+    keys: &SpKeys,
+    previous: Option<&SpKeys>,
+) -> Result<String, String> {
     let slo = escape(&slo_url_beside(acs_url));
-    let cert = keys.cert_base64().map_err(|e| e.to_string())?;
-    let key_info = format!(
-        "<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"
-    );
+    let info = |k: &SpKeys| -> Result<String, String> {
+        let cert = k.cert_base64().map_err(|e| e.to_string())?;
+        Ok(format!(
+            "<ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"
+        ))
+    };
+    let key_info = info(keys)?;
+    let previous_key = match previous {
+        None => String::new(),
+        Some(p) => format!(
+            "\n    <md:KeyDescriptor use=\"encryption\">{}</md:KeyDescriptor>",
+            info(p)?
+        ),
+    };
     Ok(format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <md:EntityDescriptor xmlns:md="{MD_NS}" xmlns:ds="{DS_NS}" entityID="{eid}">
@@ -231,7 +287,7 @@ pub fn sp_metadata_xml(entity_id: &str, acs_url: &str, keys: &SpKeys) -> Result<
       <md:EncryptionMethod Algorithm="http://www.w3.org/2009/xmlenc11#aes128-gcm"/>
       <md:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/>
       <md:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/>
-    </md:KeyDescriptor>
+    </md:KeyDescriptor>{previous_key}
     <md:SingleLogoutService Binding="{REDIRECT_BINDING}" Location="{slo}"/>
     <md:SingleLogoutService Binding="{POST_BINDING}" Location="{slo}"/>
     <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>
@@ -306,6 +362,7 @@ mod tests {
             "https://sp.test/saml/metadata",
             "https://sp.test/saml/acs",
             &keys,
+            None,
         )
         .expect("xml");
         let doc = roxmltree::Document::parse(&xml).expect("parses");

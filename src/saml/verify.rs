@@ -225,7 +225,15 @@ impl Verifier {
             None => false,
         };
         if is(&assertion, SAML_NS, "Assertion") {
-            return self.check_assertion(&issuer, &idp, &shape, assertion, response_signed, now);
+            return self.check_assertion(
+                &issuer,
+                &idp,
+                &shape,
+                assertion,
+                response_signed,
+                false,
+                now,
+            );
         }
         // An EncryptedAssertion: its plaintext is read in the namespace
         // context of the element it replaces, and by the same strict rules.
@@ -248,7 +256,7 @@ impl Verifier {
             .map_err(|e| before_signature(format!("the decrypted assertion: {e}")))?;
         let decrypted = inner_structure(&inner)
             .map_err(|e| before_signature(format!("the decrypted assertion: {e}")))?;
-        self.check_assertion(&issuer, &idp, &shape, decrypted, response_signed, now)
+        self.check_assertion(&issuer, &idp, &shape, decrypted, response_signed, true, now)
     }
 
     /// Decrypts an EncryptedID or EncryptedAttribute of a verified
@@ -348,40 +356,44 @@ impl Verifier {
         shape: &Shape,
         assertion: Node,
         response_signed: bool,
+        decrypted: bool,
         now: DateTime<Utc>,
     ) -> Result<Verified, Rejection> {
         let unverified = claims_of(assertion);
+        // What a decrypted assertion of an unsigned Response claims is not
+        // recorded before its own signature is verified: the failure page
+        // shows the sender the school it names, and an attacker reposting a
+        // captured ciphertext in an unsigned Response would learn it (and
+        // how far the decryption went).
+        let sender_may_see = !(decrypted && !response_signed);
+        let unsigned_fail = |kind, detail: String| Rejection {
+            kind,
+            detail,
+            issuer: Some(issuer.to_string()),
+            unverified: sender_may_see.then(|| Box::new(unverified.clone())),
+        };
+        match signature_of(assertion) {
+            Some(sig) => verify_enveloped(sig, assertion, &idp.keys)
+                .map_err(|d| unsigned_fail(FailureKind::InvalidSignature, d))?,
+            None if response_signed => {}
+            None => {
+                return Err(unsigned_fail(
+                    FailureKind::InvalidSignature,
+                    "neither the Response nor the Assertion is signed".into(),
+                ))
+            }
+        }
         let fail = |kind, detail: String| Rejection {
             kind,
             detail,
             issuer: Some(issuer.to_string()),
             unverified: Some(Box::new(unverified.clone())),
         };
-        match signature_of(assertion) {
-            Some(sig) => verify_enveloped(sig, assertion, &idp.keys)
-                .map_err(|d| fail(FailureKind::InvalidSignature, d))?,
-            None if response_signed => {}
-            None => {
-                return Err(fail(
-                    FailureKind::InvalidSignature,
-                    "neither the Response nor the Assertion is signed".into(),
-                ))
-            }
-        }
         // From here on the Assertion (and the claims read above) is the
         // IdP's word.
         check_version(assertion).map_err(|d| fail(FailureKind::MalformedRequest, d))?;
         let mut a =
             read_assertion(assertion).map_err(|d| fail(FailureKind::MalformedRequest, d))?;
-        let claims = self
-            .open_encrypted(assertion, unverified.clone(), &mut a.session)
-            .map_err(|d| fail(FailureKind::MalformedRequest, d))?;
-        let fail = |kind, detail: String| Rejection {
-            kind,
-            detail,
-            issuer: Some(issuer.to_string()),
-            unverified: Some(Box::new(claims.clone())),
-        };
 
         // The issuer whose key verified it is the one the Assertion names.
         if a.issuer.as_deref() != Some(issuer) {
@@ -499,6 +511,12 @@ impl Verifier {
                 "no bearer SubjectConfirmation with our ACS as Recipient and a NotOnOrAfter".into(),
             ));
         }
+        // Encrypted parts (EncryptedID, EncryptedAttribute) are opened last,
+        // once every other check passed: each costs RSA operations, which a
+        // reposted expired or misdirected assertion must not buy.
+        let claims = self
+            .open_encrypted(assertion, unverified.clone(), &mut a.session)
+            .map_err(|d| fail(FailureKind::MalformedRequest, d))?;
         if let Some(why) = conflicting_identity_attribute(&claims, &idp.config) {
             return Err(fail(FailureKind::MalformedRequest, why));
         }

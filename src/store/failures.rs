@@ -347,20 +347,45 @@ pub async fn save_report(
     Ok(r.rows_affected() == 1)
 }
 
-/// Forgets the raw response and client details of failures not seen for
-/// `days` days: these are minors' data, kept only as long as needed.
+/// Records the language the user sent the form in (for the e-mail that
+/// tells them it is resolved).
+pub async fn set_report_lang(
+    conn: &mut SqliteConnection,
+    reference: &str,
+    lang: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE failures SET report_lang = ? WHERE reference = ?")
+        .bind(lang)
+        .bind(reference)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Forgets the personal data of failures not seen for `days` days: the raw
+/// response, client details, what the IdP asserted (claims and names) and
+/// what the user declared in the form (contact details included), and the
+/// e-mails queued for them. These are minors' data, kept only as long as
+/// needed; the row itself (kind, school, times, resolution) stays for the
+/// statistics.
 pub async fn purge_personal_data(
     conn: &mut SqliteConnection,
     days: i64,
 ) -> Result<u64, sqlx::Error> {
     let cutoff = super::time_text(chrono::Utc::now() - chrono::Duration::days(days));
     let r = sqlx::query(
-        "UPDATE failures SET raw_response = NULL, client_ip = NULL, user_agent = NULL
-         WHERE last_seen < ? AND (raw_response IS NOT NULL OR client_ip IS NOT NULL OR user_agent IS NOT NULL)",
+        "UPDATE failures SET raw_response = NULL, client_ip = NULL, user_agent = NULL,
+           asserted_json = '{}', asserted_last_name = NULL, asserted_first_name = NULL,
+           asserted_birth_date = NULL, asserted_role = NULL, asserted_class_name = NULL,
+           report_json = NULL, relay_state = NULL
+         WHERE last_seen < ? AND (raw_response IS NOT NULL OR client_ip IS NOT NULL OR user_agent IS NOT NULL
+           OR asserted_json <> '{}' OR asserted_last_name IS NOT NULL OR asserted_first_name IS NOT NULL
+           OR asserted_birth_date IS NOT NULL OR report_json IS NOT NULL)",
     )
-    .bind(cutoff)
+    .bind(&cutoff)
     .execute(&mut *conn)
     .await?;
+    super::mail::purge(conn, &cutoff).await?;
     Ok(r.rows_affected())
 }
 
@@ -586,6 +611,9 @@ pub async fn resolve_identity(
     by: ResolvedBy,
 ) -> sqlx::Result<u64> {
     let (idp_entity_id, subject) = identity;
+    // Whoever sent the form with an e-mail is told, once, in the same
+    // transaction: a resolution and its e-mail land together.
+    super::mail::queue_for_identity(conn, scope, identity).await?;
     let now = super::now_text();
     let source = match by {
         ResolvedBy::Admin => "admin",

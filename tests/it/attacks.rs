@@ -672,7 +672,7 @@ async fn a_signed_assertion_in_aes_cbc_in_an_unsigned_response_logs_in() {
 }
 
 /// The failure page with what differs between two failures (reference,
-/// support code) blanked.
+/// support code, the time) blanked: digits become 0.
 fn page_shape(html: &str) -> String {
     let mut out = html.to_string();
     for name in ["jointure-reference", "jointure-support-code"] {
@@ -680,7 +680,9 @@ fn page_shape(html: &str) -> String {
             out = out.replace(&v, "…");
         }
     }
-    out
+    out.chars()
+        .map(|c| if c.is_ascii_digit() { '0' } else { c })
+        .collect()
 }
 
 #[tokio::test]
@@ -718,6 +720,12 @@ async fn an_altered_cbc_ciphertext_in_an_unsigned_response_fails_one_way() {
     variants.push(("unsigned", encrypted_response(&app, &unsigned, false)));
     let mut shapes = Vec::new();
     for (what, xml) in &variants {
+        // Each as a first post: refused posts of one address fold into one
+        // row, whose page would hide a difference.
+        sqlx::query("DELETE FROM failures")
+            .execute(&app.svc.pool)
+            .await
+            .expect("clear");
         let res = app.post_xml(xml).await;
         assert_eq!(res.status().as_u16(), 403, "{what}");
         let html = res.text().await.expect("page");

@@ -74,6 +74,7 @@ async fn spawn_following(url: &str, dir: &std::path::Path) -> Result<TestApp, St
         idp.metadata = None;
         idp.metadata_url = Some(url);
         idp.metadata_signing_cert = Some(federation_cert());
+        idp.schools = Some(jointure::config::TrustedSchools::All);
         c.idps = vec![idp];
         c.database_path = db;
     })

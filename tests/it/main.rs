@@ -13,6 +13,7 @@ mod demo;
 mod desk;
 mod federation;
 mod logout;
+mod mail;
 mod review;
 mod simplesamlphp;
 mod sp_initiated;
