@@ -7,7 +7,7 @@ use crate::i18n::Tr;
 use crate::resolve::FailureKind;
 use crate::saml::logout::{self, Ask, Message, Refusal};
 use crate::saml::Rejection;
-use crate::store::{accounts, failures, replay, schools, sessions};
+use crate::store::{accounts, replay, schools, sessions};
 use crate::web::error::AppError;
 use askama::Template;
 use axum::extract::{Query, Request, State};
@@ -260,17 +260,14 @@ async fn acs(State(st): State<AppState>, req: Request) -> Result<Response, AppEr
             )
                 .into_response())
         }
-        Outcome::Failed {
-            kind, reference, ..
-        } => {
-            let mut conn = st.svc.pool.acquire().await?;
-            let f = failures::by_reference(&mut conn, &reference)
-                .await?
-                .ok_or(AppError::NotFound)?;
-            drop(conn);
-            let status = crate::web::error::failure_status(kind);
-            super::failures::failure_page(&st, t, &f, status, None).await
-        }
+        // Post/redirect/get: the failure page is a GET of its own, so a
+        // reload shows it again instead of re-posting the login (which
+        // would be a replay). It answers with the kind's status while open.
+        Outcome::Failed { reference, .. } => Ok((
+            StatusCode::SEE_OTHER,
+            [(header::LOCATION, format!("/failures/{reference}"))],
+        )
+            .into_response()),
     }
 }
 

@@ -329,7 +329,16 @@ async fn a_missing_or_empty_subject_attribute_is_a_missing_subject() {
 #[tokio::test]
 async fn identity_mismatch_shows_the_failure_form() {
     let app = TestApp::spawn().await;
-    let res = app.post_xml(&app.mint(&app.nobody("sub-jean"))).await;
+    // Post, redirect, get: the ACS answers 303 to the failure page, which
+    // answers with the kind's status while the failure is open.
+    let posted = app.post_xml_raw(&app.mint(&app.nobody("sub-jean"))).await;
+    assert_eq!(posted.status().as_u16(), 303);
+    let location = posted.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    assert!(location.starts_with("/failures/"), "{location}");
+    let res = app.get(&location).await;
     assert_eq!(res.status().as_u16(), 403);
     let html = res.text().await.expect("body");
     assert_eq!(
@@ -348,10 +357,17 @@ async fn identity_mismatch_shows_the_failure_form() {
         .raw_response
         .as_deref()
         .is_some_and(|r| r.contains("Inconnu")));
-    // The page can be fetched again by its reference.
+    // Reloading shows the same page and records nothing new.
+    let rows = app.count_failures().await;
     let again = app.get(&format!("/failures/{reference}")).await;
-    assert_eq!(again.status().as_u16(), 200);
-    assert!(again.text().await.expect("page").contains(&f.support_code));
+    assert_eq!(again.status().as_u16(), 403);
+    let again = again.text().await.expect("page");
+    assert!(again.contains(&f.support_code));
+    assert_eq!(
+        meta(&again, "jointure-reference").as_deref(),
+        Some(reference.as_str())
+    );
+    assert_eq!(app.count_failures().await, rows);
 }
 
 #[tokio::test]

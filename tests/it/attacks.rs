@@ -506,7 +506,13 @@ async fn ten_thousand_forged_posts_add_a_bounded_number_of_rows_and_a_real_login
             for i in 0..1250usize {
                 let body = bodies[(w + i) % bodies.len()].clone();
                 let res = app.post_form(body).await;
-                assert!(res.status().is_client_error(), "{}", res.status());
+                // Each is refused: 303 to its (folded) failure page.
+                assert_eq!(res.status().as_u16(), 303);
+                let location = res.headers().get("location").and_then(|v| v.to_str().ok());
+                assert!(
+                    location.is_some_and(|l| l.starts_with("/failures/")),
+                    "{location:?}"
+                );
             }
         }));
     }

@@ -83,6 +83,18 @@ async fn every_demo_scenario_reaches_its_announced_outcome() {
                 res.text().await.unwrap_or_default()
             );
         } else {
+            // Post, redirect, get: the failure page is its own GET.
+            assert_eq!(res.status().as_u16(), 303, "{}", s.id);
+            let location = res.headers()["location"]
+                .to_str()
+                .expect("location")
+                .to_string();
+            assert!(location.starts_with("/failures/"), "{}: {location}", s.id);
+            let res = c
+                .get(format!("{base}{location}"))
+                .send()
+                .await
+                .expect("failure page");
             let status = res.status().as_u16();
             let page = res.text().await.expect("failure page");
             assert_eq!(

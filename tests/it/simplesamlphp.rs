@@ -343,3 +343,102 @@ async fn sp_initiated_login_through_simplesamlphp() {
     assert_eq!(res.status().as_u16(), 303);
     assert_eq!(res.headers()["location"].to_str().ok(), Some("/me?from=sp"));
 }
+
+/// Runs the harness's `logout` with `args`; its JSON answer.
+fn ssp_logout(ssp: &Ssp, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(format!("{HARNESS}/logout"))
+        .args(args)
+        .arg("--cookie-jar")
+        .arg(ssp.dir.path().join("pupil.cookies"))
+        .output()
+        .expect("logout");
+    assert!(
+        out.status.success(),
+        "logout failed: {} {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+/// The path and query of one of our URLs (the IdP sends the browser to
+/// https://sp.test/…; the test server is on loopback).
+fn ours(url: &str) -> String {
+    let u = url::Url::parse(url).expect("url");
+    assert_eq!(u.host_str(), Some("sp.test"), "{url}");
+    match u.query() {
+        Some(q) => format!("{}?{q}", u.path()),
+        None => u.path().to_string(),
+    }
+}
+
+async fn logged_in(app: &TestApp) -> bool {
+    let me = app.get("/me").await;
+    me.status().as_u16() == 200 && me.text().await.unwrap_or_default().contains("account-id")
+}
+
+#[tokio::test]
+async fn sp_initiated_logout_with_simplesamlphp() {
+    if !available() {
+        return;
+    }
+    // The IdP checks our signature on logout messages.
+    let (app, ssp) = pair("'validate.logout' => true", |_| {}).await;
+    expect_logged_in(&app, &login(&ssp, "pupil", None), "P-1").await;
+    let me = app.get("/me").await.text().await.expect("me");
+    let csrf = csrf_from(&me);
+    let res = app
+        .post_with(&app.client, "/logout", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(res.status().as_u16(), 303);
+    let to_idp = res.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    assert!(
+        to_idp.contains("SAMLRequest=") && to_idp.contains("Signature="),
+        "{to_idp}"
+    );
+    assert!(!logged_in(&app).await, "the local session ended at once");
+    // SimpleSAMLphp verifies our LogoutRequest, ends its session and answers.
+    let answer = ssp_logout(&ssp, &["--follow", &to_idp]);
+    let back = answer["url"].as_str().expect("LogoutResponse redirect");
+    assert!(answer["SAMLResponse"].is_string(), "{answer}");
+    let res = app.get(&ours(back)).await;
+    assert_eq!(res.status().as_u16(), 200, "our LogoutResponse taken");
+    // Taken once.
+    let res = app.get(&ours(back)).await;
+    assert!(res.status().is_client_error(), "{}", res.status());
+}
+
+#[tokio::test]
+async fn idp_initiated_logout_with_simplesamlphp() {
+    if !available() {
+        return;
+    }
+    let (app, ssp) = pair("'validate.logout' => true", |_| {}).await;
+    expect_logged_in(&app, &login(&ssp, "pupil", None), "P-1").await;
+    let request = ssp_logout(&ssp, &[&ssp.base, "--return-to", "https://portal.test/bye"]);
+    let to_us = request["url"].as_str().expect("LogoutRequest redirect");
+    assert!(request["SAMLRequest"].is_string(), "{request}");
+    let res = app.get(&ours(to_us)).await;
+    assert_eq!(
+        res.status().as_u16(),
+        303,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    let answer = res.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    assert!(!logged_in(&app).await, "every session of the person ended");
+    // SimpleSAMLphp verifies our signed LogoutResponse and finishes.
+    let done = ssp_logout(&ssp, &["--follow", &answer]);
+    assert_eq!(done["done"].as_bool(), Some(true), "{done}");
+    assert_eq!(
+        done["url"].as_str(),
+        Some("https://portal.test/bye"),
+        "{done}"
+    );
+}

@@ -216,8 +216,15 @@ impl TestApp {
             .expect("post")
     }
 
-    /// Posts a response document as the HTTP-POST binding does.
+    /// Posts a response document as the HTTP-POST binding does, and, as a
+    /// browser does, follows the 303 of a failed login to its page.
     pub async fn post_xml(&self, xml: &str) -> reqwest::Response {
+        let res = self.post_xml_raw(xml).await;
+        self.follow_failure(res).await
+    }
+
+    /// Posts a response document; the ACS's own answer.
+    pub async fn post_xml_raw(&self, xml: &str) -> reqwest::Response {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("SAMLResponse", &to_base64(xml))
             .finish();
@@ -244,12 +251,29 @@ impl TestApp {
         self.check_failure(res, kind, status).await
     }
 
+    /// The ACS answers a failed login with 303 to the failure page (post,
+    /// redirect, get): follows it once, as a browser does.
+    pub async fn follow_failure(&self, res: reqwest::Response) -> reqwest::Response {
+        let location = res
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        match location {
+            Some(l) if res.status().as_u16() == 303 && l.starts_with("/failures/") => {
+                self.get(&l).await
+            }
+            _ => res,
+        }
+    }
+
     pub async fn check_failure(
         &self,
         res: reqwest::Response,
         kind: &str,
         status: u16,
     ) -> jointure::store::failures::Failure {
+        let res = self.follow_failure(res).await;
         assert_eq!(res.status().as_u16(), status, "HTTP status for {kind}");
         let html = res.text().await.expect("body");
         assert_eq!(
