@@ -177,4 +177,19 @@ async fn without_an_e_mail_or_without_smtp_nothing_is_sent_and_nothing_is_lost()
     let q = queue(&app).await;
     assert_eq!(q.len(), 1);
     assert_eq!((q[0].1.is_none(), q[0].2), (true, 0), "{q:?}");
+    // The desk says so.
+    app.add_admin("root@x.test", "superadmin", &[]).await;
+    let (c, _) = app.admin_client("root@x.test").await;
+    let page = c
+        .get(format!("{}/admin/failures/{reference}", app.base))
+        .send()
+        .await
+        .expect("detail")
+        .text()
+        .await
+        .expect("page");
+    assert!(
+        page.contains("id=\"mail-note\"") && page.contains("smtp_url"),
+        "{page}"
+    );
 }

@@ -170,6 +170,9 @@ struct DetailPage<'a> {
     /// Whether linking to an account is offered: a verified assertion of a
     /// kind about school or identity.
     resolvable: bool,
+    /// What the user is told by e-mail, as a catalogue key, when the form
+    /// carries an address.
+    mail_note: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -284,6 +287,21 @@ async fn detail_page(
         _ => Vec::new(),
     };
     let audit = audit::list(&mut conn, &scope, Some(&f.reference), None, 50).await?;
+    let has_address = report.as_ref().is_some_and(|r| !r.email.trim().is_empty());
+    let mail_note = if has_address {
+        let (sent, waiting, error) = crate::store::mail::status_of(&mut conn, f.id).await?;
+        Some(match (st.svc.config.smtp_url.is_some(), sent, waiting) {
+            (false, _, _) => s.t.get("admin.mail.off").to_string(),
+            (true, 0, 0) => s.t.get("admin.mail.on_resolve").to_string(),
+            (true, 0, _) => match error {
+                Some(e) => format!("{} {e}", s.t.get("admin.mail.retrying")),
+                None => s.t.get("admin.mail.waiting").to_string(),
+            },
+            (true, _, _) => s.t.get("admin.mail.sent").to_string(),
+        })
+    } else {
+        None
+    };
     let notice = notice.and_then(|d| match d {
         "resolved" => Some(s.t.get("admin.done.resolved")),
         "dismissed" => Some(s.t.get("admin.done.dismissed")),
@@ -298,6 +316,7 @@ async fn detail_page(
             claims: serde_json::from_str(&f.asserted_json).unwrap_or_default(),
             report,
             candidates,
+            mail_note,
             history,
             audit,
             raw: f.raw_response.as_deref().map(super::pretty_xml),
