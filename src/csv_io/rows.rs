@@ -25,7 +25,12 @@ pub fn required(kind: ImportKind) -> &'static [&'static str] {
 /// The columns a file of `kind` may have.
 pub fn optional(kind: ImportKind) -> &'static [&'static str] {
     match kind {
-        ImportKind::Schools => &["idp_entity_ids"],
+        ImportKind::Schools => &[
+            "idp_entity_ids",
+            "support_email",
+            "support_phone",
+            "support_url",
+        ],
         // `active` is what our export writes, so an export imports unchanged.
         ImportKind::Accounts => &["birth_date", "class_name", "email", "active"],
         ImportKind::Mappings => &[],
@@ -52,6 +57,50 @@ impl<'r> Cells<'r> {
             .map(|v| unneutralise(v.trim()))
             .filter(|v| !v.is_empty())
     }
+}
+
+/// A school's contact columns, checked for shape: `None` when the file has
+/// no such column (the school keeps its value), `Some("")` for an empty
+/// cell (cleared). Shown to users as `mailto:`, `tel:` and a link, so only
+/// what can be one is taken.
+fn contact_cells(cells: &Cells, p: &mut Problems) -> [Option<String>; 3] {
+    let take = |col: &'static str, ok: fn(&str) -> bool, why: &str, p: &mut Problems| {
+        if !cells.has(col) {
+            return None;
+        }
+        let v = cells.get(col).unwrap_or("");
+        if !v.is_empty() && !ok(v) {
+            p.push((col, format!("{v:?} {why}")));
+        }
+        Some(v.to_string())
+    };
+    [
+        take(
+            "support_email",
+            crate::resolve::report::is_email,
+            "is not an e-mail address",
+            p,
+        ),
+        take(
+            "support_phone",
+            crate::resolve::report::is_phone,
+            "is not a phone number (6 to 20 digits, with spaces, +, (), . or -)",
+            p,
+        ),
+        take(
+            "support_url",
+            is_web_address,
+            "is not a web address (http:// or https://)",
+            p,
+        ),
+    ]
+}
+
+/// An absolute `http` or `https` URL with a host.
+fn is_web_address(v: &str) -> bool {
+    url::Url::parse(v)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        && !v.contains(char::is_whitespace)
 }
 
 pub struct RowContext<'a> {
@@ -106,11 +155,12 @@ impl RowContext<'_> {
                     }
                     ids.into_iter().collect::<Vec<_>>().join(" ")
                 });
+                let [email, phone, url] = contact_cells(cells, &mut p);
                 match (code, name) {
                     (Some(code), Some(name)) if p.is_empty() => Ok((
                         code.clone(),
                         "school_code",
-                        vec![Some(code), Some(name), idps],
+                        vec![Some(code), Some(name), idps, email, phone, url],
                     )),
                     _ => Err(p),
                 }

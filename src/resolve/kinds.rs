@@ -88,6 +88,22 @@ impl FailureKind {
             FailureKind::IdentityMismatch | FailureKind::AmbiguousIdentity
         )
     }
+
+    /// Whether logging in again, unchanged, may well work: the login was
+    /// spoiled on the way (a stale or damaged message, a slow or replayed
+    /// one, a portal that stumbled), not refused for who the user is or
+    /// which school they belong to. These pages offer "back to your portal".
+    pub fn can_retry(self) -> bool {
+        matches!(
+            self,
+            FailureKind::MalformedRequest
+                | FailureKind::InvalidSignature
+                | FailureKind::WrongAudience
+                | FailureKind::Expired
+                | FailureKind::Replayed
+                | FailureKind::IdpError
+        )
+    }
 }
 
 impl fmt::Display for FailureKind {
@@ -122,6 +138,16 @@ mod tests {
     #[test]
     fn statuses_follow_the_spec_table() {
         assert!(!FailureKind::UntrustedSchool.is_resolvable());
+    }
+
+    #[test]
+    fn only_a_spoiled_login_is_worth_retrying_unchanged() {
+        for kind in FailureKind::ALL {
+            // Retrying never helps where an admin or the form is the way out.
+            assert!(!(kind.can_retry() && (kind.is_resolvable() || kind.has_form())));
+        }
+        assert!(FailureKind::Expired.can_retry());
+        assert!(!FailureKind::UntrustedSchool.can_retry());
     }
 }
 

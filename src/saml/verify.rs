@@ -111,6 +111,14 @@ fn idp_map(idps: Vec<(IdpMetadata, IdpConfig)>) -> Result<HashMap<String, Arc<Id
     Ok(map)
 }
 
+/// How the Assertion came: under a verified Response signature or not,
+/// and whether it was decrypted.
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    response_signed: bool,
+    decrypted: bool,
+}
+
 /// Verifies responses for every configured IdP.
 pub struct Verifier {
     pub sp_entity_id: String,
@@ -225,15 +233,11 @@ impl Verifier {
             None => false,
         };
         if is(&assertion, SAML_NS, "Assertion") {
-            return self.check_assertion(
-                &issuer,
-                &idp,
-                &shape,
-                assertion,
+            let how = Arrival {
                 response_signed,
-                false,
-                now,
-            );
+                decrypted: false,
+            };
+            return self.check_assertion(&issuer, &idp, &shape, assertion, how, now);
         }
         // An EncryptedAssertion: its plaintext is read in the namespace
         // context of the element it replaces, and by the same strict rules.
@@ -256,7 +260,17 @@ impl Verifier {
             .map_err(|e| before_signature(format!("the decrypted assertion: {e}")))?;
         let decrypted = inner_structure(&inner)
             .map_err(|e| before_signature(format!("the decrypted assertion: {e}")))?;
-        self.check_assertion(&issuer, &idp, &shape, decrypted, response_signed, true, now)
+        self.check_assertion(
+            &issuer,
+            &idp,
+            &shape,
+            decrypted,
+            Arrival {
+                response_signed,
+                decrypted: true,
+            },
+            now,
+        )
     }
 
     /// Decrypts an EncryptedID or EncryptedAttribute of a verified
@@ -355,17 +369,20 @@ impl Verifier {
         idp: &Idp,
         shape: &Shape,
         assertion: Node,
-        response_signed: bool,
-        decrypted: bool,
+        how: Arrival,
         now: DateTime<Utc>,
     ) -> Result<Verified, Rejection> {
+        let Arrival {
+            response_signed,
+            decrypted,
+        } = how;
         let unverified = claims_of(assertion);
         // What a decrypted assertion of an unsigned Response claims is not
         // recorded before its own signature is verified: the failure page
         // shows the sender the school it names, and an attacker reposting a
         // captured ciphertext in an unsigned Response would learn it (and
         // how far the decryption went).
-        let sender_may_see = !(decrypted && !response_signed);
+        let sender_may_see = !decrypted || response_signed;
         let unsigned_fail = |kind, detail: String| Rejection {
             kind,
             detail,

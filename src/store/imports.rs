@@ -9,7 +9,14 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 /// The temporary table's value columns, in the order rows are given.
 pub fn columns(kind: ImportKind) -> &'static [&'static str] {
     match kind {
-        ImportKind::Schools => &["code", "name", "idp_entity_ids"],
+        ImportKind::Schools => &[
+            "code",
+            "name",
+            "idp_entity_ids",
+            "support_email",
+            "support_phone",
+            "support_url",
+        ],
         ImportKind::Accounts => &[
             "account_id",
             "school_code",
@@ -180,14 +187,30 @@ pub async fn apply(
     match kind {
         ImportKind::Schools => {
             counts.created = count(conn, "SELECT COUNT(*) FROM imp t WHERE NOT EXISTS (SELECT 1 FROM schools s WHERE s.code = t.code)", None).await?;
-            counts.unchanged = count(conn, "SELECT COUNT(*) FROM imp t JOIN schools s ON s.code = t.code WHERE s.name IS t.name AND (t.idp_entity_ids IS NULL OR s.idp_entity_ids IS t.idp_entity_ids)", None).await?;
+            // The optional columns (the IdP list, the contact) are NULL
+            // here when the file has no such column: the school keeps
+            // what it has; an empty cell ('') clears it.
+            counts.unchanged = count(conn, "SELECT COUNT(*) FROM imp t JOIN schools s ON s.code = t.code WHERE s.name IS t.name AND (t.idp_entity_ids IS NULL OR s.idp_entity_ids IS t.idp_entity_ids)
+                 AND (t.support_email IS NULL OR s.support_email IS NULLIF(t.support_email, ''))
+                 AND (t.support_phone IS NULL OR s.support_phone IS NULLIF(t.support_phone, ''))
+                 AND (t.support_url IS NULL OR s.support_url IS NULLIF(t.support_url, ''))", None).await?;
             sqlx::query(
-                "INSERT INTO schools (code, name, idp_entity_ids, created_at, updated_at) SELECT code, name, COALESCE(idp_entity_ids, ''), ?1, ?1 FROM imp WHERE true
+                "INSERT INTO schools (code, name, idp_entity_ids, support_email, support_phone, support_url, created_at, updated_at)
+                 SELECT code, name, COALESCE(idp_entity_ids, ''), NULLIF(support_email, ''), NULLIF(support_phone, ''), NULLIF(support_url, ''), ?1, ?1 FROM imp WHERE true
                  ON CONFLICT(code) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at WHERE schools.name IS NOT excluded.name",
             )
             .bind(&now)
             .execute(&mut *conn)
             .await?;
+            for col in ["support_email", "support_phone", "support_url"] {
+                sqlx::query(&format!(
+                    "UPDATE schools SET {col} = NULLIF(t.{col}, ''), updated_at = ?1 FROM imp t
+                     WHERE t.code = schools.code AND t.{col} IS NOT NULL AND schools.{col} IS NOT NULLIF(t.{col}, '')"
+                ))
+                .bind(&now)
+                .execute(&mut *conn)
+                .await?;
+            }
             // A file without the column (NULL here) leaves each list alone.
             sqlx::query(
                 "UPDATE schools SET idp_entity_ids = t.idp_entity_ids, updated_at = ?1 FROM imp t

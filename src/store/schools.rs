@@ -57,6 +57,69 @@ pub async fn get(conn: &mut SqliteConnection, code: &str) -> Result<Option<Schoo
     }))
 }
 
+/// A school's own support contact (schools CSV `support_email`,
+/// `support_phone`, `support_url`), each checked for shape at import.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Contact {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub url: Option<String>,
+}
+
+impl Contact {
+    /// Whether the school gave any way to reach it.
+    pub fn is_empty(&self) -> bool {
+        self.email.is_none() && self.phone.is_none() && self.url.is_none()
+    }
+}
+
+/// A registered school and its contact; `None` for an unknown code.
+pub async fn with_contact(
+    conn: &mut SqliteConnection,
+    code: &str,
+) -> Result<Option<(School, Contact)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT code, name, support_email, support_phone, support_url FROM schools WHERE code = ?",
+    )
+    .bind(code)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|r| {
+        let some = |c: &str| r.get::<Option<String>, _>(c).filter(|v| !v.is_empty());
+        (
+            School {
+                code: r.get("code"),
+                name: r.get("name"),
+            },
+            Contact {
+                email: some("support_email"),
+                phone: some("support_phone"),
+                url: some("support_url"),
+            },
+        )
+    }))
+}
+
+/// Sets a registered school's contact (all three at once); false when no
+/// such school.
+pub async fn set_contact(
+    conn: &mut SqliteConnection,
+    code: &str,
+    c: &Contact,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE schools SET support_email = ?, support_phone = ?, support_url = ?, updated_at = ? WHERE code = ?",
+    )
+    .bind(&c.email)
+    .bind(&c.phone)
+    .bind(&c.url)
+    .bind(super::now_text())
+    .bind(code)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Every registered code, for validating a whole import at once.
 pub async fn all_codes(conn: &mut SqliteConnection) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT code FROM schools ORDER BY code")

@@ -5,6 +5,7 @@ pub mod api;
 pub mod demo;
 pub mod error;
 pub mod failures;
+mod logout;
 pub mod saml;
 
 use crate::i18n::{Lang, Tr};
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .merge(saml::routes())
+        .merge(logout::routes())
         .merge(failures::routes())
         .merge(admin::routes(state.svc.config.max_upload_bytes))
         .merge(api::routes());

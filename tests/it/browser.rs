@@ -1,7 +1,10 @@
-//! The whole story in a real browser (Debian's Chromium, driven through
-//! chromedriver over WebDriver): the demo IdP posts a homonym's login, the
+//! In a real browser (Debian's Chromium, driven through chromedriver over
+//! WebDriver): the whole story (the demo IdP posts a homonym's login, the
 //! failure page and its form, the admin desk resolves it, and the next login
-//! lands on `/me`.
+//! lands on `/me`), and every user page in each language at phone, desktop
+//! and 320 px width: no sideways scrolling, an axe-core scan with no serious
+//! or critical violation, Enter sending the form, and screenshots kept under
+//! `target/screenshots/`.
 
 use jointure::config::Config;
 use jointure::Application;
@@ -189,6 +192,73 @@ impl Browser {
         .unwrap_or(0)
     }
 
+    /// Runs a script in the page (WebDriver "execute script") and returns
+    /// its value.
+    async fn execute(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
+    /// Runs an asynchronous script: its last argument is the callback.
+    async fn execute_async(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/async",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
+    /// A Chrome DevTools command, through chromedriver.
+    async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.call(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({"cmd": cmd, "params": params})),
+        )
+        .await
+    }
+
+    /// Emulates a viewport of `width`×`height` CSS pixels; `mobile` also
+    /// honours the page's viewport meta tag as a phone does.
+    async fn viewport(&self, width: u32, height: u32, mobile: bool) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}),
+        )
+        .await;
+    }
+
+    /// Saves a screenshot of the whole page as `name`.png.
+    async fn screenshot(&self, dir: &std::path::Path, name: &str) {
+        use base64::Engine;
+        let v = self
+            .cdp(
+                "Page.captureScreenshot",
+                json!({"format": "png", "captureBeyondViewport": true}),
+            )
+            .await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v["data"].as_str().expect("screenshot data"))
+            .expect("png");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
+    /// Presses Enter in the field `css`.
+    async fn press_enter(&self, css: &str) {
+        let id = self.find(css).await;
+        self.call(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({"text": "\u{E007}"})),
+        )
+        .await;
+    }
+
     /// Waits until the page source contains `needle`.
     async fn wait_for(&self, needle: &str) -> String {
         for _ in 0..100 {
@@ -209,8 +279,9 @@ impl Drop for Browser {
     }
 }
 
-#[tokio::test]
-async fn the_whole_story_in_a_real_browser() {
+/// `serve --demo` on a port of its own (the demo IdP posts to the
+/// configured public URL): its base URL, the admin's password, its folder.
+async fn spawn_demo() -> (String, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("dir");
     let port = free_port();
     let mut c = Config::defaults();
@@ -224,6 +295,12 @@ async fn the_whole_story_in_a_real_browser() {
     let password = app.demo_admin_password().expect("password").to_string();
     let base = format!("http://127.0.0.1:{port}");
     tokio::spawn(app.run());
+    (base, password, dir)
+}
+
+#[tokio::test]
+async fn the_whole_story_in_a_real_browser() {
+    let (base, password, _dir) = spawn_demo().await;
 
     let Some(b) = Browser::start().await else {
         return;
@@ -252,21 +329,26 @@ async fn the_whole_story_in_a_real_browser() {
         0,
         "shown for a parent"
     );
-    let rows = b.count(".child").await;
+    let rows = b.count("fieldset.child").await;
     b.click("button[name=add_child]").await;
     assert_eq!(
-        b.count(".child").await,
+        b.count("fieldset.child").await,
         rows + 1,
         "a row added without a round trip"
     );
-    b.click(".child:last-of-type button[name=remove_child]")
+    assert_eq!(
+        b.count(&format!("#child-{}-last_name", rows + 1)).await,
+        1,
+        "its fields numbered"
+    );
+    b.click("fieldset.child:last-of-type button[name=remove_child]")
         .await;
-    assert_eq!(b.count(".child").await, rows);
+    assert_eq!(b.count("fieldset.child").await, rows);
     b.click("#role option[value=student]").await;
     b.type_into("#class_name", "4C").await;
     b.type_into("#email", "camille@example.test").await;
     b.type_into("#message", "Je suis en 4C.").await;
-    b.click("form.report button[type=submit]:not([name])").await;
+    b.click("#send").await;
     b.wait_for("Votre demande est envoyée").await;
 
     // The admin desk.
@@ -301,4 +383,210 @@ async fn the_whole_story_in_a_real_browser() {
     let me = b.wait_for("Vous êtes connecté").await;
     assert!(me.contains("Camille"));
     b.call("DELETE", "", None).await;
+}
+
+/// axe-core as `scripts/setup` installs it (npm, under `target/axe`).
+fn axe_source() -> Option<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/axe/node_modules/axe-core/axe.min.js");
+    match std::fs::read_to_string(&path) {
+        Ok(s) => Some(s),
+        Err(_) => {
+            assert!(
+                std::env::var("JOINTURE_REQUIRE_BROWSER").as_deref() != Ok("1"),
+                "axe-core is required here: run scripts/setup (it installs {})",
+                path.display()
+            );
+            eprintln!(
+                "accessibility scan skipped: {} is missing (scripts/setup installs axe-core from npm)",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+/// The sizes every user page is checked at: (name, width, height, mobile).
+const SIZES: [(&str, u32, u32, bool); 3] = [
+    ("phone", 390, 844, true),
+    ("desktop", 1280, 900, false),
+    ("narrow", 320, 640, true),
+];
+
+/// Checks the loaded page at every size: no sideways scroll, no serious or
+/// critical axe violation; takes a screenshot of each. Returns the
+/// problems found, to report them all at once.
+async fn check_page(b: &Browser, axe: &str, shots: &std::path::Path, name: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let injected = b
+        .execute(&format!("{axe}\n;return typeof window.axe;"))
+        .await;
+    assert_eq!(injected, json!("object"), "axe-core injected");
+    for (size, width, height, mobile) in SIZES {
+        b.viewport(width, height, mobile).await;
+        let m = b
+            .execute(
+                "var w = window.innerWidth; var wide = [];
+                 document.querySelectorAll('body *').forEach(function (e) {
+                   var r = e.getBoundingClientRect();
+                   if (r.right > w + 0.5 && wide.length < 5) wide.push(e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : '') + ' ' + Math.round(r.right));
+                 });
+                 return [document.documentElement.scrollWidth, w, wide];",
+            )
+            .await;
+        let (scroll, inner) = (m[0].as_u64().unwrap_or(0), m[1].as_u64().unwrap_or(0));
+        assert_eq!(inner, u64::from(width), "the viewport is {width} px wide");
+        if scroll > inner {
+            problems.push(format!(
+                "{name} at {size}: {scroll} px wide on a {inner} px screen; too wide: {}",
+                m[2]
+            ));
+        }
+        b.screenshot(shots, &format!("{name}-{size}")).await;
+        let found = b
+            .execute_async(
+                "var done = arguments[arguments.length - 1];
+                 axe.run(document, {resultTypes: ['violations']}).then(function (r) {
+                   done(r.violations.filter(function (v) {
+                     return v.impact === 'serious' || v.impact === 'critical';
+                   }).map(function (v) {
+                     return v.impact + ' ' + v.id + ': ' + v.help + ' — ' + v.nodes.slice(0, 3).map(function (n) { return n.target.join(' '); }).join(' | ');
+                   }));
+                 }, function (e) { done(['axe failed: ' + e]); });",
+            )
+            .await;
+        for v in found.as_array().into_iter().flatten() {
+            problems.push(format!(
+                "{name} at {size}: {}",
+                v.as_str().unwrap_or_default()
+            ));
+        }
+    }
+    problems
+}
+
+#[tokio::test]
+async fn every_user_page_fits_a_phone_and_passes_axe_in_every_language() {
+    let (base, _password, _dir) = spawn_demo().await;
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let Some(axe) = axe_source() else {
+        b.call("DELETE", "", None).await;
+        return;
+    };
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&shots).expect("target/screenshots");
+    b.call("POST", "/timeouts", Some(json!({"script": 120_000})))
+        .await;
+
+    // One failure of every kind, through the demo IdP's buttons.
+    let mut failures = Vec::new();
+    for s in jointure::demo::SCENARIOS
+        .iter()
+        .filter(|s| s.expect != "success")
+    {
+        b.goto(&format!("{base}/demo/idp")).await;
+        b.click(&format!("#demo-{}", s.id)).await;
+        let page = b.wait_for("jointure-failure-kind").await;
+        assert_eq!(
+            crate::common::meta(&page, "jointure-failure-kind").as_deref(),
+            Some(s.expect),
+            "{}",
+            s.id
+        );
+        let reference = crate::common::meta(&page, "jointure-reference").expect("reference");
+        failures.push((s.expect, reference));
+    }
+    assert_eq!(failures.len(), jointure::resolve::FailureKind::ALL.len());
+    let mismatch = failures
+        .iter()
+        .find(|(k, _)| *k == "identity_mismatch")
+        .map(|(_, r)| r.clone())
+        .expect("a mismatch");
+
+    let mut problems = Vec::new();
+    for lang in ["fr", "nl", "en"] {
+        for (kind, reference) in &failures {
+            b.goto(&format!("{base}/failures/{reference}?lang={lang}"))
+                .await;
+            b.wait_for("jointure-failure-kind").await;
+            assert_eq!(
+                b.execute("return document.documentElement.lang").await,
+                json!(lang)
+            );
+            problems.extend(check_page(&b, &axe, &shots, &format!("{lang}-{kind}")).await);
+        }
+        // Long values (a federation's entity ID, a long address) wrap at
+        // 320 px; the support code stays on one line.
+        b.goto(&format!("{base}/failures/{mismatch}?lang={lang}"))
+            .await;
+        b.find("#support-code").await;
+        b.viewport(320, 640, true).await;
+        let fits = b
+            .execute(
+                "document.querySelectorAll('.support dd').forEach(function (d) {
+                   d.textContent = 'https://federation.example.org/idp/shibboleth/' + 'x'.repeat(120);
+                 });
+                 return [document.documentElement.scrollWidth <= window.innerWidth,
+                         document.getElementById('support-code').getClientRects().length];",
+            )
+            .await;
+        assert_eq!(
+            fits,
+            json!([true, 1]),
+            "{lang}: long values wrap, the code does not"
+        );
+        b.goto(&format!("{base}/me?lang={lang}")).await;
+        b.wait_for("</main>").await;
+        problems.extend(check_page(&b, &axe, &shots, &format!("{lang}-me")).await);
+
+        // The form with errors, sent with Enter from a field: a parent who
+        // names no child and left the last name out.
+        b.viewport(390, 844, true).await;
+        b.goto(&format!("{base}/failures/{mismatch}?lang={lang}"))
+            .await;
+        b.find("#last_name").await;
+        let rows = b.count("fieldset.child").await;
+        b.type_into("#last_name", "").await;
+        b.click("#role option[value=parent]").await;
+        assert_eq!(b.count("fieldset.children[hidden]").await, 0, "shown live");
+        b.press_enter("#first_name").await;
+        b.wait_for("id=\"error-summary\"").await;
+        assert_eq!(
+            b.count("fieldset.child").await,
+            rows,
+            "Enter sent the form; it did not add or remove a child"
+        );
+        assert_eq!(
+            b.execute("return document.activeElement && document.activeElement.id")
+                .await,
+            json!("error-summary"),
+            "focus is on the error summary"
+        );
+        assert!(b.count("a[href='#last_name']").await == 1);
+        assert!(b.count("a[href='#child-1-last_name']").await == 1);
+        problems.extend(check_page(&b, &axe, &shots, &format!("{lang}-form-errors")).await);
+
+        // Corrected and sent: the "sent" page.
+        b.viewport(390, 844, true).await;
+        b.type_into("#last_name", "Inconnu").await;
+        b.click("#role option[value=student]").await;
+        assert_eq!(
+            b.count("fieldset.children[hidden]").await,
+            1,
+            "hidden again"
+        );
+        b.type_into("#email", "jean@example.test").await;
+        b.click("#send").await;
+        b.wait_for("id=\"follow-up\"").await;
+        problems.extend(check_page(&b, &axe, &shots, &format!("{lang}-sent")).await);
+    }
+    b.call("DELETE", "", None).await;
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
