@@ -335,31 +335,20 @@ pub async fn save_report(
     conn: &mut SqliteConnection,
     reference: &str,
     report_json: &str,
+    lang: &str,
 ) -> Result<bool, sqlx::Error> {
+    // The language the form was sent in: the e-mail that says it is
+    // resolved speaks it.
     let r = sqlx::query(
-        "UPDATE failures SET report_json = ?, reported_at = ? WHERE reference = ? AND status = 'open'",
+        "UPDATE failures SET report_json = ?, report_lang = ?, reported_at = ? WHERE reference = ? AND status = 'open'",
     )
     .bind(report_json)
+    .bind(lang)
     .bind(super::now_text())
     .bind(reference)
     .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected() == 1)
-}
-
-/// Records the language the user sent the form in (for the e-mail that
-/// tells them it is resolved).
-pub async fn set_report_lang(
-    conn: &mut SqliteConnection,
-    reference: &str,
-    lang: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE failures SET report_lang = ? WHERE reference = ?")
-        .bind(lang)
-        .bind(reference)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
 
 /// Forgets the personal data of failures not seen for `days` days: the raw

@@ -885,7 +885,7 @@ async fn report(
     }
     let json = serde_json::to_string(&r).map_err(|e| AppError::Internal(e.to_string()))?;
     let mut conn = st.svc.pool.acquire().await?;
-    if !failures::save_report(&mut conn, &f.reference, &json).await? {
+    if !failures::save_report(&mut conn, &f.reference, &json, t.lang.code()).await? {
         return Ok(super::message_page(
             StatusCode::CONFLICT,
             t,

@@ -42,13 +42,10 @@ async fn reported_failure(app: &TestApp, subject: &str, email: &str, lang: &str)
         "message": "", "children": [],
     });
     assert!(
-        failures::save_report(&mut conn, &reference, &report.to_string())
+        failures::save_report(&mut conn, &reference, &report.to_string(), lang)
             .await
             .expect("save")
     );
-    failures::set_report_lang(&mut conn, &reference, lang)
-        .await
-        .expect("lang");
     reference
 }
 
@@ -192,4 +189,45 @@ async fn without_an_e_mail_or_without_smtp_nothing_is_sent_and_nothing_is_lost()
         page.contains("id=\"mail-note\"") && page.contains("smtp_url"),
         "{page}"
     );
+}
+
+#[tokio::test]
+async fn the_form_remembers_the_language_it_was_sent_in() {
+    let app = TestApp::spawn().await;
+    let reference = app.fail(&app.nobody("sub-lang")).await;
+    // The user switched the page to Dutch; the form goes out from there.
+    let page = app
+        .get(&format!("/failures/{reference}?lang=nl"))
+        .await
+        .text()
+        .await
+        .expect("page");
+    let csrf = csrf_from(&page);
+    let res = app
+        .post_with(
+            &app.client,
+            &format!("/failures/{reference}/report"),
+            &[
+                ("csrf_token", &csrf),
+                ("last_name", "Jansen"),
+                ("first_name", "Daan"),
+                ("birth_date", "2011-03-14"),
+                ("role", "student"),
+                ("email", "daan@example.test"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        res.status().as_u16(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    let lang: Option<String> =
+        sqlx::query_scalar("SELECT report_lang FROM failures WHERE reference = ?")
+            .bind(&reference)
+            .fetch_one(&app.svc.pool)
+            .await
+            .expect("row");
+    assert_eq!(lang.as_deref(), Some("nl"));
 }
