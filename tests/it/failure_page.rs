@@ -952,24 +952,22 @@ fn keys_in_template(text: &str, namespaces: &std::collections::BTreeSet<String>)
 #[test]
 fn every_catalogue_key_a_template_uses_exists_in_every_language() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let source = std::fs::read_to_string(root.join("src/i18n.rs")).expect("catalogue");
-    // The keys of each language's table, read from its source.
-    let table = |name: &str| -> std::collections::BTreeSet<String> {
-        let start = source
-            .find(&format!("const {name}: &[(&str, &str)] = &["))
-            .unwrap_or_else(|| panic!("table {name}"));
-        let end = start + source[start..].find("\n];").expect("table end");
-        source[start..end]
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("(\""))
-            .filter_map(|l| l.split('"').next())
-            .map(str::to_string)
+    // The keys of each language's catalogue file.
+    let table = |code: &str| -> std::collections::BTreeSet<String> {
+        let (_, text) = jointure::i18n::FILES
+            .iter()
+            .find(|(c, _)| *c == code)
+            .unwrap_or_else(|| panic!("catalogue {code}"));
+        jointure::i18n::parse(text)
+            .expect("catalogue parses")
+            .into_iter()
+            .map(|(k, _)| k.to_string())
             .collect()
     };
     let langs = [
-        ("fr", table("FR")),
-        ("nl", table("NL")),
-        ("en", table("EN")),
+        ("fr", table("fr")),
+        ("nl", table("nl")),
+        ("en", table("en")),
     ];
     assert!(
         langs.iter().all(|(_, t)| t.len() > 100),
