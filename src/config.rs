@@ -372,6 +372,8 @@ impl Config {
         Config::resolve(fc, &base, &name)
     }
 
+    // Long on purpose: one validation per key, in the order of the table in
+    // the README.
     fn resolve(fc: FileConfig, base: &Path, name: &str) -> Result<Config, ConfigError> {
         let err = |m: String| ConfigError::new(name, m);
         let rel = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
@@ -476,6 +478,8 @@ impl Config {
 /// Applies `JOINTURE_*` variables over the file's values. Paths given in the
 /// environment are relative to the working directory, so they are made
 /// absolute here.
+// Long on purpose: one override per environment variable, as listed in
+// the README.
 fn apply_env(
     mut fc: FileConfig,
     get: impl Fn(&str) -> Option<String>,

@@ -72,6 +72,9 @@ fn rendered_uri<'a>(
         .map(|(_, u)| *u)
 }
 
+// Long on purpose: one element of Canonical XML as the specification
+// writes it (namespaces, attributes in order, children), kept whole to be
+// checked against it.
 fn element<'a, 'i: 'a>(
     out: &mut Vec<u8>,
     n: Node<'a, 'i>,

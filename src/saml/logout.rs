@@ -510,6 +510,8 @@ fn verify_query_signature(q: &QuerySignature, certs: &[String]) -> Result<(), Re
 /// and time. `slo_url` is our SingleLogoutService; `skew_seconds` the
 /// configured clock skew. CPU-bound (parse, RSA): call it from
 /// `spawn_blocking`.
+// Long on purpose: a logout message's checks in order (shape, issuer,
+// signature for its binding, destination, times), read top to bottom.
 pub fn verify(
     inc: &Incoming,
     verifier: &Verifier,

@@ -121,6 +121,8 @@ pub fn read_document(
     Ok((out, skipped))
 }
 
+// Long on purpose: every rule an IdP entity must meet, each with the
+// message that names it.
 fn read_entity(entity: roxmltree::Node) -> Result<Option<IdpMetadata>, String> {
     let Some(idp) = entity
         .children()

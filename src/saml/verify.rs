@@ -29,7 +29,7 @@ use super::dsig::{verify_enveloped, TrustedKeys};
 use super::metadata::IdpMetadata;
 use super::reading::{
     check_version, inner_structure, outer_structure, read_assertion, read_message, read_shape,
-    signature_of, single, wrap_in_context, Session, Shape,
+    signature_of, single, wrap_in_context, AssertionFacts, Session, Shape,
 };
 use super::xml::{child, is, DS_NS, SAMLP_NS, SAML_NS};
 use super::xmlenc::decrypt_element;
@@ -179,6 +179,8 @@ impl Verifier {
 
     /// Runs every check on a decoded response. CPU-bound (parse, digest,
     /// RSA): call it from `spawn_blocking`.
+    // Long on purpose: the checks of SPEC §2 one after another, in the order
+    // that decides the kind, readable top to bottom.
     pub fn verify(&self, xml: &str, now: DateTime<Utc>) -> Result<Verified, Rejection> {
         let malformed = |d: String| Rejection::new(FailureKind::MalformedRequest, d);
         let doc = read_message(xml).map_err(malformed)?;
@@ -273,6 +275,122 @@ impl Verifier {
         )
     }
 
+    /// Audience: required, and every restriction must name us; the
+    /// Destination, when present, must be our ACS (on an unsigned Response
+    /// it is only routing, but a wrong one is still refused).
+    fn addressed_to_us(
+        &self,
+        a: &AssertionFacts,
+        shape: &Shape,
+    ) -> Result<(), (FailureKind, String)> {
+        let wrong = |d: String| Err((FailureKind::WrongAudience, d));
+        if a.audiences.is_empty() {
+            return wrong("the Assertion has no AudienceRestriction".into());
+        }
+        if !a
+            .audiences
+            .iter()
+            .all(|r| r.iter().any(|au| au.trim() == self.sp_entity_id))
+        {
+            return wrong(format!(
+                "the AudienceRestriction does not name {}",
+                self.sp_entity_id
+            ));
+        }
+        match &shape.destination {
+            Some(dest) if dest != &self.acs_url => {
+                wrong(format!("the Destination {dest:?} is not our ACS"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The Assertion's own time window (IssueInstant at most
+    /// [`MAX_ASSERTION_AGE_SECONDS`] old, Conditions), with the skew;
+    /// returns until when it could be replayed so far.
+    fn time_window(
+        &self,
+        a: &AssertionFacts,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, (FailureKind, String)> {
+        let expired = |d: String| Err((FailureKind::Expired, d));
+        let skew = self.skew;
+        let age = Duration::seconds(MAX_ASSERTION_AGE_SECONDS);
+        let mut latest = a.issue_instant + age;
+        if a.issue_instant - skew > now {
+            return expired("the Assertion was issued in the future".into());
+        }
+        if a.issue_instant + age + skew <= now {
+            return expired(format!(
+                "the Assertion was issued at {} and is too old",
+                a.issue_instant
+            ));
+        }
+        if let Some(nb) = a.not_before.filter(|nb| now < *nb - skew) {
+            return expired(format!("not valid before {nb}"));
+        }
+        if let Some(noa) = a.not_on_or_after {
+            if now >= noa + skew {
+                return expired(format!("expired at {noa}"));
+            }
+            latest = latest.max(noa);
+        }
+        Ok(latest)
+    }
+
+    /// A bearer SubjectConfirmation with our ACS as Recipient and a time
+    /// window that holds is required; its InResponseTo values are added,
+    /// and the replay horizon `latest` extended.
+    fn bearer(
+        &self,
+        a: &AssertionFacts,
+        now: DateTime<Utc>,
+        mut latest: DateTime<Utc>,
+        in_response_to: &mut BTreeSet<String>,
+    ) -> Result<DateTime<Utc>, (FailureKind, String)> {
+        let skew = self.skew;
+        let mut bearer_ok = false;
+        for conf in a
+            .confirmations
+            .iter()
+            .filter(|c| c.method.as_deref() == Some(BEARER))
+        {
+            let Some(data) = &conf.data else {
+                continue;
+            };
+            if data.recipient.as_deref() != Some(self.acs_url.as_str()) {
+                continue;
+            }
+            if let Some(nb) = data.not_before.filter(|nb| now < *nb - skew) {
+                return Err((
+                    FailureKind::Expired,
+                    format!("confirmation not valid before {nb}"),
+                ));
+            }
+            match data.not_on_or_after {
+                Some(noa) if now < noa + skew => latest = latest.max(noa),
+                Some(noa) => {
+                    return Err((
+                        FailureKind::Expired,
+                        format!("confirmation expired at {noa}"),
+                    ))
+                }
+                None => continue,
+            }
+            if let Some(irt) = &data.in_response_to {
+                in_response_to.insert(irt.clone());
+            }
+            bearer_ok = true;
+        }
+        if !bearer_ok {
+            return Err((
+                FailureKind::WrongAudience,
+                "no bearer SubjectConfirmation with our ACS as Recipient and a NotOnOrAfter".into(),
+            ));
+        }
+        Ok(latest)
+    }
+
     /// Decrypts an EncryptedID or EncryptedAttribute of a verified
     /// Assertion (its signature covers the ciphertext) and reads the one
     /// `local` element inside by the same strict rules.
@@ -363,6 +481,8 @@ impl Verifier {
 
     /// The checks on the Assertion itself, read from the tree its signature
     /// (or the Response's) was verified on.
+    // Long on purpose: the Assertion's checks in SPEC order (signature,
+    // issuer, audience, times, bearer, then the encrypted parts).
     fn check_assertion(
         &self,
         issuer: &str,
@@ -419,115 +539,18 @@ impl Verifier {
                 "the signed Assertion names another Issuer".into(),
             ));
         }
-
-        // Audience: required, and every restriction must name us.
-        if a.audiences.is_empty() {
-            return Err(fail(
-                FailureKind::WrongAudience,
-                "the Assertion has no AudienceRestriction".into(),
-            ));
-        }
-        if !a
-            .audiences
-            .iter()
-            .all(|r| r.iter().any(|au| au.trim() == self.sp_entity_id))
-        {
-            return Err(fail(
-                FailureKind::WrongAudience,
-                format!(
-                    "the AudienceRestriction does not name {}",
-                    self.sp_entity_id
-                ),
-            ));
-        }
-        // Destination: when present it must be our ACS (on an unsigned
-        // Response it is only routing, but a wrong one is still refused).
-        if let Some(dest) = &shape.destination {
-            if dest != &self.acs_url {
-                return Err(fail(
-                    FailureKind::WrongAudience,
-                    format!("the Destination {dest:?} is not our ACS"),
-                ));
-            }
-        }
-
-        // Time window.
-        let skew = self.skew;
-        let age = Duration::seconds(MAX_ASSERTION_AGE_SECONDS);
-        let mut latest = a.issue_instant + age;
-        if a.issue_instant - skew > now {
-            return Err(fail(
-                FailureKind::Expired,
-                "the Assertion was issued in the future".into(),
-            ));
-        }
-        if a.issue_instant + age + skew <= now {
-            return Err(fail(
-                FailureKind::Expired,
-                format!(
-                    "the Assertion was issued at {} and is too old",
-                    a.issue_instant
-                ),
-            ));
-        }
-        if let Some(nb) = a.not_before {
-            if now < nb - skew {
-                return Err(fail(FailureKind::Expired, format!("not valid before {nb}")));
-            }
-        }
-        if let Some(noa) = a.not_on_or_after {
-            if now >= noa + skew {
-                return Err(fail(FailureKind::Expired, format!("expired at {noa}")));
-            }
-            latest = latest.max(noa);
-        }
-        let mut in_response_to = BTreeSet::new();
+        self.addressed_to_us(&a, shape)
+            .map_err(|(k, d)| fail(k, d))?;
+        let latest = self.time_window(&a, now).map_err(|(k, d)| fail(k, d))?;
         // The Response's InResponseTo counts only when the Response is
         // signed; otherwise only the signed SubjectConfirmationData's does.
+        let mut in_response_to = BTreeSet::new();
         if let Some(irt) = shape.in_response_to.as_ref().filter(|_| response_signed) {
             in_response_to.insert(irt.clone());
         }
-        let mut bearer_ok = false;
-        for conf in a
-            .confirmations
-            .iter()
-            .filter(|c| c.method.as_deref() == Some(BEARER))
-        {
-            let Some(data) = &conf.data else {
-                continue;
-            };
-            if data.recipient.as_deref() != Some(self.acs_url.as_str()) {
-                continue;
-            }
-            if let Some(nb) = data.not_before {
-                if now < nb - skew {
-                    return Err(fail(
-                        FailureKind::Expired,
-                        format!("confirmation not valid before {nb}"),
-                    ));
-                }
-            }
-            match data.not_on_or_after {
-                Some(noa) if now < noa + skew => latest = latest.max(noa),
-                Some(noa) => {
-                    return Err(fail(
-                        FailureKind::Expired,
-                        format!("confirmation expired at {noa}"),
-                    ))
-                }
-                None => continue,
-            }
-            if let Some(irt) = &data.in_response_to {
-                in_response_to.insert(irt.clone());
-            }
-            bearer_ok = true;
-        }
-        if !bearer_ok {
-            return Err(fail(
-                FailureKind::WrongAudience,
-                "no bearer SubjectConfirmation with our ACS as Recipient and a NotOnOrAfter".into(),
-            ));
-        }
+        let latest = self
+            .bearer(&a, now, latest, &mut in_response_to)
+            .map_err(|(k, d)| fail(k, d))?;
         // Encrypted parts (EncryptedID, EncryptedAttribute) are opened last,
         // once every other check passed: each costs RSA operations, which a
         // reposted expired or misdirected assertion must not buy.
@@ -540,7 +563,7 @@ impl Verifier {
         Ok(Verified {
             issuer: issuer.to_string(),
             assertion_id: a.id,
-            replay_until: latest + skew,
+            replay_until: latest + self.skew,
             in_response_to,
             claims,
             session: a.session,

@@ -126,6 +126,9 @@ fn data_cipher(alg: &str) -> Option<DataCipher> {
 
 /// Decrypts an EncryptedAssertion, EncryptedID or EncryptedAttribute into
 /// the text of the element it hides.
+// Long on purpose: the decryption rules in order (element, algorithms,
+// keys tried, then the content), so the bounds on a stranger's work read
+// together.
 pub fn decrypt_element(encrypted: Node, sp_keys: &[PKey<Private>]) -> Result<String, String> {
     let data = only_child(encrypted, XENC_NS, "EncryptedData")?;
     if let Some(t) = data.attribute("Type") {

@@ -196,6 +196,8 @@ async fn fold_unverified(
 /// one (no subject) folds by sender under [`UNVERIFIED_BUDGET`]. A folded
 /// failure keeps its school, so it never moves from one school's desk to
 /// another's.
+// Long on purpose: the budget, the fold and the insert of one refusal are
+// one transaction's statements, in the order they must run.
 pub async fn record(
     conn: &mut SqliteConnection,
     f: &NewFailure,

@@ -185,95 +185,121 @@ pub async fn apply(
     let now = now_text();
     let mut counts = Counts::default();
     match kind {
-        ImportKind::Schools => {
-            counts.created = count(conn, "SELECT COUNT(*) FROM imp t WHERE NOT EXISTS (SELECT 1 FROM schools s WHERE s.code = t.code)", None).await?;
-            // The optional columns (the IdP list, the contact) are NULL
-            // here when the file has no such column: the school keeps
-            // what it has; an empty cell ('') clears it.
-            counts.unchanged = count(conn, "SELECT COUNT(*) FROM imp t JOIN schools s ON s.code = t.code WHERE s.name IS t.name AND (t.idp_entity_ids IS NULL OR s.idp_entity_ids IS t.idp_entity_ids)
-                 AND (t.support_email IS NULL OR s.support_email IS NULLIF(t.support_email, ''))
-                 AND (t.support_phone IS NULL OR s.support_phone IS NULLIF(t.support_phone, ''))
-                 AND (t.support_url IS NULL OR s.support_url IS NULLIF(t.support_url, ''))", None).await?;
-            sqlx::query(
-                "INSERT INTO schools (code, name, idp_entity_ids, support_email, support_phone, support_url, created_at, updated_at)
-                 SELECT code, name, COALESCE(idp_entity_ids, ''), NULLIF(support_email, ''), NULLIF(support_phone, ''), NULLIF(support_url, ''), ?1, ?1 FROM imp WHERE true
-                 ON CONFLICT(code) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at WHERE schools.name IS NOT excluded.name",
-            )
-            .bind(&now)
-            .execute(&mut *conn)
-            .await?;
-            for col in ["support_email", "support_phone", "support_url"] {
-                sqlx::query(&format!(
-                    "UPDATE schools SET {col} = NULLIF(t.{col}, ''), updated_at = ?1 FROM imp t
-                     WHERE t.code = schools.code AND t.{col} IS NOT NULL AND schools.{col} IS NOT NULLIF(t.{col}, '')"
-                ))
-                .bind(&now)
-                .execute(&mut *conn)
-                .await?;
-            }
-            // A file without the column (NULL here) leaves each list alone.
-            sqlx::query(
-                "UPDATE schools SET idp_entity_ids = t.idp_entity_ids, updated_at = ?1 FROM imp t
-                 WHERE t.code = schools.code AND t.idp_entity_ids IS NOT NULL AND schools.idp_entity_ids IS NOT t.idp_entity_ids",
-            )
-            .bind(&now)
-            .execute(&mut *conn)
-            .await?;
-        }
-        ImportKind::Accounts => {
-            counts.created = count(conn, "SELECT COUNT(*) FROM imp t WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = t.account_id)", None).await?;
-            counts.unchanged = count(
-                conn,
-                "SELECT COUNT(*) FROM imp t JOIN accounts a ON a.account_id = t.account_id
-                 WHERE a.school_code IS t.school_code AND a.last_name IS t.last_name AND a.first_name IS t.first_name
-                   AND a.birth_date IS t.birth_date AND a.role IS t.role AND a.class_name IS t.class_name
-                   AND a.email IS t.email AND a.active = CAST(t.active AS INTEGER)",
-                None,
-            )
-            .await?;
-            if let Some(school) = replace_school {
-                let missing = "FROM accounts WHERE school_code = ? AND active = 1 AND account_id NOT IN (SELECT account_id FROM imp)";
-                counts.deactivated =
-                    count(conn, &format!("SELECT COUNT(*) {missing}"), Some(school)).await?;
-                sqlx::query(&format!("UPDATE accounts SET active = 0, updated_at = ? WHERE account_id IN (SELECT account_id {missing})"))
-                    .bind(&now)
-                    .bind(school)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            sqlx::query(
-                "INSERT INTO accounts (account_id, school_code, last_name, first_name, birth_date, role, class_name, email, folded_last, folded_first, active, created_at, updated_at)
-                 SELECT account_id, school_code, last_name, first_name, birth_date, role, class_name, email, folded_last, folded_first, CAST(active AS INTEGER), ?1, ?1 FROM imp WHERE true
-                 ON CONFLICT(account_id) DO UPDATE SET school_code = excluded.school_code, last_name = excluded.last_name,
-                   first_name = excluded.first_name, birth_date = excluded.birth_date, role = excluded.role,
-                   class_name = excluded.class_name, email = excluded.email, folded_last = excluded.folded_last,
-                   folded_first = excluded.folded_first, active = excluded.active, updated_at = excluded.updated_at
-                 WHERE accounts.school_code IS NOT excluded.school_code OR accounts.last_name IS NOT excluded.last_name
-                   OR accounts.first_name IS NOT excluded.first_name OR accounts.birth_date IS NOT excluded.birth_date
-                   OR accounts.role IS NOT excluded.role OR accounts.class_name IS NOT excluded.class_name
-                   OR accounts.email IS NOT excluded.email OR accounts.active IS NOT excluded.active",
-            )
-            .bind(&now)
-            .execute(&mut *conn)
-            .await?;
-        }
-        ImportKind::Mappings => {
-            counts.created = count(conn, "SELECT COUNT(*) FROM imp t WHERE NOT EXISTS (SELECT 1 FROM mappings m WHERE m.idp_entity_id = t.idp_entity_id AND m.subject = t.subject)", None).await?;
-            counts.unchanged = count(conn, "SELECT COUNT(*) FROM imp t JOIN mappings m ON m.idp_entity_id = t.idp_entity_id AND m.subject = t.subject WHERE m.account_id = t.account_id", None).await?;
-            sqlx::query(
-                "INSERT INTO mappings (idp_entity_id, subject, account_id, source, created_at, created_by)
-                 SELECT idp_entity_id, subject, account_id, 'import', ?1, ?2 FROM imp WHERE true
-                 ON CONFLICT(idp_entity_id, subject) DO UPDATE SET account_id = excluded.account_id, source = 'import',
-                   created_at = excluded.created_at, created_by = excluded.created_by
-                 WHERE mappings.account_id IS NOT excluded.account_id",
-            )
-            .bind(&now)
-            .bind(actor)
-            .execute(&mut *conn)
-            .await?;
-        }
+        ImportKind::Schools => apply_schools(conn, &now, &mut counts).await?,
+        ImportKind::Accounts => apply_accounts(conn, replace_school, &now, &mut counts).await?,
+        ImportKind::Mappings => apply_mappings(conn, actor, &now, &mut counts).await?,
     }
     Ok(counts)
+}
+
+/// Schools: created, unchanged, then the upsert and the optional columns.
+async fn apply_schools(
+    conn: &mut SqliteConnection,
+    now: &str,
+    counts: &mut Counts,
+) -> sqlx::Result<()> {
+    counts.created = count(conn, "SELECT COUNT(*) FROM imp t WHERE NOT EXISTS (SELECT 1 FROM schools s WHERE s.code = t.code)", None).await?;
+    // The optional columns (the IdP list, the contact) are NULL
+    // here when the file has no such column: the school keeps
+    // what it has; an empty cell ('') clears it.
+    counts.unchanged = count(conn, "SELECT COUNT(*) FROM imp t JOIN schools s ON s.code = t.code WHERE s.name IS t.name AND (t.idp_entity_ids IS NULL OR s.idp_entity_ids IS t.idp_entity_ids)
+             AND (t.support_email IS NULL OR s.support_email IS NULLIF(t.support_email, ''))
+             AND (t.support_phone IS NULL OR s.support_phone IS NULLIF(t.support_phone, ''))
+             AND (t.support_url IS NULL OR s.support_url IS NULLIF(t.support_url, ''))", None).await?;
+    sqlx::query(
+            "INSERT INTO schools (code, name, idp_entity_ids, support_email, support_phone, support_url, created_at, updated_at)
+             SELECT code, name, COALESCE(idp_entity_ids, ''), NULLIF(support_email, ''), NULLIF(support_phone, ''), NULLIF(support_url, ''), ?1, ?1 FROM imp WHERE true
+             ON CONFLICT(code) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at WHERE schools.name IS NOT excluded.name",
+        )
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    for col in ["support_email", "support_phone", "support_url"] {
+        sqlx::query(&format!(
+                "UPDATE schools SET {col} = NULLIF(t.{col}, ''), updated_at = ?1 FROM imp t
+                 WHERE t.code = schools.code AND t.{col} IS NOT NULL AND schools.{col} IS NOT NULLIF(t.{col}, '')"
+            ))
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+    }
+    // A file without the column (NULL here) leaves each list alone.
+    sqlx::query(
+            "UPDATE schools SET idp_entity_ids = t.idp_entity_ids, updated_at = ?1 FROM imp t
+             WHERE t.code = schools.code AND t.idp_entity_ids IS NOT NULL AND schools.idp_entity_ids IS NOT t.idp_entity_ids",
+        )
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Accounts: created, unchanged, `--replace` deactivations, then the upsert.
+async fn apply_accounts(
+    conn: &mut SqliteConnection,
+    replace_school: Option<&str>,
+    now: &str,
+    counts: &mut Counts,
+) -> sqlx::Result<()> {
+    counts.created = count(conn, "SELECT COUNT(*) FROM imp t WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = t.account_id)", None).await?;
+    counts.unchanged = count(
+            conn,
+            "SELECT COUNT(*) FROM imp t JOIN accounts a ON a.account_id = t.account_id
+             WHERE a.school_code IS t.school_code AND a.last_name IS t.last_name AND a.first_name IS t.first_name
+               AND a.birth_date IS t.birth_date AND a.role IS t.role AND a.class_name IS t.class_name
+               AND a.email IS t.email AND a.active = CAST(t.active AS INTEGER)",
+            None,
+        )
+        .await?;
+    if let Some(school) = replace_school {
+        let missing = "FROM accounts WHERE school_code = ? AND active = 1 AND account_id NOT IN (SELECT account_id FROM imp)";
+        counts.deactivated =
+            count(conn, &format!("SELECT COUNT(*) {missing}"), Some(school)).await?;
+        sqlx::query(&format!("UPDATE accounts SET active = 0, updated_at = ? WHERE account_id IN (SELECT account_id {missing})"))
+                .bind(now)
+                .bind(school)
+                .execute(&mut *conn)
+                .await?;
+    }
+    sqlx::query(
+            "INSERT INTO accounts (account_id, school_code, last_name, first_name, birth_date, role, class_name, email, folded_last, folded_first, active, created_at, updated_at)
+             SELECT account_id, school_code, last_name, first_name, birth_date, role, class_name, email, folded_last, folded_first, CAST(active AS INTEGER), ?1, ?1 FROM imp WHERE true
+             ON CONFLICT(account_id) DO UPDATE SET school_code = excluded.school_code, last_name = excluded.last_name,
+               first_name = excluded.first_name, birth_date = excluded.birth_date, role = excluded.role,
+               class_name = excluded.class_name, email = excluded.email, folded_last = excluded.folded_last,
+               folded_first = excluded.folded_first, active = excluded.active, updated_at = excluded.updated_at
+             WHERE accounts.school_code IS NOT excluded.school_code OR accounts.last_name IS NOT excluded.last_name
+               OR accounts.first_name IS NOT excluded.first_name OR accounts.birth_date IS NOT excluded.birth_date
+               OR accounts.role IS NOT excluded.role OR accounts.class_name IS NOT excluded.class_name
+               OR accounts.email IS NOT excluded.email OR accounts.active IS NOT excluded.active",
+        )
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Mappings: created, unchanged, then the upsert (source `import`).
+async fn apply_mappings(
+    conn: &mut SqliteConnection,
+    actor: &str,
+    now: &str,
+    counts: &mut Counts,
+) -> sqlx::Result<()> {
+    counts.created = count(conn, "SELECT COUNT(*) FROM imp t WHERE NOT EXISTS (SELECT 1 FROM mappings m WHERE m.idp_entity_id = t.idp_entity_id AND m.subject = t.subject)", None).await?;
+    counts.unchanged = count(conn, "SELECT COUNT(*) FROM imp t JOIN mappings m ON m.idp_entity_id = t.idp_entity_id AND m.subject = t.subject WHERE m.account_id = t.account_id", None).await?;
+    sqlx::query(
+            "INSERT INTO mappings (idp_entity_id, subject, account_id, source, created_at, created_by)
+             SELECT idp_entity_id, subject, account_id, 'import', ?1, ?2 FROM imp WHERE true
+             ON CONFLICT(idp_entity_id, subject) DO UPDATE SET account_id = excluded.account_id, source = 'import',
+               created_at = excluded.created_at, created_by = excluded.created_by
+             WHERE mappings.account_id IS NOT excluded.account_id",
+        )
+        .bind(now)
+        .bind(actor)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// An identity with open failures that an import may now resolve: what a
