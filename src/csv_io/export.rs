@@ -5,7 +5,7 @@
 
 use super::neutralise;
 use crate::resolve::report::Report;
-use crate::store::failures::{self, Cursor, Filter};
+use crate::store::failures::{self, Cursor, Failure, Filter};
 use crate::store::Scope;
 use sqlx::SqlitePool;
 
@@ -148,128 +148,146 @@ impl Exporter {
         Ok(Some(prefix))
     }
 
+    /// The next page of rows, of the export's kind.
     async fn page(&mut self) -> Result<Vec<Vec<String>>, sqlx::Error> {
-        let mut conn = self.pool.acquire().await?;
-        let school = self.filter.school.clone().filter(|s| !s.is_empty());
         match self.kind {
-            ExportKind::Failures => {
-                let cursor = self.after.as_ref().map(|(t, id)| Cursor {
-                    last_seen: t.clone(),
-                    id: *id,
-                });
-                let (items, next) =
-                    failures::list(&mut conn, &self.scope, &self.filter, cursor.as_ref(), PAGE)
-                        .await?;
-                self.after = next.map(|c| (c.last_seen, c.id));
-                if self.after.is_none() {
-                    self.done = true;
-                }
-                Ok(items
-                    .into_iter()
-                    .map(|f| {
-                        let r: Report = f
-                            .report_json
-                            .as_deref()
-                            .and_then(|j| serde_json::from_str(j).ok())
-                            .unwrap_or_default();
-                        let declared = f.report_json.is_some();
-                        let pick = |d: &str, a: Option<String>| {
-                            if declared && !d.is_empty() {
-                                d.to_string()
-                            } else {
-                                a.unwrap_or_default()
-                            }
-                        };
-                        vec![
-                            f.reference,
-                            f.support_code,
-                            f.first_seen,
-                            f.last_seen,
-                            f.count.to_string(),
-                            f.kind.as_str().to_string(),
-                            f.status.to_string(),
-                            f.idp_entity_id.unwrap_or_default(),
-                            f.school_code.unwrap_or_default(),
-                            f.subject.unwrap_or_default(),
-                            f.asserted_last_name.unwrap_or_default(),
-                            f.asserted_first_name.unwrap_or_default(),
-                            f.asserted_birth_date.unwrap_or_default(),
-                            r.last_name.clone(),
-                            r.first_name.clone(),
-                            r.birth_date.clone(),
-                            pick(&r.role, f.asserted_role),
-                            pick(&r.class_name, f.asserted_class_name),
-                            r.email.clone(),
-                            f.resolved_account_id.unwrap_or_default(),
-                            f.resolved_by.unwrap_or_default(),
-                            f.resolved_at.unwrap_or_default(),
-                        ]
-                    })
-                    .collect())
-            }
-            ExportKind::Mappings => {
-                let after = self.after.as_ref().map(|a| a.1).unwrap_or(0);
-                let rows = crate::store::mappings::export_page(
-                    &mut conn,
-                    &self.scope,
-                    school.as_deref(),
-                    after,
-                    PAGE,
-                )
-                .await?;
-                if let Some(last) = rows.last() {
-                    self.after = Some((String::new(), last.id));
-                }
-                Ok(rows
-                    .into_iter()
-                    .map(|m| {
-                        vec![
-                            m.idp_entity_id,
-                            m.subject,
-                            m.account_id,
-                            m.school_code,
-                            m.source,
-                            m.created_at,
-                            m.created_by.unwrap_or_default(),
-                        ]
-                    })
-                    .collect())
-            }
-            ExportKind::Accounts => {
-                let after = self.after.as_ref().map(|a| a.0.clone()).unwrap_or_default();
-                let items = crate::store::accounts::list(
-                    &mut conn,
-                    &self.scope,
-                    school.as_deref(),
-                    None,
-                    Some(&after),
-                    PAGE,
-                )
-                .await?;
-                if let Some(last) = items.last() {
-                    self.after = Some((last.account_id.clone(), 0));
-                }
-                Ok(items
-                    .into_iter()
-                    .map(|a| {
-                        vec![
-                            a.account_id,
-                            a.school_code,
-                            a.last_name,
-                            a.first_name,
-                            a.birth_date
-                                .map(|d| d.format("%Y-%m-%d").to_string())
-                                .unwrap_or_default(),
-                            a.role.as_str().to_string(),
-                            a.class_name.unwrap_or_default(),
-                            a.email.unwrap_or_default(),
-                            if a.active { "yes" } else { "no" }.to_string(),
-                        ]
-                    })
-                    .collect())
-            }
+            ExportKind::Failures => self.failures_page().await,
+            ExportKind::Mappings => self.mappings_page().await,
+            ExportKind::Accounts => self.accounts_page().await,
         }
     }
+
+    /// The school the export is limited to, if any (mappings and accounts).
+    fn school(&self) -> Option<String> {
+        self.filter.school.clone().filter(|s| !s.is_empty())
+    }
+
+    /// A page of failures, the newest seen first; the last page ends the run.
+    async fn failures_page(&mut self) -> Result<Vec<Vec<String>>, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        let cursor = self.after.as_ref().map(|(t, id)| Cursor {
+            last_seen: t.clone(),
+            id: *id,
+        });
+        let (items, next) =
+            failures::list(&mut conn, &self.scope, &self.filter, cursor.as_ref(), PAGE).await?;
+        self.after = next.map(|c| (c.last_seen, c.id));
+        if self.after.is_none() {
+            self.done = true;
+        }
+        Ok(items.into_iter().map(failure_row).collect())
+    }
+
+    /// A page of mappings, by ID.
+    async fn mappings_page(&mut self) -> Result<Vec<Vec<String>>, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        let school = self.school();
+        let after = self.after.as_ref().map(|a| a.1).unwrap_or(0);
+        let rows = crate::store::mappings::export_page(
+            &mut conn,
+            &self.scope,
+            school.as_deref(),
+            after,
+            PAGE,
+        )
+        .await?;
+        if let Some(last) = rows.last() {
+            self.after = Some((String::new(), last.id));
+        }
+        Ok(rows
+            .into_iter()
+            .map(|m| {
+                vec![
+                    m.idp_entity_id,
+                    m.subject,
+                    m.account_id,
+                    m.school_code,
+                    m.source,
+                    m.created_at,
+                    m.created_by.unwrap_or_default(),
+                ]
+            })
+            .collect())
+    }
+
+    /// A page of accounts, by account ID.
+    async fn accounts_page(&mut self) -> Result<Vec<Vec<String>>, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        let school = self.school();
+        let after = self.after.as_ref().map(|a| a.0.clone()).unwrap_or_default();
+        let items = crate::store::accounts::list(
+            &mut conn,
+            &self.scope,
+            school.as_deref(),
+            None,
+            Some(&after),
+            PAGE,
+        )
+        .await?;
+        if let Some(last) = items.last() {
+            self.after = Some((last.account_id.clone(), 0));
+        }
+        Ok(items
+            .into_iter()
+            .map(|a| {
+                vec![
+                    a.account_id,
+                    a.school_code,
+                    a.last_name,
+                    a.first_name,
+                    a.birth_date
+                        .map(|d| d.format("%Y-%m-%d").to_string())
+                        .unwrap_or_default(),
+                    a.role.as_str().to_string(),
+                    a.class_name.unwrap_or_default(),
+                    a.email.unwrap_or_default(),
+                    if a.active { "yes" } else { "no" }.to_string(),
+                ]
+            })
+            .collect())
+    }
+}
+
+/// A failure's cells: what was asserted, and what the user declared in
+/// the form (role and class: the declared ones, else the asserted).
+fn failure_row(f: Failure) -> Vec<String> {
+    let r: Report = f
+        .report_json
+        .as_deref()
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default();
+    let declared = f.report_json.is_some();
+    let pick = |d: &str, a: Option<String>| {
+        if declared && !d.is_empty() {
+            d.to_string()
+        } else {
+            a.unwrap_or_default()
+        }
+    };
+    vec![
+        f.reference,
+        f.support_code,
+        f.first_seen,
+        f.last_seen,
+        f.count.to_string(),
+        f.kind.as_str().to_string(),
+        f.status.to_string(),
+        f.idp_entity_id.unwrap_or_default(),
+        f.school_code.unwrap_or_default(),
+        f.subject.unwrap_or_default(),
+        f.asserted_last_name.unwrap_or_default(),
+        f.asserted_first_name.unwrap_or_default(),
+        f.asserted_birth_date.unwrap_or_default(),
+        r.last_name.clone(),
+        r.first_name.clone(),
+        r.birth_date.clone(),
+        pick(&r.role, f.asserted_role),
+        pick(&r.class_name, f.asserted_class_name),
+        r.email.clone(),
+        f.resolved_account_id.unwrap_or_default(),
+        f.resolved_by.unwrap_or_default(),
+        f.resolved_at.unwrap_or_default(),
+    ]
 }
 
 fn write<I, S>(w: &mut csv::Writer<Vec<u8>>, cells: I)

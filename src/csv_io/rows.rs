@@ -57,6 +57,15 @@ impl<'r> Cells<'r> {
             .map(|v| unneutralise(v.trim()))
             .filter(|v| !v.is_empty())
     }
+
+    /// A cell that must not be empty; an empty one is a problem.
+    fn required(&self, col: &'static str, p: &mut Problems) -> Option<String> {
+        let v = self.get(col).map(str::to_string);
+        if v.is_none() {
+            p.push((col, "is empty".into()));
+        }
+        v
+    }
 }
 
 /// A school's contact columns, checked for shape: `None` when the file has
@@ -113,150 +122,124 @@ pub struct RowContext<'a> {
 
 type Problems = Vec<(&'static str, String)>;
 
+/// A checked row: its duplicate key, the key's column and the temporary
+/// table's values.
+type Checked = (String, &'static str, Vec<Option<String>>);
+
 impl RowContext<'_> {
     /// Checks one row; returns its duplicate key, the key's column and the
     /// temporary table's values.
-    pub fn validate(
-        &self,
-        cells: &Cells,
-    ) -> Result<(String, &'static str, Vec<Option<String>>), Problems> {
+    pub fn validate(&self, cells: &Cells) -> Result<Checked, Problems> {
         let mut p: Problems = Vec::new();
-        let cell = |col: &str| cells.get(col);
-        let required = |col: &'static str, p: &mut Problems| -> Option<String> {
-            let v = cell(col).map(str::to_string);
-            if v.is_none() {
-                p.push((col, "is empty".into()));
-            }
-            v
+        let row = match self.kind {
+            ImportKind::Schools => self.school_row(cells, &mut p),
+            ImportKind::Accounts => self.account_row(cells, &mut p),
+            ImportKind::Mappings => self.mapping_row(cells, &mut p),
         };
-        match self.kind {
-            ImportKind::Schools => {
-                let code = self.school(required("school_code", &mut p), false, &mut p);
-                let name = required("name", &mut p);
-                // Absent column: the school keeps its list; present and
-                // empty: the list is cleared.
-                let idps = cells.has("idp_entity_ids").then(|| {
-                    let ids: std::collections::BTreeSet<&str> = cell("idp_entity_ids")
-                        .unwrap_or("")
-                        .split_ascii_whitespace()
-                        .collect();
-                    // Trust decides who may log in a school's pupils: a
-                    // superadmin's call, like the config.
-                    if !ids.is_empty() && !matches!(self.scope, Scope::All) {
-                        p.push((
-                            "idp_entity_ids",
-                            "only a superadmin may set the IdPs trusted for a school".into(),
-                        ));
-                    }
-                    for i in &ids {
-                        if !self.idps.contains(i) {
-                            p.push(("idp_entity_ids", format!("{i:?} is not a configured IdP")));
-                        }
-                    }
-                    ids.into_iter().collect::<Vec<_>>().join(" ")
-                });
-                let [email, phone, url] = contact_cells(cells, &mut p);
-                match (code, name) {
-                    (Some(code), Some(name)) if p.is_empty() => Ok((
-                        code.clone(),
-                        "school_code",
-                        vec![Some(code), Some(name), idps, email, phone, url],
-                    )),
-                    _ => Err(p),
-                }
+        match row {
+            Some(row) if p.is_empty() => Ok(row),
+            _ => Err(p),
+        }
+    }
+
+    /// A schools row: code, name, trusted IdPs, contacts.
+    fn school_row(&self, cells: &Cells, p: &mut Problems) -> Option<Checked> {
+        let code = self.school(cells.required("school_code", p), false, p);
+        let name = cells.required("name", p);
+        let idps = self.idp_list(cells, p);
+        let [email, phone, url] = contact_cells(cells, p);
+        let (code, name) = (code?, name?);
+        Some((
+            code.clone(),
+            "school_code",
+            vec![Some(code), Some(name), idps, email, phone, url],
+        ))
+    }
+
+    /// The IdPs a school trusts, space-separated and sorted. Absent column:
+    /// the school keeps its list; present and empty: the list is cleared.
+    fn idp_list(&self, cells: &Cells, p: &mut Problems) -> Option<String> {
+        cells.has("idp_entity_ids").then(|| {
+            let ids: std::collections::BTreeSet<&str> = cells
+                .get("idp_entity_ids")
+                .unwrap_or("")
+                .split_ascii_whitespace()
+                .collect();
+            // Trust decides who may log in a school's pupils: a
+            // superadmin's call, like the config.
+            if !ids.is_empty() && !matches!(self.scope, Scope::All) {
+                p.push((
+                    "idp_entity_ids",
+                    "only a superadmin may set the IdPs trusted for a school".into(),
+                ));
             }
-            ImportKind::Accounts => {
-                let id = required("account_id", &mut p);
-                let school = self.school(required("school_code", &mut p), true, &mut p);
-                let last = required("last_name", &mut p);
-                let first = required("first_name", &mut p);
-                let birth = match cell("birth_date") {
-                    None => None,
-                    Some(d) => {
-                        match parse_date(d) {
-                            Some(d) => Some(d.format("%Y-%m-%d").to_string()),
-                            None => {
-                                p.push(("birth_date", format!("{d:?} is not a date (YYYY-MM-DD, DD/MM/YYYY or DD-MM-YYYY)")));
-                                None
-                            }
-                        }
-                    }
-                };
-                let role = match required("role", &mut p) {
-                    None => None,
-                    Some(r) => match Role::parse(&r) {
-                        Some(r) => Some(r.as_str().to_string()),
-                        None => {
-                            p.push(("role", format!("{r:?} is not a known role (student, parent, teacher, staff, or élève, responsable, enseignant, personnel, leerling, ouder, docent, medewerker)")));
-                            None
-                        }
-                    },
-                };
-                let active = match cell("active").map(fold_name) {
-                    None => Some("1"),
-                    Some(a) if ["1", "yes", "true", "oui", "ja", "y"].contains(&a.as_str()) => {
-                        Some("1")
-                    }
-                    Some(a) if ["0", "no", "false", "non", "nee", "n"].contains(&a.as_str()) => {
-                        Some("0")
-                    }
-                    Some(a) => {
-                        p.push(("active", format!("{a:?} is not yes or no")));
-                        None
-                    }
-                };
-                if let (Some(s), Some(only)) = (&school, self.replace_school) {
-                    if s != only {
-                        p.push((
-                            "school_code",
-                            format!("school {s} in a file that replaces school {only}"),
-                        ));
-                    }
-                }
-                match (id, school, last, first, role, active) {
-                    (Some(id), Some(school), Some(last), Some(first), Some(role), Some(active))
-                        if p.is_empty() =>
-                    {
-                        let (fl, ff) = (fold_name(&last), fold_name(&first));
-                        Ok((
-                            id.clone(),
-                            "account_id",
-                            vec![
-                                Some(id),
-                                Some(school),
-                                Some(last),
-                                Some(first),
-                                birth,
-                                Some(role),
-                                cell("class_name").map(str::to_string),
-                                cell("email").map(str::to_string),
-                                Some(fl),
-                                Some(ff),
-                                Some(active.to_string()),
-                            ],
-                        ))
-                    }
-                    _ => Err(p),
-                }
+            for i in &ids {
+                self.known_idp("idp_entity_ids", i, p);
             }
-            ImportKind::Mappings => {
-                let idp = required("idp_entity_id", &mut p);
-                if let Some(i) = &idp {
-                    if !self.idps.contains(i) {
-                        p.push(("idp_entity_id", format!("{i:?} is not a configured IdP")));
-                    }
-                }
-                let subject = required("subject", &mut p);
-                let account = required("account_id", &mut p);
-                match (idp, subject, account) {
-                    (Some(i), Some(s), Some(a)) if p.is_empty() => Ok((
-                        format!("{i}\u{1f}{s}"),
-                        "subject",
-                        vec![Some(i), Some(s), Some(a)],
-                    )),
-                    _ => Err(p),
-                }
+            ids.into_iter().collect::<Vec<_>>().join(" ")
+        })
+    }
+
+    /// An accounts row: of a registered school (the one a replacing file
+    /// names), with a known role, a date of birth and yes/no if given.
+    fn account_row(&self, cells: &Cells, p: &mut Problems) -> Option<Checked> {
+        let id = cells.required("account_id", p);
+        let school = self.school(cells.required("school_code", p), true, p);
+        let last = cells.required("last_name", p);
+        let first = cells.required("first_name", p);
+        let birth = birth_date(cells, p);
+        let role = role(cells.required("role", p), p);
+        let active = active(cells, p);
+        if let (Some(s), Some(only)) = (&school, self.replace_school) {
+            if s != only {
+                p.push((
+                    "school_code",
+                    format!("school {s} in a file that replaces school {only}"),
+                ));
             }
+        }
+        let (id, school, last, first) = (id?, school?, last?, first?);
+        let (role, active) = (role?, active?);
+        let (fl, ff) = (fold_name(&last), fold_name(&first));
+        Some((
+            id.clone(),
+            "account_id",
+            vec![
+                Some(id),
+                Some(school),
+                Some(last),
+                Some(first),
+                birth,
+                Some(role),
+                cells.get("class_name").map(str::to_string),
+                cells.get("email").map(str::to_string),
+                Some(fl),
+                Some(ff),
+                Some(active.to_string()),
+            ],
+        ))
+    }
+
+    /// A mappings row: a configured IdP, a subject, an account.
+    fn mapping_row(&self, cells: &Cells, p: &mut Problems) -> Option<Checked> {
+        let idp = cells.required("idp_entity_id", p);
+        if let Some(i) = &idp {
+            self.known_idp("idp_entity_id", i, p);
+        }
+        let subject = cells.required("subject", p);
+        let account = cells.required("account_id", p);
+        let (i, s, a) = (idp?, subject?, account?);
+        Some((
+            format!("{i}\u{1f}{s}"),
+            "subject",
+            vec![Some(i), Some(s), Some(a)],
+        ))
+    }
+
+    /// A problem in `col` unless `id` is one of the configured IdPs.
+    fn known_idp(&self, col: &'static str, id: &str, p: &mut Problems) {
+        if !self.idps.contains(id) {
+            p.push((col, format!("{id:?} is not a configured IdP")));
         }
     }
 
@@ -281,5 +264,45 @@ impl RowContext<'_> {
             return None;
         }
         Some(code)
+    }
+}
+
+/// A date of birth, if given, as `YYYY-MM-DD`.
+fn birth_date(cells: &Cells, p: &mut Problems) -> Option<String> {
+    let d = cells.get("birth_date")?;
+    match parse_date(d) {
+        Some(d) => Some(d.format("%Y-%m-%d").to_string()),
+        None => {
+            p.push((
+                "birth_date",
+                format!("{d:?} is not a date (YYYY-MM-DD, DD/MM/YYYY or DD-MM-YYYY)"),
+            ));
+            None
+        }
+    }
+}
+
+/// A role in any of the languages, as stored.
+fn role(raw: Option<String>, p: &mut Problems) -> Option<String> {
+    let r = raw?;
+    match Role::parse(&r) {
+        Some(r) => Some(r.as_str().to_string()),
+        None => {
+            p.push(("role", format!("{r:?} is not a known role (student, parent, teacher, staff, or élève, responsable, enseignant, personnel, leerling, ouder, docent, medewerker)")));
+            None
+        }
+    }
+}
+
+/// The `active` cell as `1` or `0` (absent or empty: active).
+fn active(cells: &Cells, p: &mut Problems) -> Option<&'static str> {
+    match cells.get("active").map(fold_name) {
+        None => Some("1"),
+        Some(a) if ["1", "yes", "true", "oui", "ja", "y"].contains(&a.as_str()) => Some("1"),
+        Some(a) if ["0", "no", "false", "non", "nee", "n"].contains(&a.as_str()) => Some("0"),
+        Some(a) => {
+            p.push(("active", format!("{a:?} is not yes or no")));
+            None
+        }
     }
 }

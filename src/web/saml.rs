@@ -1,6 +1,7 @@
 //! The user side of SAML: our metadata, SP-initiated login, the ACS,
 //! `/me`, and single logout (`POST /logout`, `GET|POST /saml/slo`).
 
+use super::failures::login_failed;
 use super::{render, tr, AppState};
 use crate::flow::{self, Context, Outcome};
 use crate::i18n::Tr;
@@ -9,6 +10,7 @@ use crate::saml::Rejection;
 use crate::store::{accounts, replay, schools, sessions};
 use crate::web::error::AppError;
 use askama::Template;
+use axum::body::Body;
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -63,6 +65,8 @@ pub fn same_origin_path(public_url: &str, relay: &str) -> Option<String> {
     ok.then(|| path.to_string())
 }
 
+/// SP-initiated login: records the AuthnRequest (bound to this browser
+/// over https) and redirects to the IdP.
 async fn login(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -71,19 +75,13 @@ async fn login(
 ) -> Result<Response, AppError> {
     let t = tr(&headers);
     let Some(idp) = st.svc.verifier.idp(&q.idp) else {
-        return Ok(super::message_page(
-            StatusCode::NOT_FOUND,
-            t,
-            t.get("failure.heading"),
-            t.get("login.unknown_idp"),
-        ));
+        return Ok(login_failed(StatusCode::NOT_FOUND, t, "login.unknown_idp"));
     };
     if idp.meta.sso_redirect.is_none() {
-        return Ok(super::message_page(
+        return Ok(login_failed(
             StatusCode::BAD_REQUEST,
             t,
-            t.get("failure.heading"),
-            t.get("login.no_redirect"),
+            "login.no_redirect",
         ));
     }
     let relay = q
@@ -91,46 +89,18 @@ async fn login(
         .as_deref()
         .and_then(|r| same_origin_path(&st.svc.config.public_url, r));
     let id = crate::saml::new_request_id();
-    let now = chrono::Utc::now().timestamp();
-    // Login CSRF: over https the answer must come back to this browser,
-    // which carries the token of a cross-site cookie (SameSite=None, so it
-    // rides on the IdP's POST). Over plain http no such cookie can be set,
-    // and the binding is off (said at start-up).
-    let browser_token = st.svc.config.is_https().then(|| {
-        super::cookie(&headers, LOGIN_COOKIE)
-            .filter(|t| {
-                t.len() == 43
-                    && t.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            })
-            .unwrap_or_else(sessions::random_token)
-    });
-    {
-        let pending = replay::Pending {
-            idp_entity_id: idp.meta.entity_id.clone(),
-            relay_state: relay.clone(),
-            browser_hash: browser_token.as_deref().map(sessions::hash_token),
-        };
-        let ip = super::client_ip(&extensions);
-        let mut tx = crate::store::begin_write(&st.svc.pool).await?;
-        let added = replay::add_pending(
-            &mut tx,
-            &id,
-            &pending,
-            ip.as_deref(),
-            now,
-            now + PENDING_REQUEST_SECONDS,
-        )
-        .await?;
-        tx.commit().await?;
-        if !added {
-            return Ok(super::message_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                t,
-                t.get("failure.heading"),
-                t.get("login.busy"),
-            ));
-        }
+    let browser_token = browser_token(&st, &headers);
+    let pending = replay::Pending {
+        idp_entity_id: idp.meta.entity_id.clone(),
+        relay_state: relay,
+        browser_hash: browser_token.as_deref().map(sessions::hash_token),
+    };
+    if !add_pending(&st, &extensions, &id, &pending).await? {
+        return Ok(login_failed(
+            StatusCode::SERVICE_UNAVAILABLE,
+            t,
+            "login.busy",
+        ));
     }
     // The RelayState sent to the IdP is an opaque handle; the path itself
     // stays server-side with the request.
@@ -138,21 +108,66 @@ async fn login(
         .map_err(AppError::Internal)?;
     let mut res = Redirect::to(url.as_str()).into_response();
     if let Some(token) = browser_token {
-        let cookie = format!(
-            "{LOGIN_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=None; Max-Age={PENDING_REQUEST_SECONDS}"
-        );
-        if let Ok(v) = header::HeaderValue::from_str(&cookie) {
-            res.headers_mut().append(header::SET_COOKIE, v);
-        }
+        set_login_cookie(&mut res, &token);
     }
     Ok(res)
+}
+
+/// The token that binds a login to this browser: the login cookie's when
+/// it has a well-formed one, else a new one; none over plain http.
+fn browser_token(st: &AppState, headers: &HeaderMap) -> Option<String> {
+    // Login CSRF: over https the answer must come back to this browser,
+    // which carries the token of a cross-site cookie (SameSite=None, so it
+    // rides on the IdP's POST). Over plain http no such cookie can be set,
+    // and the binding is off (said at start-up).
+    st.svc.config.is_https().then(|| {
+        super::cookie(headers, LOGIN_COOKIE)
+            .filter(|t| {
+                t.len() == 43
+                    && t.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+            .unwrap_or_else(sessions::random_token)
+    })
+}
+
+/// Records the AuthnRequest `id` as pending; false when too many are.
+async fn add_pending(
+    st: &AppState,
+    extensions: &axum::http::Extensions,
+    id: &str,
+    pending: &replay::Pending,
+) -> Result<bool, AppError> {
+    let now = chrono::Utc::now().timestamp();
+    let ip = super::client_ip(extensions);
+    let mut tx = crate::store::begin_write(&st.svc.pool).await?;
+    let added = replay::add_pending(
+        &mut tx,
+        id,
+        pending,
+        ip.as_deref(),
+        now,
+        now + PENDING_REQUEST_SECONDS,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(added)
+}
+
+/// Sets the login cookie (cross-site, so it comes back on the IdP's POST).
+fn set_login_cookie(res: &mut Response, token: &str) {
+    let cookie = format!(
+        "{LOGIN_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=None; Max-Age={PENDING_REQUEST_SECONDS}"
+    );
+    if let Ok(v) = header::HeaderValue::from_str(&cookie) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
 }
 
 /// The ACS: reads the POST under the size limit, runs the flow, and either
 /// opens a session and redirects, or shows the failure page.
 async fn acs(State(st): State<AppState>, req: Request) -> Result<Response, AppError> {
     let (parts, body) = req.into_parts();
-    let t = tr(&parts.headers);
     let mut ctx = Context {
         client_ip: super::client_ip(&parts.extensions),
         user_agent: parts
@@ -163,44 +178,58 @@ async fn acs(State(st): State<AppState>, req: Request) -> Result<Response, AppEr
         relay_state: None,
         browser_token: super::cookie(&parts.headers, LOGIN_COOKIE),
     };
+    let outcome = run_flow(&st, body, &mut ctx).await?;
+    respond(&st, &parts.headers, outcome).await
+}
+
+/// Reads the POST under the size limit and runs the flow on its one
+/// SAMLResponse (its RelayState into `ctx`); anything else is recorded as
+/// a malformed request.
+async fn run_flow(st: &AppState, body: Body, ctx: &mut Context) -> Result<Outcome, AppError> {
     let limit = st.svc.config.max_body_bytes;
-    let outcome = match axum::body::to_bytes(body, limit).await {
-        Err(_) => {
-            let rej = Rejection::new(
-                FailureKind::MalformedRequest,
-                format!("POST body over the size limit of {limit} bytes"),
-            );
-            flow::record_rejection(&st.svc, rej, None, &ctx).await?
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        let rej = Rejection::new(
+            FailureKind::MalformedRequest,
+            format!("POST body over the size limit of {limit} bytes"),
+        );
+        return Ok(flow::record_rejection(&st.svc, rej, None, ctx).await?);
+    };
+    let mut saml = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(&bytes) {
+        match k.as_ref() {
+            "SAMLResponse" => saml.push(v.into_owned()),
+            "RelayState" => ctx.relay_state = Some(v.into_owned()),
+            _ => {}
         }
-        Ok(bytes) => {
-            let mut saml = Vec::new();
-            for (k, v) in url::form_urlencoded::parse(&bytes) {
-                match k.as_ref() {
-                    "SAMLResponse" => saml.push(v.into_owned()),
-                    "RelayState" => ctx.relay_state = Some(v.into_owned()),
-                    _ => {}
-                }
-            }
-            match saml.as_slice() {
-                [one] => flow::process_encoded(&st.svc, one, &ctx).await?,
-                other => {
-                    let why = if other.is_empty() {
-                        "no SAMLResponse field in the POST"
-                    } else {
-                        "several SAMLResponse fields in the POST"
-                    };
-                    let raw = String::from_utf8_lossy(&bytes).into_owned();
-                    flow::record_rejection(
-                        &st.svc,
-                        Rejection::new(FailureKind::MalformedRequest, why),
-                        Some(raw),
-                        &ctx,
-                    )
-                    .await?
-                }
-            }
+    }
+    let outcome = match saml.as_slice() {
+        [one] => flow::process_encoded(&st.svc, one, ctx).await?,
+        other => {
+            let why = if other.is_empty() {
+                "no SAMLResponse field in the POST"
+            } else {
+                "several SAMLResponse fields in the POST"
+            };
+            let raw = String::from_utf8_lossy(&bytes).into_owned();
+            flow::record_rejection(
+                &st.svc,
+                Rejection::new(FailureKind::MalformedRequest, why),
+                Some(raw),
+                ctx,
+            )
+            .await?
         }
     };
+    Ok(outcome)
+}
+
+/// The flow's outcome as the ACS answers it: a session and a redirect to
+/// the RelayState (else `/me`), or a redirect to the failure page.
+async fn respond(
+    st: &AppState,
+    headers: &HeaderMap,
+    outcome: Outcome,
+) -> Result<Response, AppError> {
     match outcome {
         Outcome::Resolved {
             account_id,
@@ -216,11 +245,10 @@ async fn acs(State(st): State<AppState>, req: Request) -> Result<Response, AppEr
                 let left = (end - chrono::Utc::now()).num_seconds();
                 if left <= 0 {
                     tracing::info!("login verified, but its IdP session had already ended (SessionNotOnOrAfter): no session");
-                    return Ok(super::message_page(
+                    return Ok(login_failed(
                         StatusCode::FORBIDDEN,
-                        t,
-                        t.get("failure.heading"),
-                        t.get("login.session_ended"),
+                        tr(headers),
+                        "login.session_ended",
                     ));
                 }
                 ttl = ttl.min(left);
@@ -233,21 +261,11 @@ async fn acs(State(st): State<AppState>, req: Request) -> Result<Response, AppEr
                 sp_name_qualifier: session.sp_name_qualifier,
                 session_index: session.session_index,
             };
-            let name = super::session_cookie_name(&st.svc, crate::web::CookieName::UserSession);
-            let mut tx = crate::store::begin_write(&st.svc.pool).await?;
-            // A new session ID at every login: the browser's previous one
-            // (another person's, on a shared computer) ends here.
-            if let Some(old) = super::cookie(&parts.headers, &name) {
-                sessions::delete(&mut tx, &old).await?;
-            }
-            let token = sessions::create_user(&mut tx, &account_id, &idp_session, ttl).await?;
-            tx.commit().await?;
+            let cookie = open_session(st, headers, &account_id, &idp_session, ttl).await?;
             let target = relay_state
                 .as_deref()
                 .and_then(|r| same_origin_path(&st.svc.config.public_url, r))
                 .unwrap_or_else(|| "/me".into());
-            let cookie =
-                super::session_cookie(&st.svc, crate::web::CookieName::UserSession, &token, ttl);
             Ok((
                 StatusCode::SEE_OTHER,
                 [(header::LOCATION, target), (header::SET_COOKIE, cookie)],
@@ -263,6 +281,31 @@ async fn acs(State(st): State<AppState>, req: Request) -> Result<Response, AppEr
         )
             .into_response()),
     }
+}
+
+/// Opens a user session of `ttl` seconds and returns its Set-Cookie value.
+async fn open_session(
+    st: &AppState,
+    headers: &HeaderMap,
+    account_id: &str,
+    idp_session: &sessions::IdpSession,
+    ttl: i64,
+) -> Result<String, AppError> {
+    let name = super::session_cookie_name(&st.svc, crate::web::CookieName::UserSession);
+    let mut tx = crate::store::begin_write(&st.svc.pool).await?;
+    // A new session ID at every login: the browser's previous one
+    // (another person's, on a shared computer) ends here.
+    if let Some(old) = super::cookie(headers, &name) {
+        sessions::delete(&mut tx, &old).await?;
+    }
+    let token = sessions::create_user(&mut tx, account_id, idp_session, ttl).await?;
+    tx.commit().await?;
+    Ok(super::session_cookie(
+        &st.svc,
+        crate::web::CookieName::UserSession,
+        &token,
+        ttl,
+    ))
 }
 
 #[derive(Template)]

@@ -27,10 +27,7 @@
 use super::dsig::{verify_enveloped, TrustedKeys};
 use super::metadata::escape;
 use super::verify::MAX_ASSERTION_AGE_SECONDS;
-use super::xml::{
-    check_message_shape, check_message_text, child, is, parse_strict, refuse_comments_and_pis,
-    DS_NS, SAMLP_NS, SAML_NS,
-};
+use super::xml::{child, is, DS_NS, SAMLP_NS, SAML_NS};
 use super::Verifier;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
@@ -109,185 +106,15 @@ pub struct Incoming {
     redirect: Option<QuerySignature>,
 }
 
-/// `%XX` and `+` decoded, as `application/x-www-form-urlencoded` says.
-fn percent_decode(raw: &str) -> Vec<u8> {
-    let b = raw.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = b
-                    .get(i + 1..i + 3)
-                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                if let Some(v) = hex {
-                    out.push(v);
-                    i += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    out
-}
+mod bindings;
+mod build;
 
-/// Base64 as bindings carry it: white space dropped, and a space put back
-/// to the `+` that an unencoded query turned into one (base64 has no
-/// spaces, so nothing else is meant).
-fn base64_value(bytes: &[u8], what: &str) -> Result<Vec<u8>, Refusal> {
-    let compact: Vec<u8> = bytes
-        .iter()
-        .filter(|b| !matches!(b, b'\r' | b'\n' | b'\t'))
-        .map(|&b| if b == b' ' { b'+' } else { b })
-        .collect();
-    if compact.is_empty() {
-        return Err(unverifiable(format!("the {what} is empty")));
-    }
-    base64::engine::general_purpose::STANDARD
-        .decode(&compact)
-        .map_err(|_| unverifiable(format!("the {what} is not valid base64")))
-}
-
-fn utf8(bytes: Vec<u8>, what: &str) -> Result<String, Refusal> {
-    String::from_utf8(bytes).map_err(|_| unverifiable(format!("the {what} is not UTF-8 text")))
-}
-
-/// Inflates raw DEFLATE, stopping past [`MAX_MESSAGE_BYTES`].
-fn inflate(deflated: &[u8]) -> Result<Vec<u8>, Refusal> {
-    let mut out = Vec::new();
-    flate2::read::DeflateDecoder::new(deflated)
-        .take(MAX_MESSAGE_BYTES as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|_| unverifiable("the message is not DEFLATE data"))?;
-    if out.len() > MAX_MESSAGE_BYTES {
-        return Err(Refusal::TooLarge(format!(
-            "the message inflates to more than {MAX_MESSAGE_BYTES} bytes"
-        )));
-    }
-    Ok(out)
-}
-
-fn relay_state(bytes: Vec<u8>) -> Result<String, Refusal> {
-    if bytes.len() > MAX_RELAY_STATE_BYTES {
-        return Err(Refusal::TooLarge(format!(
-            "a RelayState over {MAX_RELAY_STATE_BYTES} bytes"
-        )));
-    }
-    utf8(bytes, "RelayState")
-}
-
-/// Reads the HTTP-Redirect binding from the raw query string. The signed
-/// octets are taken from it as they came, never re-encoded.
-pub fn from_query(query: &str) -> Result<Incoming, Refusal> {
-    if query.len() > MAX_QUERY_BYTES {
-        return Err(Refusal::TooLarge(format!(
-            "a query string over {MAX_QUERY_BYTES} bytes"
-        )));
-    }
-    const NAMES: [&str; 5] = [
-        "SAMLRequest",
-        "SAMLResponse",
-        "RelayState",
-        "SigAlg",
-        "Signature",
-    ];
-    let mut raw: [Option<&str>; 5] = [None; 5];
-    for pair in query.split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let Some(i) = NAMES.iter().position(|n| *n == k) else {
-            continue;
-        };
-        if raw[i].replace(v).is_some() {
-            return Err(unverifiable(format!("the {k} parameter is given twice")));
-        }
-    }
-    let [req, res, relay, sig_alg, signature] = raw;
-    let (is_request, param, message) = match (req, res) {
-        (Some(m), None) => (true, "SAMLRequest", m),
-        (None, Some(m)) => (false, "SAMLResponse", m),
-        (Some(_), Some(_)) => {
-            return Err(unverifiable("both SAMLRequest and SAMLResponse are given"))
-        }
-        (None, None) => return Err(unverifiable("no SAMLRequest or SAMLResponse parameter")),
-    };
-    let mut signed = format!("{param}={message}");
-    if let Some(r) = relay {
-        signed.push_str("&RelayState=");
-        signed.push_str(r);
-    }
-    if let Some(a) = sig_alg {
-        signed.push_str("&SigAlg=");
-        signed.push_str(a);
-    }
-    let xml = utf8(
-        inflate(&base64_value(&percent_decode(message), param)?)?,
-        param,
-    )?;
-    let relay_state = relay.map(|r| relay_state(percent_decode(r))).transpose()?;
-    let sig_alg = sig_alg
-        .map(|a| utf8(percent_decode(a), "SigAlg"))
-        .transpose()?;
-    let signature = signature
-        .map(|s| base64_value(&percent_decode(s), "Signature"))
-        .transpose()?;
-    Ok(Incoming {
-        is_request,
-        xml,
-        relay_state,
-        redirect: Some(QuerySignature {
-            signed,
-            sig_alg,
-            signature,
-        }),
-    })
-}
-
-/// Reads the HTTP-POST binding from a form body.
-pub fn from_form(body: &[u8]) -> Result<Incoming, Refusal> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(Refusal::TooLarge(format!(
-            "a POST body over {MAX_BODY_BYTES} bytes"
-        )));
-    }
-    let (mut req, mut res, mut relay) = (None, None, None);
-    for (k, v) in url::form_urlencoded::parse(body) {
-        let slot = match k.as_ref() {
-            "SAMLRequest" => &mut req,
-            "SAMLResponse" => &mut res,
-            "RelayState" => &mut relay,
-            _ => continue,
-        };
-        if slot.replace(v.into_owned()).is_some() {
-            return Err(unverifiable(format!("the {k} field is given twice")));
-        }
-    }
-    let (is_request, what, message) = match (req, res) {
-        (Some(m), None) => (true, "SAMLRequest", m),
-        (None, Some(m)) => (false, "SAMLResponse", m),
-        (Some(_), Some(_)) => {
-            return Err(unverifiable("both SAMLRequest and SAMLResponse are given"))
-        }
-        (None, None) => return Err(unverifiable("no SAMLRequest or SAMLResponse field")),
-    };
-    let xml = utf8(base64_value(message.as_bytes(), what)?, what)?;
-    if xml.len() > MAX_MESSAGE_BYTES {
-        return Err(Refusal::TooLarge(format!(
-            "a message over {MAX_MESSAGE_BYTES} bytes"
-        )));
-    }
-    Ok(Incoming {
-        is_request,
-        xml,
-        relay_state: relay.map(|r| relay_state(r.into_bytes())).transpose()?,
-        redirect: None,
-    })
-}
+use bindings::verify_query_signature;
+pub use bindings::{from_form, from_query};
+pub use build::{
+    encode_redirect_message, logout_request_xml, logout_response_xml, signed_redirect, url_encode,
+    NameId,
+};
 
 /// A SAML status: a top-level code and an optional second-level one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -358,152 +185,25 @@ pub enum Message {
     Response(LogoutResponse),
 }
 
-/// The strict reading every SAML message goes through (as
-/// [`super::verify`] reads responses).
-fn read_message(xml: &str) -> Result<roxmltree::Document<'_>, String> {
-    check_message_text(xml)?;
-    let doc = parse_strict(xml).map_err(|e| format!("not acceptable XML: {e}"))?;
-    refuse_comments_and_pis(&doc)?;
-    check_message_shape(&doc)?;
-    Ok(doc)
-}
-
 fn text_of(n: Node) -> String {
     n.text().unwrap_or("").trim().to_string()
 }
 
-/// The one child `name` of `n`, if any; two are refused.
+/// The one child `name` of `n`, if any; two are refused (the reading of
+/// responses, as a refusal).
 fn single<'a, 'i>(n: Node<'a, 'i>, ns: &str, name: &str) -> Result<Option<Node<'a, 'i>>, Refusal> {
-    let mut it = n.children().filter(|c| is(c, ns, name));
-    let first = it.next();
-    if it.next().is_some() {
-        return Err(unverifiable(format!("two {name} elements")));
-    }
-    Ok(first)
+    super::reading::single(n, ns, name).map_err(unverifiable)
 }
 
-/// An xs:dateTime as SAML sends it: UTC, with or without a `Z` and
-/// fractional seconds.
+/// An xs:dateTime attribute, as responses read it.
 fn instant(n: Node, attr: &str) -> Result<Option<DateTime<Utc>>, Refusal> {
-    let Some(v) = n.attribute(attr) else {
-        return Ok(None);
-    };
-    let v = v.trim();
-    DateTime::parse_from_rfc3339(v)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S%.f")
-                .ok()
-                .map(|t| t.and_utc())
-        })
-        .map(Some)
-        .ok_or_else(|| unverifiable(format!("the {attr} is not a date and time")))
+    super::reading::instant(n, attr).map_err(unverifiable)
 }
 
 /// IDs are unique in the document: the signature's Reference names one
 /// element.
 fn unique_ids(doc: &roxmltree::Document) -> Result<(), Refusal> {
-    let mut ids = std::collections::HashSet::new();
-    for id in doc
-        .descendants()
-        .filter(|n| n.is_element())
-        .filter_map(|n| n.attribute("ID"))
-    {
-        if !ids.insert(id) {
-            return Err(unverifiable("an ID appears twice"));
-        }
-    }
-    Ok(())
-}
-
-/// The key kind and digest of an accepted SigAlg: SHA-256 or stronger.
-fn query_signature_method(alg: &str) -> Option<(Id, MessageDigest)> {
-    Some(match alg {
-        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256" => (Id::RSA, MessageDigest::sha256()),
-        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384" => (Id::RSA, MessageDigest::sha384()),
-        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512" => (Id::RSA, MessageDigest::sha512()),
-        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256" => (Id::EC, MessageDigest::sha256()),
-        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384" => (Id::EC, MessageDigest::sha384()),
-        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512" => (Id::EC, MessageDigest::sha512()),
-        _ => return None,
-    })
-}
-
-/// The public keys of base64 DER certificates (as metadata carries them).
-fn certificate_keys(certs: &[String]) -> Vec<PKey<Public>> {
-    certs
-        .iter()
-        .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
-        .filter_map(|der| openssl::x509::X509::from_der(&der).ok())
-        .filter_map(|cert| cert.public_key().ok())
-        .collect()
-}
-
-/// An ECDSA signature as openssl checks it (DER). The value may come as
-/// `r || s` of the curve's size (as XML Signature writes it) or as DER (as
-/// Java signers write it for this binding); both prove the same key.
-fn ecdsa_forms(key: &PKey<Public>, sig: &[u8]) -> Vec<Vec<u8>> {
-    let mut forms = vec![sig.to_vec()];
-    let Some(size) = key
-        .ec_key()
-        .ok()
-        .map(|k| (k.group().degree() as usize).div_ceil(8))
-    else {
-        return forms;
-    };
-    if sig.len() == 2 * size {
-        let (r, s) = sig.split_at(size);
-        if let (Ok(r), Ok(s)) = (
-            openssl::bn::BigNum::from_slice(r),
-            openssl::bn::BigNum::from_slice(s),
-        ) {
-            if let Ok(der) =
-                openssl::ecdsa::EcdsaSig::from_private_components(r, s).and_then(|e| e.to_der())
-            {
-                forms.insert(0, der);
-            }
-        }
-    }
-    forms
-}
-
-/// Checks the query signature of an HTTP-Redirect message with the IdP's
-/// metadata keys.
-fn verify_query_signature(q: &QuerySignature, certs: &[String]) -> Result<(), Refusal> {
-    let (Some(alg), Some(signature)) = (&q.sig_alg, &q.signature) else {
-        return Err(unverifiable(
-            "the message is not signed (no SigAlg and Signature parameters)",
-        ));
-    };
-    let (kind, md) = query_signature_method(alg).ok_or_else(|| {
-        unverifiable(format!(
-            "signature algorithm {:?} is not accepted (SHA-256 or stronger only)",
-            crate::resolve::prefix_within(alg, 80)
-        ))
-    })?;
-    let verifies = |key: &PKey<Public>, sig: &[u8]| {
-        openssl::sign::Verifier::new(md, key)
-            .and_then(|mut v| {
-                v.update(q.signed.as_bytes())?;
-                v.verify(sig)
-            })
-            .unwrap_or(false)
-    };
-    let ok = certificate_keys(certs)
-        .iter()
-        .filter(|k| k.id() == kind)
-        .any(|k| match kind {
-            Id::EC => ecdsa_forms(k, signature).iter().any(|s| verifies(k, s)),
-            _ => verifies(k, signature),
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(unverifiable(
-            "the query signature does not verify with the IdP's metadata keys",
-        ))
-    }
+    super::reading::unique_ids(doc).map_err(unverifiable)
 }
 
 /// Verifies a logout message: its shape, issuer, signature, destination
@@ -519,7 +219,7 @@ pub fn verify(
     skew_seconds: i64,
     now: DateTime<Utc>,
 ) -> Result<Message, Refusal> {
-    let doc = read_message(&inc.xml).map_err(Refusal::Unverifiable)?;
+    let doc = super::reading::read_message(&inc.xml).map_err(Refusal::Unverifiable)?;
     let root = doc.root_element();
     let want = if inc.is_request {
         "LogoutRequest"
@@ -676,134 +376,9 @@ fn ask_of(root: Node) -> Result<Ask, Refusal> {
     })
 }
 
-/// The NameID of a session, exactly as the IdP sent it at login.
-#[derive(Debug, Clone, Copy)]
-pub struct NameId<'a> {
-    pub value: &'a str,
-    pub format: Option<&'a str>,
-    pub name_qualifier: Option<&'a str>,
-    pub sp_name_qualifier: Option<&'a str>,
-}
-
-fn ts(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-fn attr(name: &str, value: Option<&str>) -> String {
-    value
-        .map(|v| format!(" {name}=\"{}\"", escape(v)))
-        .unwrap_or_default()
-}
-
-/// Our LogoutRequest for the person `name_id` of the IdP session
-/// `session_index`, to `destination` (the IdP's SingleLogoutService).
-pub fn logout_request_xml(
-    id: &str,
-    sp_entity_id: &str,
-    destination: &str,
-    name_id: &NameId,
-    session_index: Option<&str>,
-    now: DateTime<Utc>,
-) -> String {
-    let index = session_index
-        .map(|i| format!("<samlp:SessionIndex>{}</samlp:SessionIndex>", escape(i)))
-        .unwrap_or_default();
-    format!(
-        "<samlp:LogoutRequest xmlns:samlp=\"{SAMLP_NS}\" xmlns:saml=\"{SAML_NS}\" ID=\"{id}\" Version=\"2.0\" IssueInstant=\"{ii}\" Destination=\"{dest}\" Reason=\"{REASON_USER}\"><saml:Issuer>{iss}</saml:Issuer><saml:NameID{fmt}{nq}{spnq}>{value}</saml:NameID>{index}</samlp:LogoutRequest>",
-        id = escape(id),
-        ii = ts(now),
-        dest = escape(destination),
-        iss = escape(sp_entity_id),
-        fmt = attr("Format", name_id.format),
-        nq = attr("NameQualifier", name_id.name_qualifier),
-        spnq = attr("SPNameQualifier", name_id.sp_name_qualifier),
-        value = escape(name_id.value),
-    )
-}
-
-/// Our LogoutResponse to the IdP's request `in_response_to`.
-pub fn logout_response_xml(
-    id: &str,
-    sp_entity_id: &str,
-    destination: &str,
-    in_response_to: &str,
-    status: Status,
-    now: DateTime<Utc>,
-) -> String {
-    let code = match status.sub_code {
-        None => format!("<samlp:StatusCode Value=\"{}\"/>", status.code),
-        Some(sub) => format!(
-            "<samlp:StatusCode Value=\"{}\"><samlp:StatusCode Value=\"{sub}\"/></samlp:StatusCode>",
-            status.code
-        ),
-    };
-    format!(
-        "<samlp:LogoutResponse xmlns:samlp=\"{SAMLP_NS}\" xmlns:saml=\"{SAML_NS}\" ID=\"{id}\" Version=\"2.0\" IssueInstant=\"{ii}\" Destination=\"{dest}\" InResponseTo=\"{irt}\"><saml:Issuer>{iss}</saml:Issuer><samlp:Status>{code}</samlp:Status></samlp:LogoutResponse>",
-        id = escape(id),
-        ii = ts(now),
-        dest = escape(destination),
-        irt = escape(in_response_to),
-        iss = escape(sp_entity_id),
-    )
-}
-
-/// A message as the HTTP-Redirect binding carries it: raw DEFLATE, base64,
-/// then URL-encoded.
-pub fn encode_redirect_message(xml: &str) -> Result<String, String> {
-    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(xml.as_bytes())
-        .map_err(|e| format!("deflating: {e}"))?;
-    let deflated = enc.finish().map_err(|e| format!("deflating: {e}"))?;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(deflated);
-    Ok(url_encode(&b64))
-}
-
-/// URL-encodes a query value.
-pub fn url_encode(value: &str) -> String {
-    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-/// The URL that sends `xml` as `param` (`SAMLRequest` or `SAMLResponse`)
-/// to `location` by the HTTP-Redirect binding, signed RSA-SHA256 with
-/// `key` over `param=…&RelayState=…&SigAlg=…` (bindings §3.4.4.1).
-pub fn signed_redirect(
-    location: &str,
-    param: &str,
-    xml: &str,
-    relay_state: Option<&str>,
-    key: &PKey<Private>,
-) -> Result<String, String> {
-    if key.id() != Id::RSA {
-        return Err("the SP key is not an RSA key; redirect signatures need one".into());
-    }
-    let mut query = format!("{param}={}", encode_redirect_message(xml)?);
-    if let Some(r) = relay_state {
-        query.push_str("&RelayState=");
-        query.push_str(&url_encode(r));
-    }
-    query.push_str("&SigAlg=");
-    query.push_str(&url_encode(RSA_SHA256));
-    let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), key)
-        .map_err(|e| format!("signing: {e}"))?;
-    signer
-        .update(query.as_bytes())
-        .map_err(|e| format!("signing: {e}"))?;
-    let signature = signer.sign_to_vec().map_err(|e| format!("signing: {e}"))?;
-    query.push_str("&Signature=");
-    query.push_str(&url_encode(
-        &base64::engine::general_purpose::STANDARD.encode(signature),
-    ));
-    let mut url = url::Url::parse(location).map_err(|e| format!("{location:?}: {e}"))?;
-    let full = match url.query() {
-        Some(q) if !q.is_empty() => format!("{q}&{query}"),
-        _ => query,
-    };
-    url.set_query(Some(&full));
-    Ok(url.to_string())
-}
-
 #[cfg(test)]
 mod tests {
+    use super::bindings::percent_decode;
     use super::*;
 
     #[test]
