@@ -3,9 +3,10 @@
 //! record the failure when any step refuses. The ACS, `jointure ingest` and
 //! the API all come through here, so they classify alike.
 
+use crate::resolve::school_code::listed;
 use crate::resolve::{
     decide_match, parse_date, parse_school_code, prefix_within, AssertedPerson, FailureKind,
-    MatchOutcome, Role,
+    MatchOutcome, Role, SchoolCode,
 };
 use crate::saml::{Claims, Rejection, Verified};
 use crate::service::Service;
@@ -450,7 +451,7 @@ async fn trusted_schools(
     idp: &crate::saml::Idp,
     v: &Verified,
     mut known: Known,
-) -> Step<(Known, Vec<String>)> {
+) -> Step<(Known, Vec<SchoolCode>)> {
     let values: Vec<&str> = v.claims.all_values(&idp.config.attributes.school_code);
     if values.is_empty() {
         return Ok(Err(known.refuse(
@@ -458,11 +459,7 @@ async fn trusted_schools(
             "no school code attribute in the assertion",
         )));
     }
-    let valid: Vec<String> = values
-        .iter()
-        .filter_map(|s| parse_school_code(s))
-        .map(|c| c.as_str().to_string())
-        .collect();
+    let valid: Vec<SchoolCode> = values.iter().filter_map(|s| parse_school_code(s)).collect();
     if valid.is_empty() {
         let shown: Vec<String> = values.iter().map(|s| format!("{s:?}")).collect();
         return Ok(Err(known.refuse(
@@ -470,17 +467,17 @@ async fn trusted_schools(
             format!("{} is neither a BRIN nor a valid UAI", shown.join(", ")),
         )));
     }
-    let mut registered = Vec::new();
+    let mut registered: Vec<SchoolCode> = Vec::new();
     for code in &valid {
-        if schools::get(conn, code).await?.is_some() && !registered.contains(code) {
+        if schools::get(conn, code.as_str()).await?.is_some() && !registered.contains(code) {
             registered.push(code.clone());
         }
     }
-    known.school_code = registered.first().or(valid.first()).cloned();
+    known.school_code = registered.first().or(valid.first()).map(|c| c.to_string());
     if registered.is_empty() {
         return Ok(Err(known.refuse(
             FailureKind::UnknownSchool,
-            format!("school {} is not registered", valid.join(", ")),
+            format!("school {} is not registered", listed(&valid)),
         )));
     }
     let mut trusted = Vec::new();
@@ -489,8 +486,8 @@ async fn trusted_schools(
             .config
             .schools
             .as_ref()
-            .is_some_and(|t| t.includes_code(code));
-        if by_config || schools::lists_idp(conn, code, &v.issuer).await? {
+            .is_some_and(|t| t.includes_code(code.as_str()));
+        if by_config || schools::lists_idp(conn, code.as_str(), &v.issuer).await? {
             trusted.push(code.clone());
         }
     }
@@ -499,12 +496,12 @@ async fn trusted_schools(
             FailureKind::UntrustedSchool,
             format!(
                 "this IdP is not trusted for school {}: add it to the [[idp]] `schools` of {}, or add the IdP to the school's idp_entity_ids, if this IdP really serves it",
-                registered.join(", "),
+                listed(&registered),
                 v.issuer
             ),
         )));
     }
-    known.school_code = trusted.first().cloned();
+    known.school_code = trusted.first().map(|c| c.to_string());
     Ok(Ok((known, trusted)))
 }
 
@@ -515,7 +512,7 @@ struct Login<'a> {
     known: &'a Known,
     subject: &'a str,
     /// The asserted schools the IdP is trusted for.
-    schools: &'a [String],
+    schools: &'a [SchoolCode],
 }
 
 /// The account: an existing mapping, else the account ID the IdP passes,
@@ -533,7 +530,7 @@ async fn find_account(conn: &mut SqliteConnection, login: &Login<'_>) -> Step<St
     // carry a login of another.
     if let Some(account_id) = mappings::find(conn, &v.issuer, subject).await? {
         return Ok(match accounts::get(conn, &account_id).await? {
-            Some(a) if a.active && schools.contains(&a.school_code) => Ok(account_id),
+            Some(a) if a.active && schools.iter().any(|c| c.is(&a.school_code)) => Ok(account_id),
             Some(a) if a.active => Err(known.refuse(
                 FailureKind::IdentityMismatch,
                 format!("mapped to account {account_id} of school {}, which the assertion does not name", a.school_code),
@@ -573,7 +570,7 @@ async fn by_passed_id(
         return Ok(Ok(None));
     };
     match accounts::get(conn, account_id).await? {
-        Some(a) if schools.contains(&a.school_code) => {
+        Some(a) if schools.iter().any(|c| c.is(&a.school_code)) => {
             if !a.active {
                 return Ok(Err(known.refuse(
                     FailureKind::AccountDisabled,
@@ -632,7 +629,8 @@ async fn by_matching(
             "the assertion lacks last name, first name or birth date, so no automatic match".into(),
         );
     };
-    let found = accounts::identity_matches(conn, schools, &key).await?;
+    let codes: Vec<String> = schools.iter().map(SchoolCode::to_string).collect();
+    let found = accounts::identity_matches(conn, &codes, &key).await?;
     let (active, inactive): (Vec<_>, Vec<_>) = found.into_iter().partition(|a| a.active);
     match decide_match(active.into_iter().map(|a| a.account_id).collect()) {
         MatchOutcome::Unique(account_id) => {

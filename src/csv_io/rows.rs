@@ -3,7 +3,9 @@
 //! database is checked once the rows are staged (`store::imports::problems`).
 
 use super::unneutralise;
-use crate::resolve::{fold_name, parse_date, parse_school_code, ImportKind, KnownIdps, Role};
+use crate::resolve::{
+    fold_name, parse_date, parse_school_code, ImportKind, KnownIdps, Role, SchoolCode,
+};
 use crate::store::Scope;
 use std::collections::{HashMap, HashSet};
 
@@ -148,7 +150,7 @@ impl RowContext<'_> {
         let name = cells.required("name", p);
         let idps = self.idp_list(cells, p);
         let [email, phone, url] = contact_cells(cells, p);
-        let (code, name) = (code?, name?);
+        let (code, name) = (code?.to_string(), name?);
         Some((
             code.clone(),
             "school_code",
@@ -191,7 +193,7 @@ impl RowContext<'_> {
         let role = role(cells.required("role", p), p);
         let active = active(cells, p);
         if let (Some(s), Some(only)) = (&school, self.replace_school) {
-            if s != only {
+            if !s.is(only) {
                 p.push((
                     "school_code",
                     format!("school {s} in a file that replaces school {only}"),
@@ -206,7 +208,7 @@ impl RowContext<'_> {
             "account_id",
             vec![
                 Some(id),
-                Some(school),
+                Some(school.to_string()),
                 Some(last),
                 Some(first),
                 birth,
@@ -245,7 +247,12 @@ impl RowContext<'_> {
 
     /// A school code: valid, of the admin's scope, and (for accounts)
     /// registered.
-    fn school(&self, raw: Option<String>, must_exist: bool, p: &mut Problems) -> Option<String> {
+    fn school(
+        &self,
+        raw: Option<String>,
+        must_exist: bool,
+        p: &mut Problems,
+    ) -> Option<SchoolCode> {
         let raw = raw?;
         let Some(code) = parse_school_code(&raw) else {
             p.push((
@@ -254,12 +261,11 @@ impl RowContext<'_> {
             ));
             return None;
         };
-        let code = code.as_str().to_string();
-        if must_exist && !self.registered.contains(&code) {
+        if must_exist && !self.registered.contains(code.as_str()) {
             p.push(("school_code", format!("school {code} is not registered")));
             return None;
         }
-        if !self.scope.allows(Some(&code)) {
+        if !self.scope.allows(Some(code.as_str())) {
             p.push(("school_code", format!("school {code} is not one of yours")));
             return None;
         }

@@ -18,6 +18,26 @@ impl SchoolCode {
             SchoolCode::Brin(s) | SchoolCode::Uai(s) => s,
         }
     }
+
+    /// Whether a stored code (an account's, a school's) is this one.
+    pub fn is(&self, stored: &str) -> bool {
+        self.as_str() == stored
+    }
+}
+
+impl std::fmt::Display for SchoolCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Codes as a list for a message: `0751234J, 12AB`.
+pub fn listed(codes: &[SchoolCode]) -> String {
+    codes
+        .iter()
+        .map(SchoolCode::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Parses a school code, telling BRIN from UAI by its shape. Surrounding white
