@@ -281,10 +281,18 @@ impl Drop for Browser {
 
 /// `serve --demo` on a port of its own (the demo IdP posts to the
 /// configured public URL): its base URL, the admin's password, its folder.
-async fn spawn_demo() -> (String, String, tempfile::TempDir) {
+async fn spawn_demo(
+    smtp_port: Option<u16>,
+) -> (
+    String,
+    String,
+    tempfile::TempDir,
+    std::sync::Arc<jointure::Service>,
+) {
     let dir = tempfile::tempdir().expect("dir");
     let port = free_port();
     let mut c = Config::defaults();
+    c.smtp_url = smtp_port.map(|p| format!("smtp://127.0.0.1:{p}"));
     c.public_url = format!("http://127.0.0.1:{port}");
     c.listen = format!("127.0.0.1:{port}");
     c.database_path = dir.path().join("demo.db");
@@ -294,13 +302,16 @@ async fn spawn_demo() -> (String, String, tempfile::TempDir) {
     let app = Application::build(c, true).await.expect("demo app");
     let password = app.demo_admin_password().expect("password").to_string();
     let base = format!("http://127.0.0.1:{port}");
+    let svc = app.service();
     tokio::spawn(app.run());
-    (base, password, dir)
+    (base, password, dir, svc)
 }
 
 #[tokio::test]
 async fn the_whole_story_in_a_real_browser() {
-    let (base, password, _dir) = spawn_demo().await;
+    // A real SMTP server, to see the "it was fixed" e-mail arrive.
+    let smtp = crate::mail::smtpd_available().then(crate::mail::free_port);
+    let (base, password, _dir, svc) = spawn_demo(smtp).await;
 
     let Some(b) = Browser::start().await else {
         return;
@@ -373,6 +384,16 @@ async fn the_whole_story_in_a_real_browser() {
     );
     b.click("button.resolve").await;
     b.wait_for("id=\"notice\"").await;
+    // The e-mail the form asked for arrives (sent now rather than at the
+    // background task's next round).
+    if let Some(port) = smtp {
+        let sink = crate::mail::SmtpSink::start(port).await;
+        let now = chrono::Utc::now().timestamp();
+        assert_eq!(jointure::mail::deliver_due(&svc, now).await.expect("db"), 1);
+        let mail = sink.received();
+        assert!(mail.contains("camille@example.test"), "{mail}");
+        assert!(mail.contains(&reference), "the link to the page: {mail}");
+    }
 
     // The user's page says resolved; the next login goes through.
     b.goto(&format!("{base}/failures/{reference}")).await;
@@ -467,7 +488,7 @@ async fn check_page(b: &Browser, axe: &str, shots: &std::path::Path, name: &str)
 
 #[tokio::test]
 async fn every_user_page_fits_a_phone_and_passes_axe_in_every_language() {
-    let (base, _password, _dir) = spawn_demo().await;
+    let (base, _password, _dir, _svc) = spawn_demo(None).await;
     let Some(b) = Browser::start().await else {
         return;
     };

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 const SMTPD_PYTHON: &str = "/usr/bin/python3";
 
-fn smtpd_available() -> bool {
+pub fn smtpd_available() -> bool {
     let ok = Command::new(SMTPD_PYTHON)
         .args(["-c", "import aiosmtpd"])
         .status()
@@ -25,11 +25,47 @@ fn smtpd_available() -> bool {
     ok
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("port")
+}
+
+/// A real SMTP server (aiosmtpd's debugging handler: every message printed).
+pub struct SmtpSink {
+    child: std::process::Child,
+}
+
+impl SmtpSink {
+    /// Starts it on `port` and waits until it listens.
+    pub async fn start(port: u16) -> SmtpSink {
+        let child = Command::new(SMTPD_PYTHON)
+            .args(["-u", "-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("aiosmtpd");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return SmtpSink { child };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("aiosmtpd does not listen on {port}");
+    }
+
+    /// Stops it; everything it received, as printed.
+    pub fn received(mut self) -> String {
+        let _ = self.child.kill();
+        let mut out = String::new();
+        if let Some(mut o) = self.child.stdout.take() {
+            let _ = o.read_to_string(&mut out);
+        }
+        let _ = self.child.wait();
+        out
+    }
 }
 
 /// A failure whose form carries `email`, sent in `lang`.
@@ -103,22 +139,7 @@ async fn a_resolution_e_mails_the_user_once_even_when_the_mail_server_was_down()
     assert_eq!(queue(&app).await[0].2, 1);
 
     // The server comes up; the retry delivers.
-    let mut smtpd = Command::new(SMTPD_PYTHON)
-        .args(["-u", "-m", "aiosmtpd", "-n", "-l"])
-        .arg(format!("127.0.0.1:{port}"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("aiosmtpd");
-    let mut up = false;
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(up, "aiosmtpd listens");
+    let smtpd = SmtpSink::start(port).await;
     let later = now + 3600;
     assert_eq!(
         jointure::mail::deliver_due(&app.svc, later)
@@ -133,15 +154,7 @@ async fn a_resolution_e_mails_the_user_once_even_when_the_mail_server_was_down()
         0,
         "sent once"
     );
-    let _ = smtpd.kill();
-    let mut out = String::new();
-    smtpd
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut out)
-        .expect("read");
-    let _ = smtpd.wait();
+    let out = smtpd.received();
     assert!(out.contains("parent@example.test"), "{out}");
     assert!(out.contains("U kunt weer inloggen"), "in Dutch: {out}");
     assert!(out.contains("Sanne"), "{out}");
