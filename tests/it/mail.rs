@@ -47,9 +47,11 @@ impl SmtpSink {
             .stderr(Stdio::null())
             .spawn()
             .expect("aiosmtpd");
+        // Owned at once, so that a failure below still ends the process.
+        let sink = SmtpSink { child };
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return SmtpSink { child };
+                return sink;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
@@ -63,8 +65,14 @@ impl SmtpSink {
         if let Some(mut o) = self.child.stdout.take() {
             let _ = o.read_to_string(&mut out);
         }
-        let _ = self.child.wait();
         out
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
