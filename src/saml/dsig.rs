@@ -469,20 +469,8 @@ mod signed_by_hand {
     #[test]
     fn a_signed_digest_of_the_wrong_length_is_refused_not_a_panic() {
         let key = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).expect("rsa")).expect("key");
-        let mut name = openssl::x509::X509NameBuilder::new().expect("name");
-        name.append_entry_by_text("CN", "idp").expect("cn");
-        let name = name.build();
-        let mut b = openssl::x509::X509Builder::new().expect("builder");
-        b.set_subject_name(&name).expect("subject");
-        b.set_issuer_name(&name).expect("issuer");
-        b.set_pubkey(&key).expect("pubkey");
-        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).expect("t"))
-            .expect("nb");
-        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).expect("t"))
-            .expect("na");
-        b.sign(&key, MessageDigest::sha256()).expect("sign");
-        let cert =
-            base64::engine::general_purpose::STANDARD.encode(b.build().to_der().expect("der"));
+        let cert = crate::saml::keys::self_signed(&key, "idp", 1).expect("cert");
+        let cert = base64::engine::general_purpose::STANDARD.encode(cert.to_der().expect("der"));
         let keys = TrustedKeys::from_certificates(&[cert]).expect("keys");
         // A sha256 DigestMethod with a 64-byte DigestValue.
         let long = base64::engine::general_purpose::STANDARD.encode([7u8; 64]);

@@ -114,6 +114,16 @@ fn write_pem(path: &Path, pem: &[u8], private: bool) -> Result<(), String> {
 /// A fresh RSA key and a self-signed SHA-256 certificate for it.
 pub fn generate(cn: &str, bits: u32) -> Result<SpKeys, openssl::error::ErrorStack> {
     let key = PKey::from_rsa(Rsa::generate(bits)?)?;
+    let cert = self_signed(&key, cn, 3650)?;
+    Ok(SpKeys { key, cert })
+}
+
+/// A self-signed certificate of `key` (RSA or EC) for `cn`, valid `days`.
+pub fn self_signed(
+    key: &PKey<Private>,
+    cn: &str,
+    days: u32,
+) -> Result<X509, openssl::error::ErrorStack> {
     let mut name = X509Name::builder()?;
     name.append_entry_by_nid(Nid::COMMONNAME, cn)?;
     let name = name.build();
@@ -125,14 +135,11 @@ pub fn generate(cn: &str, bits: u32) -> Result<SpKeys, openssl::error::ErrorStac
     b.set_version(2)?;
     b.set_subject_name(&name)?;
     b.set_issuer_name(&name)?;
-    b.set_pubkey(&key)?;
+    b.set_pubkey(key)?;
     let not_before = Asn1Time::days_from_now(0)?;
-    let not_after = Asn1Time::days_from_now(3650)?;
+    let not_after = Asn1Time::days_from_now(days)?;
     b.set_not_before(&not_before)?;
     b.set_not_after(&not_after)?;
-    b.sign(&key, MessageDigest::sha256())?;
-    Ok(SpKeys {
-        key,
-        cert: b.build(),
-    })
+    b.sign(key, MessageDigest::sha256())?;
+    Ok(b.build())
 }

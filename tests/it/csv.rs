@@ -571,12 +571,7 @@ async fn the_import_page_previews_then_imports_on_confirmation() {
         .await
         .expect("upload");
     assert_eq!(res.status().as_u16(), 303);
-    let job = res
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("job")
-        .to_string();
+    let job = header(&res, "location");
     let preview = wait_state(&app, &c, &job, "previewed").await;
     assert!(preview.contains("id=\"count-created\">1<"), "{preview}");
     assert!(preview.contains("remarque"), "ignored column listed");
@@ -619,12 +614,7 @@ async fn the_import_page_previews_then_imports_on_confirmation() {
         .send()
         .await
         .expect("upload");
-    let job = res
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("job")
-        .to_string();
+    let job = header(&res, "location");
     let page = wait_state(&app, &c, &job, "previewed").await;
     assert!(page.contains("school 12AB is not one of yours"), "{page}");
     assert!(!page.contains("id=\"confirm\""));

@@ -436,12 +436,7 @@ async fn session_cookie_flags_and_rotation_at_login() {
     app.add_admin("root@x.test", "superadmin", &[]).await;
     let c = client();
     let first = app.login_as(&c, "root@x.test", PASSWORD).await;
-    let cookie1 = first
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .expect("cookie")
-        .to_string();
+    let cookie1 = header(&first, "set-cookie");
     for flag in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
         assert!(cookie1.contains(flag), "{flag} in {cookie1}");
     }
@@ -449,12 +444,7 @@ async fn session_cookie_flags_and_rotation_at_login() {
     let token1 = cookie1.split(';').next().expect("pair").to_string();
     // Logging in again (with the old cookie sent) gives a new ID and kills the old one.
     let second = app.login_as(&c, "root@x.test", PASSWORD).await;
-    let cookie2 = second
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .expect("cookie")
-        .to_string();
+    let cookie2 = header(&second, "set-cookie");
     let token2 = cookie2.split(';').next().expect("pair").to_string();
     assert_ne!(token1, token2);
     let stale = reqwest::Client::builder()

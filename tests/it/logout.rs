@@ -3,7 +3,7 @@
 //! `/saml/slo` in both bindings, everything a stranger may send there
 //! refused with a 4xx, and sessions that never outlive the IdP's.
 
-use crate::common::{self, csrf_from, TestApp, UAI};
+use crate::common::{self, csrf_from, header, TestApp, UAI};
 use base64::Engine;
 use jointure::saml::mint::{
     to_base64, LogoutAlg, LogoutRequestSpec, LogoutResponseSpec, ResponseSpec,
@@ -52,11 +52,7 @@ async fn login(app: &TestApp, c: &reqwest::Client, spec: &ResponseSpec) -> Strin
         .await
         .expect("acs");
     assert_eq!(res.status().as_u16(), 303, "login");
-    res.headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .expect("a session cookie")
-        .to_string()
+    header(&res, "set-cookie")
 }
 
 async fn me_status(app: &TestApp, c: &reqwest::Client) -> u16 {
@@ -76,11 +72,7 @@ async fn user_sessions(app: &TestApp) -> i64 {
 }
 
 fn location(res: &reqwest::Response) -> String {
-    res.headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("a Location")
-        .to_string()
+    header(res, "location")
 }
 
 /// Reads a redirect to the IdP as the IdP would: checks the query
@@ -201,12 +193,7 @@ async fn the_logout_button_sends_a_signed_logout_request_naming_the_session_and_
         .post_with(&app.client, "/logout", &[("csrf_token", &csrf)])
         .await;
     assert_eq!(res.status().as_u16(), 303);
-    let cookie = res
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .expect("cookie")
-        .to_string();
+    let cookie = header(&res, "set-cookie");
     assert!(cookie.contains("Max-Age=0"), "the cookie expires: {cookie}");
     let to = location(&res);
     assert!(to.starts_with(&format!("{IDP_SLO}?SAMLRequest=")), "{to}");

@@ -139,12 +139,7 @@ async fn an_unsigned_response_wrapper_cannot_make_a_response_solicited() {
             url::form_urlencoded::byte_serialize(app.idp.entity_id.as_bytes()).collect::<String>()
         ))
         .await;
-    let location = res
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("redirect")
-        .to_string();
+    let location = header(&res, "location");
     let request = url::Url::parse(&location).expect("url");
     let b64 = request
         .query_pairs()

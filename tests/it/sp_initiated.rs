@@ -31,12 +31,7 @@ async fn start_login(app: &TestApp, relay: &str) -> (String, String) {
         .finish();
     let res = app.get(&format!("/saml/login?{q}")).await;
     assert_eq!(res.status().as_u16(), 303);
-    let location = res
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .expect("location")
-        .to_string();
+    let location = header(&res, "location");
     assert!(location.starts_with("https://idp.test/sso?"), "{location}");
     assert!(
         query_param(&location, "Signature").is_some(),
@@ -85,12 +80,7 @@ async fn sp_initiated_login_answers_the_pending_request_and_honours_relay_state(
         res.headers().get("location").and_then(|v| v.to_str().ok()),
         Some("/courses/42?tab=1")
     );
-    let cookie = res
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .expect("cookie")
-        .to_string();
+    let cookie = header(&res, "set-cookie");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"

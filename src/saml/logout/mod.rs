@@ -432,20 +432,8 @@ mod tests {
         use openssl::ec::{EcGroup, EcKey};
         let group = EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).expect("curve");
         let key = PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey");
-        let mut name = openssl::x509::X509NameBuilder::new().expect("name");
-        name.append_entry_by_text("CN", "ec idp").expect("cn");
-        let name = name.build();
-        let mut b = openssl::x509::X509Builder::new().expect("builder");
-        b.set_subject_name(&name).expect("subject");
-        b.set_issuer_name(&name).expect("issuer");
-        b.set_pubkey(&key).expect("pubkey");
-        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).expect("t"))
-            .expect("nb");
-        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).expect("t"))
-            .expect("na");
-        b.sign(&key, MessageDigest::sha256()).expect("sign");
-        let cert =
-            base64::engine::general_purpose::STANDARD.encode(b.build().to_der().expect("der"));
+        let cert = crate::saml::keys::self_signed(&key, "ec idp", 1).expect("cert");
+        let cert = base64::engine::general_purpose::STANDARD.encode(cert.to_der().expect("der"));
         let signed = format!(
             "SAMLRequest=abc&SigAlg={}",
             url_encode("http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256")

@@ -353,6 +353,15 @@ impl TestApp {
 }
 
 /// The content of `<meta name="NAME" content="…">`.
+/// A response header that must be there, as text.
+pub fn header(res: &reqwest::Response, name: &str) -> String {
+    res.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_string()
+}
+
 pub fn meta(html: &str, name: &str) -> Option<String> {
     let needle = format!("<meta name=\"{name}\" content=\"");
     let start = html.find(&needle)? + needle.len();
