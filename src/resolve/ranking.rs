@@ -4,14 +4,17 @@
 use super::fold_name;
 use chrono::NaiveDate;
 
-/// The identity a failure is about: what the IdP asserted, or what the user
-/// declared on the form.
+/// The identity a failure is about: what the IdP asserted, what the user
+/// declared on the form, or a child a parent named in the report.
 #[derive(Debug, Clone, Default)]
 pub struct Claimed {
     pub last_name: Option<String>,
     pub first_name: Option<String>,
     pub birth_date: Option<NaiveDate>,
     pub class_name: Option<String>,
+    /// A child named in a parent's report: an account matched through it
+    /// says so.
+    pub child: bool,
 }
 
 /// What ranking needs of an account.
@@ -23,8 +26,12 @@ pub struct CandidateAccount {
     pub birth_date: Option<NaiveDate>,
     pub class_name: Option<String>,
     pub active: bool,
-    /// Already reached by another subject of the same IdP.
+    /// Already reached by another subject of the same IdP (never the
+    /// failure's own identity: its mapping is not a reason against).
     pub mapped_elsewhere: bool,
+    /// Already reached by the failure's own identity (same IdP and
+    /// subject): said, scored neither way.
+    pub mapped_here: bool,
 }
 
 /// Why an account got its score.
@@ -37,7 +44,11 @@ pub enum Reason {
     ClassEqual,
     NameSimilarity(f64),
     MappedElsewhere,
+    /// Linked to the failure's own identity already (a reopened failure).
+    MappedHere,
     Inactive,
+    /// Matched through a child named in a parent's report.
+    ChildNamed,
 }
 
 impl Reason {
@@ -52,7 +63,9 @@ impl Reason {
             Reason::ClassEqual => ("reason.class_equal", None),
             Reason::NameSimilarity(s) => ("reason.similarity", Some((s * 100.0).round() as u32)),
             Reason::MappedElsewhere => ("reason.mapped_elsewhere", None),
+            Reason::MappedHere => ("reason.mapped_here", None),
             Reason::Inactive => ("reason.inactive", None),
+            Reason::ChildNamed => ("reason.child_named", None),
         }
     }
 }
@@ -120,6 +133,8 @@ fn score_one(claimed: &Claimed, a: &CandidateAccount) -> (i32, Vec<Reason>) {
     if a.mapped_elsewhere {
         score -= 25;
         reasons.push(Reason::MappedElsewhere);
+    } else if a.mapped_here {
+        reasons.push(Reason::MappedHere);
     }
     if !a.active {
         score -= 40;
@@ -128,18 +143,26 @@ fn score_one(claimed: &Claimed, a: &CandidateAccount) -> (i32, Vec<Reason>) {
     (score, reasons)
 }
 
-/// Ranks accounts against one or more claimed identities (asserted and
-/// declared): each account keeps its best score. Accounts with nothing in
-/// common (no name reason) are left out; at most `limit` are returned, best
-/// first, ties by account ID.
+/// Ranks accounts against one or more claimed identities (asserted,
+/// declared, and each child a parent's report names): each account keeps
+/// its best score (the first claim on a tie), and one matched through a
+/// child says so first. Accounts with nothing in common (no name reason)
+/// are left out; at most `limit` are returned, best first, ties by account
+/// ID.
 pub fn rank(claims: &[Claimed], accounts: Vec<CandidateAccount>, limit: usize) -> Vec<Ranked> {
     let mut out: Vec<Ranked> = accounts
         .into_iter()
         .filter_map(|a| {
-            let (score, reasons) = claims
+            let (score, mut reasons, child) = claims
                 .iter()
-                .map(|c| score_one(c, &a))
-                .max_by_key(|(s, _)| *s)?;
+                .map(|c| {
+                    let (s, r) = score_one(c, &a);
+                    (s, r, c.child)
+                })
+                .reduce(|best, next| if next.0 > best.0 { next } else { best })?;
+            if child {
+                reasons.insert(0, Reason::ChildNamed);
+            }
             let named = reasons.iter().any(|r| {
                 matches!(
                     r,
@@ -175,6 +198,7 @@ mod tests {
             class_name: Some(class.into()),
             active: true,
             mapped_elsewhere: false,
+            mapped_here: false,
         }
     }
 
@@ -184,6 +208,7 @@ mod tests {
             first_name: Some(first.into()),
             birth_date: birth.parse().ok(),
             class_name: (!class.is_empty()).then(|| class.into()),
+            child: false,
         }
     }
 
@@ -260,6 +285,44 @@ mod tests {
         let declared = claim("Dupont", "Lucas", "2011-04-12", "4B");
         let r = rank(&[asserted, declared], pool(), 5);
         assert_eq!(ids(&r)[0], "a5");
+    }
+
+    #[test]
+    fn a_child_named_in_a_parents_report_ranks_first_and_says_so() {
+        // The parent has no account; the report names the child exactly.
+        let asserted = claim("Haddad", "Karim", "1984-03-03", "");
+        let child = Claimed {
+            child: true,
+            ..claim("DUPONT MARTIN", "Elodie", "2011-04-12", "4B")
+        };
+        let r = rank(&[asserted, child], pool(), 5);
+        assert_eq!(ids(&r)[0], "a1");
+        assert_eq!(r[0].reasons[0], Reason::ChildNamed);
+        assert!(r[0].reasons.contains(&Reason::SameFoldedName));
+        assert!(r.iter().skip(1).all(|x| x.score < r[0].score));
+    }
+
+    #[test]
+    fn a_match_through_the_parent_is_not_labelled_as_a_child() {
+        let parent = claim("Durand", "Paul", "2010-02-01", "");
+        let child = Claimed {
+            child: true,
+            ..claim("Zyx", "Qwv", "2015-01-01", "")
+        };
+        let r = rank(&[parent, child], pool(), 5);
+        assert_eq!(ids(&r)[0], "a4");
+        assert!(!r[0].reasons.contains(&Reason::ChildNamed));
+    }
+
+    #[test]
+    fn the_identitys_own_mapping_is_not_a_minus() {
+        let mut p = pool();
+        p[3].mapped_here = true;
+        let here = rank(&[claim("Durand", "Paul", "2010-02-01", "")], p, 5);
+        let free = rank(&[claim("Durand", "Paul", "2010-02-01", "")], pool(), 5);
+        assert_eq!(here[0].score, free[0].score);
+        assert!(here[0].reasons.contains(&Reason::MappedHere));
+        assert!(!here[0].reasons.contains(&Reason::MappedElsewhere));
     }
 
     #[test]

@@ -154,27 +154,45 @@ pub async fn list(
     Ok(rows.iter().map(from_row).collect())
 }
 
+/// How an IdP already reaches an account of the ranking pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reached {
+    /// Through a subject other than the failure's.
+    pub elsewhere: bool,
+    /// Through the failure's own subject (a reopened failure).
+    pub here: bool,
+}
+
 /// Every account of the given schools, with whether the IdP already reaches
-/// it through a subject: the pool candidate ranking draws from.
+/// it through another subject than `subject`, or through `subject` itself
+/// (whose mapping is no reason against): the pool candidate ranking draws
+/// from. Without a subject every mapping of the IdP is another's.
 pub async fn ranking_pool(
     conn: &mut SqliteConnection,
     schools: &[String],
     idp: Option<&str>,
-) -> Result<Vec<(Account, bool)>, sqlx::Error> {
+    subject: Option<&str>,
+) -> Result<Vec<(Account, Reached)>, sqlx::Error> {
     let mut out = Vec::new();
     for school in schools {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS}, EXISTS (SELECT 1 FROM mappings m WHERE m.account_id = accounts.account_id AND m.idp_entity_id = ?) AS mapped
-             FROM accounts WHERE school_code = ?"
+            "SELECT {COLUMNS},
+               EXISTS (SELECT 1 FROM mappings m WHERE m.account_id = accounts.account_id AND m.idp_entity_id = ?1 AND m.subject IS NOT ?2) AS mapped_elsewhere,
+               EXISTS (SELECT 1 FROM mappings m WHERE m.account_id = accounts.account_id AND m.idp_entity_id = ?1 AND m.subject IS ?2) AS mapped_here
+             FROM accounts WHERE school_code = ?3"
         ))
         .bind(idp.unwrap_or(""))
+        .bind(subject)
         .bind(school)
         .fetch_all(&mut *conn)
         .await?;
-        out.extend(
-            rows.iter()
-                .map(|r| (from_row(r), r.get::<i64, _>("mapped") != 0)),
-        );
+        out.extend(rows.iter().map(|r| {
+            let reached = Reached {
+                elsewhere: r.get::<i64, _>("mapped_elsewhere") != 0,
+                here: r.get::<i64, _>("mapped_here") != 0,
+            };
+            (from_row(r), reached)
+        }));
     }
     Ok(out)
 }

@@ -11,6 +11,7 @@ mod cli;
 mod csv;
 mod demo;
 mod desk;
+mod desk_candidates;
 mod failure_page;
 mod federation;
 mod logout;

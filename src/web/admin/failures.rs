@@ -5,7 +5,7 @@
 use super::{AdminForm, AdminSession, Chrome, NoFields};
 use crate::resolve::ranking::{rank, CandidateAccount, Claimed, Ranked};
 use crate::resolve::report::Report;
-use crate::resolve::{parse_date, FailureKind, FailureStatus};
+use crate::resolve::{fold_name, parse_date, FailureKind, FailureStatus};
 use crate::saml::Claims;
 use crate::store::desk::{self, Refused};
 use crate::store::failures::{self, Cursor, Failure, Filter};
@@ -161,6 +161,8 @@ struct DetailPage<'a> {
     kind_title: String,
     claims: Claims,
     report: Option<Report>,
+    /// Which fields the IdP and the user disagree on.
+    diff: Differences,
     candidates: Vec<CandidateView>,
     history: Vec<Failure>,
     audit: Vec<audit::Entry>,
@@ -173,6 +175,40 @@ struct DetailPage<'a> {
     /// What the user is told by e-mail, as a catalogue key, when the form
     /// carries an address.
     mail_note: Option<String>,
+}
+
+/// The fields where what the IdP asserted and what the user declared
+/// differ, both being given: names and classes compared folded (case,
+/// accents, spaces and hyphens alone are no difference), birth dates as
+/// dates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Differences {
+    pub last_name: bool,
+    pub first_name: bool,
+    pub birth_date: bool,
+    pub class_name: bool,
+}
+
+impl Differences {
+    pub fn of(f: &Failure, report: Option<&Report>) -> Differences {
+        let Some(r) = report else {
+            return Differences::default();
+        };
+        let given = |s: &str| !s.trim().is_empty();
+        let names = |a: Option<&str>, d: &str| {
+            a.is_some_and(|a| given(a) && given(d) && fold_name(a) != fold_name(d))
+        };
+        let dates = |a: Option<&str>, d: &str| match (a.and_then(parse_date), parse_date(d)) {
+            (Some(a), Some(d)) => a != d,
+            _ => false,
+        };
+        Differences {
+            last_name: names(f.asserted_last_name.as_deref(), &r.last_name),
+            first_name: names(f.asserted_first_name.as_deref(), &r.first_name),
+            birth_date: dates(f.asserted_birth_date.as_deref(), &r.birth_date),
+            class_name: names(f.asserted_class_name.as_deref(), &r.class_name),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -201,6 +237,7 @@ async fn candidates(
         &mut conn,
         std::slice::from_ref(school),
         f.idp_entity_id.as_deref(),
+        f.subject.as_deref(),
     )
     .await?;
     let mut claims = vec![Claimed {
@@ -208,25 +245,40 @@ async fn candidates(
         first_name: f.asserted_first_name.clone(),
         birth_date: f.asserted_birth_date.as_deref().and_then(parse_date),
         class_name: f.asserted_class_name.clone(),
+        child: false,
     }];
     if let Some(r) = report {
+        let class = |c: &str| Some(c.to_string()).filter(|c| !c.trim().is_empty());
         claims.push(Claimed {
             last_name: Some(r.last_name.clone()),
             first_name: Some(r.first_name.clone()),
             birth_date: parse_date(&r.birth_date),
-            class_name: Some(r.class_name.clone()).filter(|c| !c.is_empty()),
+            class_name: class(&r.class_name),
+            child: false,
         });
+        // A parent's report: the children it names are whom the parent
+        // came for (their accounts are what the parent's login reaches).
+        if r.role == "parent" {
+            claims.extend(r.children.iter().map(|c| Claimed {
+                last_name: Some(c.last_name.clone()),
+                first_name: Some(c.first_name.clone()),
+                birth_date: parse_date(&c.birth_date),
+                class_name: class(&c.class_name),
+                child: true,
+            }));
+        }
     }
     let accounts = pool
         .into_iter()
-        .map(|(a, mapped)| CandidateAccount {
+        .map(|(a, reached)| CandidateAccount {
             account_id: a.account_id,
             last_name: a.last_name,
             first_name: a.first_name,
             birth_date: a.birth_date,
             class_name: a.class_name,
             active: a.active,
-            mapped_elsewhere: mapped,
+            mapped_elsewhere: reached.elsewhere,
+            mapped_here: reached.here,
         })
         .collect();
     Ok(rank(&claims, accounts, 10)
@@ -314,6 +366,7 @@ async fn detail_page(
             chrome: Chrome::of(s, "failures"),
             kind_title: s.t.kind(f.kind.as_str(), "title"),
             claims: serde_json::from_str(&f.asserted_json).unwrap_or_default(),
+            diff: Differences::of(f, report.as_ref()),
             report,
             candidates,
             mail_note,
