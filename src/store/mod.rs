@@ -88,6 +88,44 @@ pub fn inserted(
     }
 }
 
+/// Whether an error says the database cannot take the request now (busy or
+/// locked past the timeout, read-only, disk full, an I/O error, no
+/// connection in time) rather than that the request or the code is wrong:
+/// the caller answers "try again later", not "service error".
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(d) => {
+            // SQLite's primary result code is the extended code's low byte:
+            // BUSY 5, LOCKED 6, READONLY 8, IOERR 10, FULL 13, CANTOPEN 14.
+            let code = d.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
+            matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14)
+        }
+        _ => false,
+    }
+}
+
+/// A real SQLite refusal, for tests: a write to a database that only reads.
+#[cfg(test)]
+pub(crate) async fn read_only_error() -> sqlx::Error {
+    use sqlx::Connection;
+    let mut c = sqlx::SqliteConnection::connect("sqlite::memory:")
+        .await
+        .expect("memory db");
+    sqlx::query("CREATE TABLE t (x)")
+        .execute(&mut c)
+        .await
+        .expect("table");
+    sqlx::query("PRAGMA query_only = ON")
+        .execute(&mut c)
+        .await
+        .expect("pragma");
+    sqlx::query("INSERT INTO t VALUES (1)")
+        .execute(&mut c)
+        .await
+        .expect_err("read only")
+}
+
 /// Whether an error is a UNIQUE (or primary key) violation, told by its kind.
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation)

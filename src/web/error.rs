@@ -37,6 +37,20 @@ impl IntoResponse for AppError {
             ),
             AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, t.get("page.error"), m.clone()),
             AppError::Forbidden(m) => (StatusCode::FORBIDDEN, t.get("page.error"), m.clone()),
+            AppError::Database(e) if crate::store::is_unavailable(e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                let mut res = crate::web::message_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    t,
+                    t.get("page.unavailable"),
+                    t.get("page.unavailable.text"),
+                );
+                res.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("60"),
+                );
+                return res;
+            }
             _ => {
                 tracing::error!(error = %self, "request failed");
                 (
@@ -80,6 +94,18 @@ pub fn refusal_status(r: &Refused) -> StatusCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_database_that_cannot_write_now_is_try_again_later_not_a_service_error() {
+        let e = crate::store::read_only_error().await;
+        assert!(crate::store::is_unavailable(&e), "{e}");
+        let res = AppError::from(e).into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()["retry-after"], "60");
+        // A mistake in a statement stays a service error.
+        let res = AppError::from(sqlx::Error::RowNotFound).into_response();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 
     #[test]
     fn statuses_follow_the_spec() {

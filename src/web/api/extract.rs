@@ -69,6 +69,14 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
+        if crate::store::is_unavailable(&e) {
+            tracing::warn!(error = %e, "database unavailable");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database cannot take this request now; try again in a minute",
+            );
+        }
         tracing::error!(error = %e, "api request failed");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -137,4 +145,18 @@ pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
         )
     })?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::response::IntoResponse;
+
+    #[tokio::test]
+    async fn a_database_that_cannot_write_now_is_503_for_clients_too() {
+        let res = ApiError::from(crate::store::read_only_error().await).into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let res = ApiError::from(sqlx::Error::RowNotFound).into_response();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }
