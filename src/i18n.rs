@@ -133,6 +133,14 @@ impl Tr {
         self.lookup(key).unwrap_or(key)
     }
 
+    /// The label of a stored code (`family.code`, e.g. `admin.status.open`),
+    /// else the code itself.
+    pub fn code(&self, family: &str, code: &str) -> String {
+        let key = format!("{family}.{code}");
+        self.lookup(&key)
+            .map_or_else(|| code.to_string(), str::to_string)
+    }
+
     /// The string for a kind-specific key such as `kind.expired.title`.
     pub fn kind(&self, kind: &str, part: &str) -> String {
         let key = format!("kind.{kind}.{part}");

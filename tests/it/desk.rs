@@ -862,3 +862,99 @@ async fn idle_and_absolute_timeouts_end_admin_sessions() {
         "logged in 11 hours ago, though active"
     );
 }
+
+/// The visible text of a page: tags (with their attributes), scripts and
+/// styles dropped, and `<code>` blocks, which show recorded data as data
+/// (audit payloads, account IDs), not the page's own words.
+fn visible_text(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(i) = rest.find('<') {
+        out.push_str(&rest[..i]);
+        out.push(' ');
+        let tail = &rest[i..];
+        let skip_to = if tail.starts_with("<code") {
+            tail.find("</code>").map(|j| j + 7)
+        } else if tail.starts_with("<script") {
+            tail.find("</script>").map(|j| j + 9)
+        } else if tail.starts_with("<style") {
+            tail.find("</style>").map(|j| j + 8)
+        } else {
+            tail.find('>').map(|j| j + 1)
+        };
+        let Some(j) = skip_to else { break };
+        rest = &tail[j..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[tokio::test]
+async fn desk_pages_show_no_raw_codes_in_any_language() {
+    let app = TestApp::spawn().await;
+    app.add_admin("root@x.test", "superadmin", &[]).await;
+    let open = app.fail(&app.nobody("sub-codes")).await;
+    let expired = app
+        .fail(
+            &app.nobody("sub-codes-2")
+                .shifted(chrono::Duration::hours(-2)),
+        )
+        .await;
+    let (c, csrf) = app.admin_client("root@x.test").await;
+    let res = app
+        .post_with(
+            &c,
+            &format!("/admin/failures/{expired}/dismiss"),
+            &[("csrf_token", &csrf), ("reason", "test")],
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 303);
+    let kinds: Vec<&str> = jointure::resolve::FailureKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    for lang in ["fr", "nl", "en"] {
+        for path in [
+            "/admin".to_string(),
+            "/admin/failures".to_string(),
+            "/admin/failures?status=dismissed".to_string(),
+            format!("/admin/failures/{open}"),
+            format!("/admin/failures/{expired}"),
+            "/admin/accounts".to_string(),
+        ] {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let res = c
+                .get(format!("{}{path}{sep}lang={lang}", app.base))
+                .send()
+                .await
+                .expect("page");
+            assert_eq!(res.status().as_u16(), 200, "{lang} {path}");
+            let text = visible_text(&res.text().await.expect("html"));
+            let words: Vec<&str> = text
+                .split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+                .filter(|w| !w.is_empty())
+                .collect();
+            // Codes without an underscore ("expired", "replayed") are words
+            // in English.
+            let mut raw: Vec<&str> = kinds
+                .iter()
+                .copied()
+                .filter(|k| lang != "en" || k.contains('_'))
+                .collect();
+            if lang != "en" {
+                // In English these are words; elsewhere they are codes
+                // ("open" is Dutch too).
+                raw.extend(["resolved", "dismissed", "student", "teacher", "staff"]);
+            }
+            if lang == "fr" {
+                raw.push("open");
+            }
+            for code in raw {
+                assert!(
+                    !words.contains(&code),
+                    "{lang} {path}: raw code {code:?} shown"
+                );
+            }
+        }
+    }
+}

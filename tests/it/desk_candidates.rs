@@ -164,7 +164,10 @@ async fn the_identitys_own_mapping_is_not_a_minus_only_anothers_is() {
         Some("A-1")
     );
     let html = detail(&app, &admin, &reference).await;
-    assert!(html.contains("<span id=\"status\">open</span>"), "reopened");
+    assert!(
+        html.contains("<span id=\"status\" data-status=\"open\">"),
+        "reopened"
+    );
     assert_eq!(candidates(&html).first(), Some(&"A-1"));
     let own = row(&html, "A-1").expect("A-1 still proposed");
     assert!(!own.contains(MAPPED_ELSEWHERE), "{own}");
