@@ -73,12 +73,19 @@ async fn verify(text: String, keys: &TrustedKeys) -> Result<Federation, String> 
 }
 
 /// Reads the last good copy, checked again (it may have expired since).
-pub async fn cached(cache: &Path, keys: &TrustedKeys) -> Result<Federation, String> {
+fn read_cached(cache: &Path, keys: &TrustedKeys) -> Result<Federation, String> {
     let text = std::fs::read_to_string(cache)
         .map_err(|e| format!("no usable cached copy {}: {e}", cache.display()))?;
-    verify(text, keys)
-        .await
+    federation::read_signed(&text, keys, Utc::now())
         .map_err(|e| format!("the cached copy {}: {e}", cache.display()))
+}
+
+/// [`read_cached`] off the async threads.
+pub async fn cached(cache: &Path, keys: &TrustedKeys) -> Result<Federation, String> {
+    let (cache, keys) = (cache.to_path_buf(), keys.clone());
+    tokio::task::spawn_blocking(move || read_cached(&cache, &keys))
+        .await
+        .map_err(|e| format!("verification task: {e}"))?
 }
 
 /// Fetches and verifies the document; a good one is written to `cache`
@@ -201,13 +208,7 @@ pub fn offline(config: &Config, idp: &IdpConfig) -> Result<Vec<IdpMetadata>, Str
             signing_cert,
             cache,
             ..
-        } => {
-            let text = std::fs::read_to_string(&cache)
-                .map_err(|e| format!("no usable cached copy {}: {e}", cache.display()))?;
-            federation::read_signed(&text, &signing_keys(&signing_cert)?, Utc::now())
-                .map(|f| f.idps)
-                .map_err(|e| format!("the cached copy {}: {e}", cache.display()))
-        }
+        } => read_cached(&cache, &signing_keys(&signing_cert)?).map(|f| f.idps),
     }
 }
 

@@ -6,6 +6,7 @@
 //! or critical violation, Enter sending the form, and screenshots kept under
 //! `target/screenshots/`.
 
+use crate::common::free_port;
 use jointure::config::Config;
 use jointure::Application;
 use serde_json::{json, Value};
@@ -31,16 +32,6 @@ fn on_path(names: &[&str]) -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// chromedriver takes a port number, not a bound socket: the one place a
-/// port is picked and then bound by another process.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 impl Browser {
     /// None, with a message, when Chromium or chromedriver is not
     /// installed (scripts/setup installs both); CI sets
@@ -57,6 +48,7 @@ impl Browser {
             eprintln!("browser test skipped: Chromium or chromedriver is not on PATH (scripts/setup installs Debian's chromium and chromium-driver)");
             return None;
         };
+        // chromedriver takes a port number, not a bound socket.
         let port = free_port();
         let driver = Command::new(chromedriver)
             .arg(format!("--port={port}"))
@@ -310,7 +302,7 @@ async fn spawn_demo(
 #[tokio::test]
 async fn the_whole_story_in_a_real_browser() {
     // A real SMTP server, to see the "it was fixed" e-mail arrive.
-    let smtp = crate::mail::smtpd_available().then(crate::mail::free_port);
+    let smtp = crate::mail::smtpd_available().then(free_port);
     let (base, password, _dir, svc) = spawn_demo(smtp).await;
 
     let Some(b) = Browser::start().await else {

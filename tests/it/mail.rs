@@ -25,13 +25,6 @@ pub fn smtpd_available() -> bool {
     ok
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
-
 /// A real SMTP server (aiosmtpd's debugging handler: every message printed).
 pub struct SmtpSink {
     child: std::process::Child,

@@ -353,6 +353,15 @@ impl TestApp {
 }
 
 /// The content of `<meta name="NAME" content="…">`.
+/// A free loopback port, for a server process the test starts (a port
+/// cannot be handed to another process, so it is bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
 /// A response header that must be there, as text.
 pub fn header(res: &reqwest::Response, name: &str) -> String {
     res.headers()
