@@ -3,6 +3,8 @@
 //! session's CSRF token; scope is applied in the store queries, so another
 //! school's row answers 404 as if it did not exist.
 
+mod dashboard;
+pub(crate) mod failure_list;
 pub(crate) mod failures;
 mod lists;
 mod login;
@@ -30,8 +32,8 @@ pub fn routes(max_upload_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/admin/login", get(login::form).post(login::submit))
         .route("/admin/logout", post(login::logout))
-        .route("/admin", get(lists::dashboard))
-        .route("/admin/failures", get(failures::list))
+        .route("/admin", get(dashboard::dashboard))
+        .route("/admin/failures", get(failure_list::list))
         .route("/admin/failures/{reference}", get(failures::detail))
         .route(
             "/admin/failures/{reference}/resolve",

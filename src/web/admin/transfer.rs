@@ -346,7 +346,7 @@ pub async fn export(
     State(st): State<AppState>,
     s: AdminSession,
     Path(file): Path<String>,
-    Query(q): Query<super::failures::ListQuery>,
+    Query(q): Query<super::failure_list::ListQuery>,
     Query(flags): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
     let kind = file
