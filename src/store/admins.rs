@@ -1,5 +1,6 @@
 //! Admin accounts, with Argon2id password hashes.
 
+use crate::i18n::Lang;
 use crate::resolve::AdminRole;
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -64,6 +65,16 @@ pub async fn upsert(
     Ok(id)
 }
 
+/// Remembers the language an admin chose.
+pub async fn set_lang(conn: &mut SqliteConnection, id: i64, lang: Lang) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE admins SET lang = ? WHERE id = ?")
+        .bind(lang.code())
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +97,8 @@ pub struct Admin {
     pub role: AdminRole,
     pub password_hash: String,
     pub schools: Vec<String>,
+    /// The language the admin chose on the desk, if any.
+    pub lang: Option<Lang>,
 }
 
 impl Admin {
@@ -114,6 +127,10 @@ async fn load(
         role: AdminRole::parse(r.get("role")).unwrap_or(AdminRole::SchoolAdmin),
         password_hash: r.get("password_hash"),
         schools,
+        lang: r
+            .get::<Option<String>, _>("lang")
+            .as_deref()
+            .and_then(Lang::from_code),
     }))
 }
 
@@ -121,15 +138,16 @@ pub async fn by_email(
     conn: &mut SqliteConnection,
     email: &str,
 ) -> Result<Option<Admin>, sqlx::Error> {
-    let row = sqlx::query("SELECT id, email, role, password_hash FROM admins WHERE email = ?")
-        .bind(email.trim())
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row =
+        sqlx::query("SELECT id, email, role, password_hash, lang FROM admins WHERE email = ?")
+            .bind(email.trim())
+            .fetch_optional(&mut *conn)
+            .await?;
     load(conn, row).await
 }
 
 pub async fn by_id(conn: &mut SqliteConnection, id: i64) -> Result<Option<Admin>, sqlx::Error> {
-    let row = sqlx::query("SELECT id, email, role, password_hash FROM admins WHERE id = ?")
+    let row = sqlx::query("SELECT id, email, role, password_hash, lang FROM admins WHERE id = ?")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;

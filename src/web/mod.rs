@@ -79,6 +79,9 @@ async fn readyz(
 pub struct RequestContext {
     pub id: String,
     pub lang: Lang,
+    /// The path and query of a GET, where a language switch on the page
+    /// comes back to.
+    pub page: Option<String>,
 }
 
 tokio::task_local! {
@@ -120,9 +123,13 @@ async fn request_id(req: axum::extract::Request, next: axum::middleware::Next) -
     let span = tracing::info_span!("request", id = %id, %method, %route);
     let start = std::time::Instant::now();
     let (lang, chosen) = negotiate(req.uri().query(), req.headers());
+    let page = (req.method() == axum::http::Method::GET)
+        .then(|| req.uri().path_and_query().map(|p| p.as_str().to_string()))
+        .flatten();
     let context = RequestContext {
         id: id.clone(),
         lang,
+        page,
     };
     let mut res = REQUEST
         .scope(context, next.run(req).instrument(span.clone()))
@@ -138,16 +145,20 @@ async fn request_id(req: axum::extract::Request, next: axum::middleware::Next) -
         res.headers_mut().insert("x-request-id", v);
     }
     if chosen {
-        // A year; not a secret, so readable over http too.
-        let c = format!(
-            "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax",
-            lang.code()
-        );
-        if let Ok(v) = HeaderValue::from_str(&c) {
-            res.headers_mut().append(header::SET_COOKIE, v);
-        }
+        res.headers_mut()
+            .append(header::SET_COOKIE, lang_cookie(lang));
     }
     res
+}
+
+/// The cookie that remembers a language: a year; not a secret, so
+/// readable over http too.
+pub fn lang_cookie(lang: Lang) -> HeaderValue {
+    HeaderValue::from_static(match lang {
+        Lang::Fr => "lang=fr; Path=/; Max-Age=31536000; SameSite=Lax",
+        Lang::Nl => "lang=nl; Path=/; Max-Age=31536000; SameSite=Lax",
+        Lang::En => "lang=en; Path=/; Max-Age=31536000; SameSite=Lax",
+    })
 }
 
 /// Headers every page carries: no framing, no sniffing, a strict CSP (our
@@ -383,6 +394,7 @@ mod tests {
         let ctx = RequestContext {
             id: "5e1f00d2a9b3c4d7".into(),
             lang: Lang::En,
+            page: None,
         };
         let (server, missing) = REQUEST
             .scope(ctx, async {

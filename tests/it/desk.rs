@@ -958,3 +958,57 @@ async fn desk_pages_show_no_raw_codes_in_any_language() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_desk_language_is_remembered_per_admin_across_logins() {
+    let app = TestApp::spawn().await;
+    app.add_admin("nl@x.test", "superadmin", &[]).await;
+    app.add_admin("fr@x.test", "superadmin", &[]).await;
+    let (c, csrf) = app.admin_client("nl@x.test").await;
+    // Without the session's CSRF token nothing is changed.
+    let res = app
+        .post_with(&c, "/admin/language", &[("lang", "nl"), ("back", "/admin")])
+        .await;
+    assert_eq!(res.status().as_u16(), 403);
+    let res = app
+        .post_with(
+            &c,
+            "/admin/language",
+            &[
+                ("csrf_token", &csrf),
+                ("lang", "nl"),
+                ("back", "/admin/failures?status=open&lang=fr"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 303);
+    assert_eq!(header(&res, "location"), "/admin/failures?status=open");
+    assert!(header(&res, "set-cookie").contains("lang=nl"));
+    // A fresh browser whose own language is French: after this admin logs
+    // in the desk speaks Dutch; another admin on it keeps the browser's.
+    for (email, want) in [("nl@x.test", "lang=\"nl\""), ("fr@x.test", "lang=\"fr\"")] {
+        let c = client();
+        let res = app.login_as(&c, email, PASSWORD).await;
+        assert_eq!(res.status().as_u16(), 303, "{email}");
+        let page = c
+            .get(format!("{}/admin", app.base))
+            .header("accept-language", "fr-FR,fr;q=0.9")
+            .send()
+            .await
+            .expect("dashboard");
+        let html = page.text().await.expect("html");
+        assert!(
+            html.contains(want),
+            "{email}: {}",
+            &html[..200.min(html.len())]
+        );
+    }
+    let res = app
+        .post_with(
+            &c,
+            "/admin/language",
+            &[("csrf_token", &csrf), ("lang", "de"), ("back", "/admin")],
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 400);
+}

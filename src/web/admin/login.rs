@@ -131,14 +131,20 @@ pub async fn submit(State(st): State<AppState>, req: Request) -> Result<Response
         super::ABSOLUTE_SECONDS,
     )
     .replace("SameSite=Lax", "SameSite=Strict");
-    Ok((
+    let mut res = (
         StatusCode::SEE_OTHER,
         [
             (header::LOCATION, "/admin".to_string()),
             (header::SET_COOKIE, cookie),
         ],
     )
-        .into_response())
+        .into_response();
+    // The admin's own language, when chosen before, over the browser's.
+    if let Some(lang) = admin.lang {
+        res.headers_mut()
+            .append(header::SET_COOKIE, crate::web::lang_cookie(lang));
+    }
+    Ok(res)
 }
 
 pub async fn logout(

@@ -6,6 +6,7 @@
 mod dashboard;
 pub(crate) mod failure_list;
 pub(crate) mod failures;
+mod language;
 mod lists;
 mod login;
 pub mod transfer;
@@ -32,6 +33,7 @@ pub fn routes(max_upload_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/admin/login", get(login::form).post(login::submit))
         .route("/admin/logout", post(login::logout))
+        .route("/admin/language", post(language::switch))
         .route("/admin", get(dashboard::dashboard))
         .route("/admin/failures", get(failure_list::list))
         .route("/admin/failures/{reference}", get(failures::detail))
@@ -169,6 +171,8 @@ pub struct Chrome<'a> {
     pub email: &'a str,
     pub csrf: &'a str,
     pub active: &'static str,
+    /// The page a language switch comes back to.
+    pub here: String,
 }
 
 impl<'a> Chrome<'a> {
@@ -178,7 +182,21 @@ impl<'a> Chrome<'a> {
             email: &s.admin.email,
             csrf: &s.csrf,
             active,
+            here: crate::web::current_request()
+                .and_then(|r| r.page)
+                .unwrap_or_else(|| "/admin".into()),
         }
+    }
+    /// The languages the desk offers, for the switch: code, own name,
+    /// whether it is the page's.
+    pub fn languages(&self) -> [(&'static str, &'static str, bool); 3] {
+        use crate::i18n::Lang;
+        [
+            (Lang::Fr, "Français"),
+            (Lang::Nl, "Nederlands"),
+            (Lang::En, "English"),
+        ]
+        .map(|(l, name)| (l.code(), name, l == self.t.lang))
     }
     pub fn is(&self, item: &str) -> bool {
         self.active == item
