@@ -22,3 +22,10 @@ CREATE INDEX failures_list_school_needs_you
 CREATE INDEX failures_list_school_last_seen ON failures(school_code, last_seen, id);
 CREATE INDEX failures_list_school_first_seen ON failures(school_code, first_seen, id);
 CREATE INDEX failures_list_school_count ON failures(school_code, count, last_seen, id);
+-- The desk's menu opens the list on `status = 'open'`: the same orders with
+-- the status first (by last seen, `failures_by_status` already is one).
+CREATE INDEX failures_list_status_needs_you ON failures(status, needs_you, count, last_seen, id);
+CREATE INDEX failures_list_status_first_seen ON failures(status, first_seen, id);
+CREATE INDEX failures_list_status_count ON failures(status, count, last_seen, id);
+CREATE INDEX failures_list_status_school
+    ON failures(status, IFNULL(school_code, ''), last_seen, id);
