@@ -8,9 +8,13 @@
 //! List rows never read the raw response nor the stored attributes: pages
 //! and exports show neither, and they are the biggest columns.
 
+mod order;
+
+pub use order::{Cursor, Sort};
+use order::{KeyType, KeyValue};
+
 use super::{from_row, Failure};
 use crate::resolve::FailureStatus;
-use base64::Engine;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 /// The admin list's filters; every one is optional.
@@ -31,145 +35,6 @@ pub struct Filter {
     /// Leaves out attempts whose signature was never verified (the desk
     /// hides that noise by default; exports and the API keep it).
     pub verified_only: bool,
-}
-
-/// The orders of the list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Sort {
-    /// Open failures whose user sent the form first, then by count, then
-    /// the most recent.
-    #[default]
-    NeedsYou,
-    /// The most recently seen first.
-    LastSeen,
-    /// The longest waiting first.
-    FirstSeen,
-    /// The most repeated first, then the most recent.
-    Count,
-    /// By school code (none first), the longest waiting first in each.
-    School,
-}
-
-/// How a key column is read and written in a cursor.
-#[derive(Debug, Clone, Copy)]
-enum KeyType {
-    Int,
-    Text,
-}
-
-impl Sort {
-    pub const ALL: [Sort; 5] = [
-        Sort::NeedsYou,
-        Sort::LastSeen,
-        Sort::FirstSeen,
-        Sort::Count,
-        Sort::School,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Sort::NeedsYou => "needs_you",
-            Sort::LastSeen => "last_seen",
-            Sort::FirstSeen => "first_seen",
-            Sort::Count => "count",
-            Sort::School => "school",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Sort> {
-        Sort::ALL.into_iter().find(|o| o.as_str() == s)
-    }
-
-    /// The key's expressions, as the index of migration 0009 has them.
-    fn keys(self) -> &'static [(&'static str, KeyType)] {
-        use KeyType::{Int, Text};
-        match self {
-            Sort::NeedsYou => &[
-                ("needs_you", Int),
-                ("count", Int),
-                ("last_seen", Text),
-                ("id", Int),
-            ],
-            Sort::LastSeen => &[("last_seen", Text), ("id", Int)],
-            Sort::FirstSeen => &[("first_seen", Text), ("id", Int)],
-            Sort::Count => &[("count", Int), ("last_seen", Text), ("id", Int)],
-            Sort::School => &[
-                ("IFNULL(school_code, '')", Text),
-                ("last_seen", Text),
-                ("id", Int),
-            ],
-        }
-    }
-
-    /// Whether the list runs from the biggest key down.
-    fn descending(self) -> bool {
-        !matches!(self, Sort::FirstSeen | Sort::School)
-    }
-}
-
-/// One key value of a cursor.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum KeyValue {
-    Int(i64),
-    Text(String),
-}
-
-/// Where a page starts: the key of the row next to it, the order it was
-/// taken in, and which way the page runs from it. Opaque to clients.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cursor {
-    sort: Sort,
-    /// The page before the key (else after it).
-    back: bool,
-    key: Vec<KeyValue>,
-}
-
-impl Cursor {
-    /// The cursor's text: URL-safe, not meant to be read or made by hand.
-    pub fn encode(&self) -> String {
-        let key: Vec<serde_json::Value> = self
-            .key
-            .iter()
-            .map(|v| match v {
-                KeyValue::Int(i) => serde_json::json!(i),
-                KeyValue::Text(t) => serde_json::json!(t),
-            })
-            .collect();
-        let doc = serde_json::json!([self.sort.as_str(), self.back, key]);
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(doc.to_string())
-    }
-
-    /// A cursor this module encoded, else `None`.
-    pub fn decode(s: &str) -> Option<Cursor> {
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(s)
-            .ok()?;
-        let doc: (String, bool, Vec<serde_json::Value>) = serde_json::from_slice(&bytes).ok()?;
-        let sort = Sort::parse(&doc.0)?;
-        let types = sort.keys();
-        if doc.2.len() != types.len() {
-            return None;
-        }
-        let key = doc
-            .2
-            .iter()
-            .zip(types)
-            .map(|(v, (_, t))| match t {
-                KeyType::Int => v.as_i64().map(KeyValue::Int),
-                KeyType::Text => v.as_str().map(|s| KeyValue::Text(s.to_string())),
-            })
-            .collect::<Option<Vec<_>>>()?;
-        Some(Cursor {
-            sort,
-            back: doc.1,
-            key,
-        })
-    }
-
-    /// The order this cursor's pages run in.
-    pub fn sort(&self) -> Sort {
-        self.sort
-    }
 }
 
 /// Which page to read.
@@ -465,18 +330,5 @@ mod tests {
         };
         let p = plan(&pool, &Scope::All, &Filter::default(), &page).await;
         assert!(p.contains("failures_list_needs_you (("), "{p}");
-    }
-
-    #[test]
-    fn a_cursor_reads_back_what_it_wrote_and_nothing_else() {
-        for sort in Sort::ALL {
-            let c = cursor(sort, true);
-            assert_eq!(Cursor::decode(&c.encode()), Some(c));
-        }
-        assert_eq!(Cursor::decode("2026-09-01T08:00:00Z~3"), None);
-        assert_eq!(Cursor::decode(""), None);
-        let wrong = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(r#"["count",false,["x","2026",1]]"#);
-        assert_eq!(Cursor::decode(&wrong), None, "a text where a number goes");
     }
 }
