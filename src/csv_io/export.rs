@@ -5,7 +5,7 @@
 
 use super::neutralise;
 use crate::resolve::report::Report;
-use crate::store::failures::{self, Cursor, Failure, Filter};
+use crate::store::failures::{self, Cursor, Failure, Filter, PageRequest, Sort};
 use crate::store::Scope;
 use sqlx::SqlitePool;
 
@@ -92,6 +92,8 @@ pub struct Exporter {
     excel: bool,
     /// Keyset position: (text key, numeric key) of the last row written.
     after: Option<(String, i64)>,
+    /// The failures' keyset position (their list's own cursor).
+    failures_after: Option<Cursor>,
     started: bool,
     done: bool,
 }
@@ -115,6 +117,7 @@ impl Exporter {
             filter,
             excel,
             after: None,
+            failures_after: None,
             started: false,
             done: false,
         }
@@ -165,17 +168,17 @@ impl Exporter {
     /// A page of failures, the newest seen first; the last page ends the run.
     async fn failures_page(&mut self) -> Result<Vec<Vec<String>>, sqlx::Error> {
         let mut conn = self.pool.acquire().await?;
-        let cursor = self.after.as_ref().map(|(t, id)| Cursor {
-            last_seen: t.clone(),
-            id: *id,
-        });
-        let (items, next) =
-            failures::list(&mut conn, &self.scope, &self.filter, cursor.as_ref(), PAGE).await?;
-        self.after = next.map(|c| (c.last_seen, c.id));
-        if self.after.is_none() {
+        let page = PageRequest {
+            sort: Sort::LastSeen,
+            cursor: self.failures_after.take(),
+            limit: PAGE,
+        };
+        let page = failures::list(&mut conn, &self.scope, &self.filter, &page).await?;
+        self.failures_after = page.next;
+        if self.failures_after.is_none() {
             self.done = true;
         }
-        Ok(items.into_iter().map(failure_row).collect())
+        Ok(page.items.into_iter().map(failure_row).collect())
     }
 
     /// A page of mappings, by ID.

@@ -11,7 +11,7 @@ mod record;
 mod update;
 
 pub use dashboard::{stats, Stats};
-pub use list::{list, Cursor, Filter};
+pub use list::{list, totals, Cursor, Filter, ListPage, PageRequest, Sort, Totals};
 
 pub use record::{
     record, NewFailure, UnverifiedBudget, RAW_RESPONSE_LIMIT, UNVERIFIED_BUDGET,

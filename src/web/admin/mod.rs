@@ -36,6 +36,7 @@ pub fn routes(max_upload_bytes: usize) -> Router<AppState> {
         .route("/admin/language", post(language::switch))
         .route("/admin", get(dashboard::dashboard))
         .route("/admin/failures", get(failure_list::list))
+        .route("/admin/failures/dismiss", post(failure_list::dismiss_many))
         .route("/admin/failures/{reference}", get(failures::detail))
         .route(
             "/admin/failures/{reference}/resolve",

@@ -2,7 +2,7 @@
 
 use super::{actor, failure_url, read_json, ApiError, ApiPath, ApiQuery};
 use crate::resolve::FailureStatus;
-use crate::store::failures::{self, Cursor, Failure, Filter};
+use crate::store::failures::{self, Cursor, Failure, Filter, PageRequest, Sort};
 use crate::store::tokens::ApiClient;
 use crate::store::{self, desk};
 use crate::web::AppState;
@@ -95,9 +95,11 @@ pub(super) async fn list_failures(
         return Err(ApiError::bad("limit: 1 to 500"));
     }
     let cursor = match q.cursor.as_deref() {
-        Some(c) => {
-            Some(Cursor::decode(c).ok_or_else(|| ApiError::bad("cursor: not one this API gave"))?)
-        }
+        Some(c) => Some(
+            Cursor::decode(c)
+                .filter(|c| c.sort() == Sort::LastSeen)
+                .ok_or_else(|| ApiError::bad("cursor: not one this API gave"))?,
+        ),
         None => None,
     };
     let filter = Filter {
@@ -107,10 +109,19 @@ pub(super) async fn list_failures(
         ..Default::default()
     };
     let mut conn = st.svc.pool.acquire().await?;
-    let (items, next) =
-        failures::list(&mut conn, &c.scope(), &filter, cursor.as_ref(), limit).await?;
-    let items: Vec<FailureJson> = items.into_iter().map(|f| failure_json(&st, f)).collect();
-    Ok(Json(json!({"items": items, "next_cursor": next.map(|c| c.encode())})).into_response())
+    // The API keeps its newest-first order (SPEC §6).
+    let page = PageRequest {
+        sort: Sort::LastSeen,
+        cursor,
+        limit,
+    };
+    let page = failures::list(&mut conn, &c.scope(), &filter, &page).await?;
+    let items: Vec<FailureJson> = page
+        .items
+        .into_iter()
+        .map(|f| failure_json(&st, f))
+        .collect();
+    Ok(Json(json!({"items": items, "next_cursor": page.next.map(|c| c.encode())})).into_response())
 }
 
 async fn load(st: &AppState, c: &ApiClient, reference: &str) -> Result<Failure, ApiError> {
