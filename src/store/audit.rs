@@ -108,6 +108,22 @@ pub async fn record_undo(
     super::inserted(r)
 }
 
+/// Whether the target of `e` was acted on after it: a later entry on the
+/// same target that is neither an undo nor undone itself.
+pub async fn acted_on_since(conn: &mut SqliteConnection, e: &Entry) -> Result<bool, sqlx::Error> {
+    let Some(target) = &e.target else {
+        return Ok(false);
+    };
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM audit_log l WHERE l.target = ? AND l.id > ? AND l.action <> 'undo'
+           AND NOT EXISTS (SELECT 1 FROM audit_log u WHERE u.undoes = l.id))",
+    )
+    .bind(target)
+    .bind(e.id)
+    .fetch_one(&mut *conn)
+    .await
+}
+
 const SELECT: &str = "SELECT id, at, actor, action, target, school_code, before_json, after_json, undoes,
     (SELECT u.id FROM audit_log u WHERE u.undoes = audit_log.id) AS undone_by FROM audit_log WHERE 1=1";
 

@@ -12,6 +12,7 @@ mod csv;
 mod demo;
 mod desk;
 mod desk_candidates;
+mod desk_undo;
 mod failure_page;
 mod federation;
 mod logout;

@@ -82,6 +82,11 @@ pub async fn undo(
     if !entry.undoable() {
         return Ok(Err(Refused::NotUndoable));
     }
+    // Times are kept to the second: the log, not only the state, tells
+    // whether the failure or mapping was acted on since.
+    if audit::acted_on_since(conn, &entry).await? {
+        return Ok(Err(Refused::ChangedSince));
+    }
     let (before, after) = (entry.before(), entry.after());
     let outcome = match entry.action.as_str() {
         "failure.resolve" | "failure.recheck" => undo_resolution(conn, scope, &after).await?,
