@@ -97,7 +97,7 @@ async fn account_search_finds_the_account_and_links_it_in_one_click() {
     let (_, html) = page(&app, &c, &format!("{base}?account=B-1")).await;
     assert!(html.contains("id=\"search-none\""), "B-1 is not offered");
     // A typed % is a %, not "anything".
-    let (_, html) = page(&app, &c, &format!("{base}?name=%25")).await;
+    let (_, html) = page(&app, &c, &format!("{base}?account=%25")).await;
     assert!(html.contains("id=\"search-none\""));
     let (_, html) = page(&app, &c, &format!("{base}?birth=31%2F02%2F2011")).await;
     assert!(html.contains("id=\"search-bad-date\""));
@@ -441,7 +441,9 @@ async fn recheck_resolves_an_unknown_school_failure_after_the_school_is_imported
         "mapped as the login would have"
     );
     entry(&app, "failure.recheck", &reference).await;
-    app.expect_login(&app.mint(&spec), "C-1").await;
+    // A fresh response (the first one's assertion ID is spent).
+    let again = app.ent("sub-new-school", "Janssen", "Eva", "01/02/2012", UAI_B);
+    app.expect_login(&app.mint(&again), "C-1").await;
 }
 
 #[tokio::test]
