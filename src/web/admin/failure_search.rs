@@ -1,7 +1,10 @@
-//! The account search of the failure detail page: name, account ID, class,
-//! birth date, in the failure's school and the admin's scope; each result
-//! can be linked in one click (the same resolve as the candidates').
+//! The failure detail page's quick ways to an account: the account search
+//! (name, account ID, class, birth date, in the failure's school and the
+//! admin's scope), each result linked in one click, and the one-click link
+//! to the best candidate when it is clearly ahead. Both post the same
+//! resolve as the candidates' buttons.
 
+use super::failures::CandidateView;
 use crate::resolve::parse_date;
 use crate::store::accounts::{self, Account, AccountSearch};
 use crate::store::Scope;
@@ -79,4 +82,26 @@ pub async fn run(
     view.results = results;
     view.asked = true;
     Ok(view)
+}
+
+/// The clearly best candidate, as its one-click button says it.
+pub struct LeadView {
+    pub account_id: String,
+    pub label: String,
+}
+
+impl LeadView {
+    /// The first candidate when the scores put it clearly ahead (and it can
+    /// be linked).
+    pub(super) fn of(t: crate::i18n::Tr, candidates: &[CandidateView]) -> Option<LeadView> {
+        let scores: Vec<i32> = candidates.iter().map(|c| c.score).collect();
+        let top = candidates.first().filter(|c| c.active)?;
+        crate::resolve::lead::clearly_ahead(&scores).then(|| LeadView {
+            account_id: top.account_id.clone(),
+            label: t
+                .get("admin.lead.button")
+                .replace("{name}", &top.name)
+                .replace("{account}", &top.account_id),
+        })
+    }
 }

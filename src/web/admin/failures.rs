@@ -2,7 +2,7 @@
 //! when one is clearly ahead), the account search, and the resolve /
 //! dismiss / reopen actions.
 
-use super::failure_search::{self, SearchFields, SearchView};
+use super::failure_search::{self, LeadView, SearchFields, SearchView};
 use super::{AdminForm, AdminSession, Chrome, NoFields};
 use crate::resolve::ranking::{rank, CandidateAccount, Claimed, Ranked};
 use crate::resolve::report::Report;
@@ -28,28 +28,6 @@ pub struct CandidateView {
     pub score: i32,
     pub reasons: Vec<String>,
     pub active: bool,
-}
-
-/// The clearly best candidate, as its one-click button says it.
-pub struct LeadView {
-    pub account_id: String,
-    pub label: String,
-}
-
-impl LeadView {
-    /// The first candidate when the scores put it clearly ahead (and it can
-    /// be linked).
-    fn of(t: crate::i18n::Tr, candidates: &[CandidateView]) -> Option<LeadView> {
-        let scores: Vec<i32> = candidates.iter().map(|c| c.score).collect();
-        let top = candidates.first().filter(|c| c.active)?;
-        crate::resolve::lead::clearly_ahead(&scores).then(|| LeadView {
-            account_id: top.account_id.clone(),
-            label: t
-                .get("admin.lead.button")
-                .replace("{name}", &top.name)
-                .replace("{account}", &top.account_id),
-        })
-    }
 }
 
 #[derive(Template)]
