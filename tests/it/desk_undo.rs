@@ -209,6 +209,11 @@ async fn undoing_a_resolve_reopens_what_it_resolved_and_deletes_the_mapping_it_m
         header(&res, "location"),
         format!("/admin/failures/{reference}?done=undone")
     );
+    let (_, html) = page(&app, &c, &header(&res, "location")).await;
+    assert!(
+        html.contains("id=\"notice\""),
+        "the page says it was undone"
+    );
     assert_eq!(
         state(&app, &reference).await,
         before,
@@ -441,6 +446,14 @@ async fn recheck_resolves_an_unknown_school_failure_after_the_school_is_imported
         "mapped as the login would have"
     );
     entry(&app, "failure.recheck", &reference).await;
+    // Resolved now: no longer re-checkable, and told so.
+    let res = app.post_with(&c, &recheck, &p).await;
+    assert_eq!(res.status().as_u16(), 422);
+    assert!(res
+        .text()
+        .await
+        .expect("html")
+        .contains("peut être revérifié"));
     // A fresh response (the first one's assertion ID is spent).
     let again = app.ent("sub-new-school", "Janssen", "Eva", "01/02/2012", UAI_B);
     app.expect_login(&app.mint(&again), "C-1").await;
