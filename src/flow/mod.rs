@@ -28,6 +28,7 @@ macro_rules! step {
 
 mod account;
 mod claims;
+pub mod recheck;
 mod steps;
 
 pub use claims::{

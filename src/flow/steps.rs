@@ -104,7 +104,7 @@ async fn solicited(
 /// in two schools) are all considered. Of the registered ones, only those
 /// the IdP is trusted for (`[[idp]] schools`, or the school's
 /// `idp_entity_ids`) take part in what follows.
-async fn trusted_schools(
+pub(super) async fn trusted_schools(
     conn: &mut SqliteConnection,
     idp: &crate::saml::Idp,
     v: &Verified,

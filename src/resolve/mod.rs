@@ -3,6 +3,7 @@
 
 pub mod attributes;
 pub mod kinds;
+pub mod lead;
 pub mod names;
 pub mod ranking;
 pub mod report;

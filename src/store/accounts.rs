@@ -196,3 +196,77 @@ pub async fn ranking_pool(
     }
     Ok(out)
 }
+
+/// What the desk's account search asks for; every given field must match.
+#[derive(Debug, Clone, Default)]
+pub struct AccountSearch {
+    /// Words of a name, each found in the folded last or first name.
+    pub name: Option<String>,
+    /// Part of an account ID.
+    pub account_id: Option<String>,
+    /// Part of a class.
+    pub class_name: Option<String>,
+    pub birth_date: Option<NaiveDate>,
+}
+
+impl AccountSearch {
+    /// Whether anything was asked.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.account_id.is_none()
+            && self.class_name.is_none()
+            && self.birth_date.is_none()
+    }
+}
+
+/// Accounts in scope (and of `school` when given) matching the search, by
+/// name, at most `limit`. Patterns are escaped: a `%` typed is a `%`.
+pub async fn search(
+    conn: &mut SqliteConnection,
+    scope: &super::Scope,
+    school: Option<&str>,
+    s: &AccountSearch,
+    limit: i64,
+) -> Result<Vec<Account>, sqlx::Error> {
+    let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM accounts WHERE 1=1"));
+    scope.push_condition(&mut q, "school_code");
+    if let Some(code) = school {
+        q.push(" AND school_code = ").push_bind(code.to_string());
+    }
+    // Names are compared folded, word by word, so "dupont elodie" finds
+    // Élodie Dupont-Martin.
+    let words: Vec<String> = s
+        .name
+        .as_deref()
+        .unwrap_or("")
+        .split(|c: char| c.is_whitespace() || c == '-' || c == '\'')
+        .map(fold_name)
+        .filter(|w| !w.is_empty())
+        .collect();
+    for w in words {
+        let p = super::like_pattern(&w);
+        q.push(" AND (folded_last LIKE ")
+            .push_bind(p.clone())
+            .push(" ESCAPE '\\' OR folded_first LIKE ")
+            .push_bind(p)
+            .push(" ESCAPE '\\')");
+    }
+    for (col, text) in [
+        ("account_id", s.account_id.as_deref()),
+        ("class_name", s.class_name.as_deref()),
+    ] {
+        if let Some(t) = text {
+            q.push(format_args!(" AND {col} LIKE "))
+                .push_bind(super::like_pattern(t))
+                .push(" ESCAPE '\\'");
+        }
+    }
+    if let Some(d) = s.birth_date {
+        q.push(" AND birth_date = ")
+            .push_bind(d.format("%Y-%m-%d").to_string());
+    }
+    q.push(" ORDER BY folded_last, folded_first, account_id LIMIT ")
+        .push_bind(limit);
+    let rows = q.build().fetch_all(&mut *conn).await?;
+    Ok(rows.iter().map(from_row).collect())
+}

@@ -3,12 +3,21 @@
 //! A failure's status only moves with `WHERE status = …`, so of two admins
 //! acting at once one wins and the other is told who did what.
 
+mod recheck;
+mod undo;
+
+pub use recheck::{
+    recheck_kind, recheck_resolved, recheck_target, recheckable, NewKind, RecheckTarget,
+};
+pub use undo::{undo, Undone};
+
 use super::{accounts, audit, mappings, Scope};
 use crate::resolve::FailureStatus;
 use serde_json::json;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-/// Why an action was refused.
+/// Why an action was refused. The web layer renders it in the admin's
+/// language from [`Refused::key`] (the store knows no catalogue).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
     /// Not there, or outside the admin's scope (told apart by nobody).
@@ -31,27 +40,39 @@ pub enum Refused {
     MappedToOther(Option<String>),
     /// Reopening would make two open failures of one (IdP, subject, kind).
     AlreadyOpenTwin,
-    Invalid(String),
+    /// A form value is wrong; the catalogue key says which rule.
+    Invalid(&'static str),
+    /// This audit entry is of an action that cannot be undone (or was
+    /// written before undo existed and lacks what it needs).
+    NotUndoable,
+    /// The entry was undone already.
+    AlreadyUndone,
+    /// The failure or mapping changed since the action (acted on again,
+    /// relinked, deleted): undoing would not restore what was.
+    ChangedSince,
+    /// Re-check is for open failures of verified claims whose outcome
+    /// depends on local data.
+    NotRecheckable,
 }
 
 impl Refused {
-    pub fn describe(&self) -> String {
+    /// The catalogue key of the message (placeholders `{status}`, `{by}`,
+    /// `{at}`, `{account}` where the variant carries them).
+    pub fn key(&self) -> &'static str {
         match self {
-            Refused::NotFound => "not found".into(),
-            Refused::AlreadyHandled { status, by, at } => format!(
-                "already {status} by {} at {}",
-                by.as_deref().unwrap_or("the system"),
-                at.as_deref().unwrap_or("an earlier time")
-            ),
-            Refused::AccountNotAllowed => "that account does not exist in your schools".into(),
-            Refused::AccountInactive => "that account is deactivated".into(),
-            Refused::NothingToMap => "this failure carries no verified identity to link (no subject, unverified claims, or a kind such as a replay)".into(),
-            Refused::MappedToOther(Some(a)) => format!("this identity is already linked to account {a}"),
-            Refused::MappedToOther(None) => "this identity is already linked to an account outside your schools".into(),
-            Refused::AlreadyOpenTwin => {
-                "another open failure of the same identity and kind exists".into()
-            }
-            Refused::Invalid(m) => m.clone(),
+            Refused::NotFound => "refused.not_found",
+            Refused::AlreadyHandled { .. } => "refused.already_handled",
+            Refused::AccountNotAllowed => "refused.account_not_allowed",
+            Refused::AccountInactive => "refused.account_inactive",
+            Refused::NothingToMap => "refused.nothing_to_map",
+            Refused::MappedToOther(Some(_)) => "refused.mapped_to",
+            Refused::MappedToOther(None) => "refused.mapped_outside",
+            Refused::AlreadyOpenTwin => "refused.open_twin",
+            Refused::Invalid(key) => key,
+            Refused::NotUndoable => "refused.not_undoable",
+            Refused::AlreadyUndone => "refused.already_undone",
+            Refused::ChangedSince => "refused.changed_since",
+            Refused::NotRecheckable => "refused.not_recheckable",
         }
     }
 }
@@ -130,7 +151,7 @@ pub async fn resolve(
     if !account.active {
         return Ok(Err(Refused::AccountInactive));
     }
-    if !mappings::insert(
+    let created = mappings::insert(
         conn,
         &idp,
         &subject,
@@ -138,8 +159,8 @@ pub async fn resolve(
         mappings::Source::Admin,
         Some(actor),
     )
-    .await?
-    {
+    .await?;
+    if !created {
         let existing = mappings::find(conn, &idp, &subject)
             .await?
             .unwrap_or_default();
@@ -147,13 +168,16 @@ pub async fn resolve(
             return Ok(Err(mapped_to_other(conn, scope, existing).await?));
         }
     }
-    // The identity's other open failures are resolved too, within scope.
-    let resolved = super::failures::resolve_identity(
+    // The identity's other open failures are resolved too, within scope;
+    // the entry names them all, and the mapping if made now, for undo.
+    let identity = (idp.as_str(), subject.as_str());
+    let (resolved, trail) = undo::resolve_with_trail(
         conn,
         scope,
-        (&idp, &subject),
+        identity,
         account_id,
         actor,
+        created,
         super::failures::ResolvedBy::Admin,
     )
     .await?;
@@ -164,7 +188,7 @@ pub async fn resolve(
         Some(reference),
         h.school.as_deref(),
         Some(json!({"status": "open", "kind": h.kind})),
-        Some(json!({"status": "resolved", "account_id": account_id, "idp_entity_id": idp, "subject": subject, "failures_resolved": resolved})),
+        Some(trail),
     )
     .await?;
     Ok(Ok(resolved))
@@ -180,20 +204,21 @@ pub async fn dismiss(
 ) -> Result<Result<(), Refused>, sqlx::Error> {
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
-        return Ok(Err(Refused::Invalid(
-            "a reason of 1 to 500 characters is required".into(),
-        )));
+        return Ok(Err(Refused::Invalid("refused.reason_required")));
     }
     let Some(h) = head(conn, scope, reference).await? else {
         return Ok(Err(Refused::NotFound));
     };
+    // The entry keeps the time written, so an undo can tell this dismissal
+    // from a later one.
+    let at = super::now_text();
     let mut q =
         QueryBuilder::<Sqlite>::new("UPDATE failures SET status = 'dismissed', dismiss_reason = ");
     q.push_bind(reason)
         .push(", resolved_by = ")
         .push_bind(actor)
         .push(", resolved_at = ")
-        .push_bind(super::now_text())
+        .push_bind(at.clone())
         .push(", resolution_source = 'admin'\n         WHERE reference = ")
         .push_bind(reference)
         .push(" AND status = 'open'");
@@ -209,7 +234,7 @@ pub async fn dismiss(
         Some(reference),
         h.school.as_deref(),
         Some(json!({"status": "open"})),
-        Some(json!({"status": "dismissed", "reason": reason})),
+        Some(json!({"status": "dismissed", "reason": reason, "at": at})),
     )
     .await?;
     Ok(Ok(()))
@@ -267,9 +292,7 @@ pub async fn create_mapping(
 ) -> Result<Result<(), Refused>, sqlx::Error> {
     let (idp, subject) = (idp.trim(), subject.trim());
     if idp.is_empty() || subject.is_empty() {
-        return Ok(Err(Refused::Invalid(
-            "IdP entity ID and subject are required".into(),
-        )));
+        return Ok(Err(Refused::Invalid("refused.identity_required")));
     }
     let account = match accounts::get(conn, account_id.trim()).await? {
         Some(a) if scope.allows(Some(&a.school_code)) => a,
@@ -290,6 +313,7 @@ pub async fn create_mapping(
             .unwrap_or_default();
         return Ok(Err(mapped_to_other(conn, scope, existing).await?));
     }
+    let row = mappings::identity_row(conn, idp, subject).await?;
     audit::record(
         conn,
         actor,
@@ -297,7 +321,10 @@ pub async fn create_mapping(
         Some(&format!("{idp} {subject}")),
         Some(&account.school_code),
         None,
-        Some(json!({"idp_entity_id": idp, "subject": subject, "account_id": account.account_id})),
+        Some(
+            json!({"idp_entity_id": idp, "subject": subject, "account_id": account.account_id,
+            "mapping_id": row.as_ref().map(|r| r.0), "created_at": row.map(|r| r.1)}),
+        ),
     )
     .await?;
     Ok(Ok(()))
@@ -320,7 +347,8 @@ pub async fn delete_mapping(
     scope.push_condition(&mut q, "school_code");
     q.push(")");
     q.build().execute(&mut *conn).await?;
-    audit::record(conn, actor, "mapping.delete", Some(&format!("{} {}", m.idp_entity_id, m.subject)), Some(&m.school_code), Some(json!({"idp_entity_id": m.idp_entity_id, "subject": m.subject, "account_id": m.account_id, "source": m.source})), None).await?;
+    audit::record(conn, actor, "mapping.delete", Some(&format!("{} {}", m.idp_entity_id, m.subject)), Some(&m.school_code), Some(json!({"idp_entity_id": m.idp_entity_id, "subject": m.subject, "account_id": m.account_id, "source": m.source,
+        "mapping_id": m.id, "created_at": m.created_at, "created_by": m.created_by})), None).await?;
     Ok(Ok(()))
 }
 

@@ -48,6 +48,80 @@ pub async fn id_of(
         .await
 }
 
+/// The row ID and creation time of a mapping, by its identity: what an
+/// audit entry keeps so that an undo deletes that very row.
+pub async fn identity_row(
+    conn: &mut SqliteConnection,
+    idp: &str,
+    subject: &str,
+) -> Result<Option<(i64, String)>, sqlx::Error> {
+    let row =
+        sqlx::query("SELECT id, created_at FROM mappings WHERE idp_entity_id = ? AND subject = ?")
+            .bind(idp)
+            .bind(subject)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(row.map(|r| (r.get("id"), r.get("created_at"))))
+}
+
+/// Deletes the mapping row `id` if it still is what was made (same
+/// identity, account and creation time) and its account is in scope; false
+/// when it is gone or changed.
+pub async fn delete_exact(
+    conn: &mut SqliteConnection,
+    scope: &super::Scope,
+    id: i64,
+    identity: (&str, &str),
+    account_id: &str,
+    created_at: &str,
+) -> Result<bool, sqlx::Error> {
+    let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM mappings WHERE id = ");
+    q.push_bind(id)
+        .push(" AND idp_entity_id = ")
+        .push_bind(identity.0)
+        .push(" AND subject = ")
+        .push_bind(identity.1)
+        .push(" AND account_id = ")
+        .push_bind(account_id)
+        .push(" AND created_at = ")
+        .push_bind(created_at)
+        .push(" AND account_id IN (SELECT account_id FROM accounts WHERE 1=1");
+    scope.push_condition(&mut q, "school_code");
+    q.push(")");
+    Ok(q.build().execute(&mut *conn).await?.rows_affected() == 1)
+}
+
+/// A mapping row as it was, to put back by an undo of its deletion.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Restored {
+    #[serde(rename = "mapping_id")]
+    pub id: i64,
+    pub idp_entity_id: String,
+    pub subject: String,
+    pub account_id: String,
+    pub source: String,
+    pub created_at: String,
+    pub created_by: Option<String>,
+}
+
+/// Puts a deleted mapping back with its ID, source and creation; false when
+/// the identity or the ID is taken since (UNIQUE and primary key decide).
+pub async fn restore(conn: &mut SqliteConnection, m: &Restored) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "INSERT INTO mappings (id, idp_entity_id, subject, account_id, source, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(m.id)
+    .bind(&m.idp_entity_id)
+    .bind(&m.subject)
+    .bind(&m.account_id)
+    .bind(&m.source)
+    .bind(&m.created_at)
+    .bind(&m.created_by)
+    .execute(&mut *conn)
+    .await;
+    super::inserted(r)
+}
+
 /// The subjects through which an IdP already reaches an account.
 pub async fn subjects_for(
     conn: &mut SqliteConnection,

@@ -85,9 +85,26 @@ pub fn refusal_status(r: &Refused) -> StatusCode {
             StatusCode::CONFLICT
         }
         Refused::AccountNotAllowed => StatusCode::FORBIDDEN,
-        Refused::AccountInactive | Refused::NothingToMap | Refused::Invalid(_) => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        Refused::AccountInactive
+        | Refused::NothingToMap
+        | Refused::Invalid(_)
+        | Refused::NotUndoable
+        | Refused::NotRecheckable => StatusCode::UNPROCESSABLE_ENTITY,
+        Refused::AlreadyUndone | Refused::ChangedSince => StatusCode::CONFLICT,
+    }
+}
+
+/// A refused desk action in the reader's language: the catalogue text of
+/// [`Refused::key`] with what the refusal names filled in.
+pub fn refusal_text(r: &Refused, t: Tr) -> String {
+    let text = t.get(r.key());
+    match r {
+        Refused::AlreadyHandled { status, by, at } => text
+            .replace("{status}", &t.code("admin.status", status.as_str()))
+            .replace("{by}", by.as_deref().unwrap_or(t.get("refused.by_system")))
+            .replace("{at}", at.as_deref().unwrap_or(t.get("refused.earlier"))),
+        Refused::MappedToOther(Some(account)) => text.replace("{account}", account),
+        _ => text.to_string(),
     }
 }
 
@@ -105,6 +122,47 @@ mod tests {
         // A mistake in a statement stays a service error.
         let res = AppError::from(sqlx::Error::RowNotFound).into_response();
         assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn every_refusal_reads_in_every_language_with_its_names_filled_in() {
+        use crate::resolve::FailureStatus;
+        let all = [
+            Refused::NotFound,
+            Refused::AlreadyHandled {
+                status: FailureStatus::Dismissed,
+                by: Some("ana@x.test".into()),
+                at: None,
+            },
+            Refused::AccountNotAllowed,
+            Refused::AccountInactive,
+            Refused::NothingToMap,
+            Refused::MappedToOther(Some("A-7".into())),
+            Refused::MappedToOther(None),
+            Refused::AlreadyOpenTwin,
+            Refused::Invalid("refused.reason_required"),
+            Refused::Invalid("refused.identity_required"),
+            Refused::NotUndoable,
+            Refused::AlreadyUndone,
+            Refused::ChangedSince,
+            Refused::NotRecheckable,
+        ];
+        for lang in [Lang::Fr, Lang::Nl, Lang::En] {
+            for r in &all {
+                let text = refusal_text(r, Tr::new(lang));
+                assert!(
+                    !text.contains('{') && !text.starts_with("refused."),
+                    "{lang:?} {r:?}: {text}"
+                );
+            }
+        }
+        let t = Tr::new(Lang::Fr);
+        let handled = refusal_text(&all[1], t);
+        assert!(
+            handled.contains("classé") && handled.contains("ana@x.test"),
+            "{handled}"
+        );
+        assert!(refusal_text(&all[5], t).contains("A-7"));
     }
 
     #[test]

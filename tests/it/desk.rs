@@ -591,7 +591,7 @@ async fn two_admins_resolving_at_once_one_wins_and_the_other_is_told_who() {
     let loser = if r1.status().as_u16() == 409 { r1 } else { r2 };
     let html = loser.text().await.expect("html");
     assert!(
-        html.contains("already resolved by"),
+        html.contains("déjà résolu par"),
         "the loser is told who did what"
     );
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mappings WHERE subject = 'sub-race'")

@@ -98,6 +98,9 @@ async fn a_parents_report_finds_the_child_it_names_and_says_so() {
     );
     let child = row(&html, "A-1").expect("the child's row");
     assert!(child.contains(CHILD_NAMED), "{child}");
+    // Clearly ahead: offered in one click.
+    let lead = &html[html.find("id=\"lead\"").expect("a one-click link")..];
+    assert!(lead.contains("name=\"account_id\" value=\"A-1\""));
     for other in listed.iter().skip(1) {
         let r = row(&html, other).expect("row");
         assert!(!r.contains(CHILD_NAMED), "{other} is no child named: {r}");

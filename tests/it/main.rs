@@ -13,6 +13,7 @@ mod demo;
 mod desk;
 mod desk_candidates;
 mod desk_list;
+mod desk_undo;
 mod failure_page;
 mod federation;
 mod logout;

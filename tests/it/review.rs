@@ -106,7 +106,7 @@ async fn a_mapping_refusal_does_not_name_another_schools_account() {
     assert_eq!(res.status().as_u16(), 409);
     let html = res.text().await.expect("html");
     assert!(!html.contains("B-1"), "another school's account ID leaked");
-    assert!(html.contains("outside your schools"));
+    assert!(html.contains("hors de vos établissements"));
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
-//! The failure detail page with ranked candidates, and the resolve /
+//! The failure detail page with ranked candidates (and a one-click link
+//! when one is clearly ahead), the account search, and the resolve /
 //! dismiss / reopen actions.
 
+use super::failure_search::{self, LeadView, SearchFields, SearchView};
 use super::{AdminForm, AdminSession, Chrome, NoFields};
 use crate::resolve::ranking::{rank, CandidateAccount, Claimed, Ranked};
 use crate::resolve::report::Report;
@@ -39,6 +41,11 @@ struct DetailPage<'a> {
     /// Which fields the IdP and the user disagree on.
     diff: Differences,
     candidates: Vec<CandidateView>,
+    /// The first candidate, when clearly ahead: offered in one click.
+    lead: Option<LeadView>,
+    search: SearchView,
+    /// Whether "re-check now" is offered.
+    recheckable: bool,
     history: Vec<Failure>,
     audit: Vec<audit::Entry>,
     raw: Option<String>,
@@ -89,9 +96,15 @@ impl Differences {
 #[derive(Debug, Default, Deserialize)]
 pub struct DetailQuery {
     pub done: Option<String>,
+    #[serde(flatten)]
+    pub search: SearchFields,
 }
 
-async fn load(st: &AppState, s: &AdminSession, reference: &str) -> Result<Failure, AppError> {
+pub(super) async fn load(
+    st: &AppState,
+    s: &AdminSession,
+    reference: &str,
+) -> Result<Failure, AppError> {
     let mut conn = st.svc.pool.acquire().await?;
     failures::by_reference_in(&mut conn, &s.scope(), reference)
         .await?
@@ -185,12 +198,27 @@ async fn candidates(
         .collect())
 }
 
-async fn detail_page(
+/// The notice of a finished action, by its `done` code.
+fn notice_of(t: crate::i18n::Tr, done: &str) -> Option<&'static str> {
+    let key = match done {
+        "resolved" => "admin.done.resolved",
+        "dismissed" => "admin.done.dismissed",
+        "reopened" => "admin.done.reopened",
+        "undone" => "admin.done.undone",
+        "recheck_resolved" => "admin.done.recheck_resolved",
+        "recheck_changed" => "admin.done.recheck_changed",
+        "recheck_unchanged" => "admin.done.recheck_unchanged",
+        _ => return None,
+    };
+    Some(t.get(key))
+}
+
+pub(super) async fn detail_page(
     st: &AppState,
     s: &AdminSession,
     f: &Failure,
     status: StatusCode,
-    notice: Option<&str>,
+    q: &DetailQuery,
     error: Option<String>,
 ) -> Result<Response, AppError> {
     let report = f
@@ -203,8 +231,17 @@ async fn detail_page(
     } else {
         Vec::new()
     };
+    let lead = LeadView::of(s.t, &candidates);
     let scope = s.scope();
     let mut conn = st.svc.pool.acquire().await?;
+    let search = if f.status.is_open() && resolvable {
+        failure_search::run(&mut conn, &scope, f.school_code.as_deref(), &q.search).await?
+    } else {
+        SearchView::default()
+    };
+    let recheckable = f.status.is_open()
+        && f.asserted_verified
+        && crate::flow::recheck::RECHECKABLE.contains(&f.kind);
     let history = match (&f.idp_entity_id, &f.subject) {
         (Some(i), Some(sub)) => failures::of_identity(&mut conn, &scope, i, sub)
             .await?
@@ -229,12 +266,7 @@ async fn detail_page(
     } else {
         None
     };
-    let notice = notice.and_then(|d| match d {
-        "resolved" => Some(s.t.get("admin.done.resolved")),
-        "dismissed" => Some(s.t.get("admin.done.dismissed")),
-        "reopened" => Some(s.t.get("admin.done.reopened")),
-        _ => None,
-    });
+    let notice = q.done.as_deref().and_then(|d| notice_of(s.t, d));
     Ok(render(
         status,
         &DetailPage {
@@ -244,6 +276,9 @@ async fn detail_page(
             diff: Differences::of(f, report.as_ref()),
             report,
             candidates,
+            lead,
+            search,
+            recheckable,
             mail_note,
             history,
             audit,
@@ -263,7 +298,7 @@ pub async fn detail(
     Query(q): Query<DetailQuery>,
 ) -> Result<Response, AppError> {
     let f = load(&st, &s, &reference).await?;
-    detail_page(&st, &s, &f, StatusCode::OK, q.done.as_deref(), None).await
+    detail_page(&st, &s, &f, StatusCode::OK, &q, None).await
 }
 
 /// A desk action on one failure, as posted.
@@ -323,7 +358,8 @@ async fn act(
             tx.rollback().await?;
             let status = crate::web::error::refusal_status(&refused);
             let f = load(&st, &s, &reference).await?;
-            detail_page(&st, &s, &f, status, None, Some(refused.describe())).await
+            let error = crate::web::error::refusal_text(&refused, s.t);
+            detail_page(&st, &s, &f, status, &DetailQuery::default(), Some(error)).await
         }
     }
 }

@@ -22,6 +22,10 @@ pub struct SearchQuery {
     pub school: Option<String>,
     pub cursor: Option<String>,
     pub done: Option<String>,
+    /// A bulk re-check's counts, shown in its notice.
+    pub checked: Option<u64>,
+    pub resolved: Option<u64>,
+    pub changed: Option<u64>,
 }
 
 impl SearchQuery {
@@ -123,7 +127,8 @@ async fn finish_mapping_action(
         Err(r) => {
             tx.rollback().await?;
             let status = crate::web::error::refusal_status(&r);
-            mappings_page(st, s, &SearchQuery::default(), status, Some(r.describe())).await
+            let error = crate::web::error::refusal_text(&r, s.t);
+            mappings_page(st, s, &SearchQuery::default(), status, Some(error)).await
         }
     }
 }
@@ -252,12 +257,18 @@ struct AuditPage<'a> {
     chrome: Chrome<'a>,
     items: Vec<Entry>,
     next: Option<String>,
+    notice: Option<String>,
+    error: Option<String>,
 }
 
-pub async fn audit(
-    State(st): State<AppState>,
-    s: AdminSession,
-    Query(q): Query<SearchQuery>,
+/// The audit log page, with the notice of an undo or a bulk re-check, or
+/// the refusal of an undo.
+pub(super) async fn audit_page(
+    st: &AppState,
+    s: &AdminSession,
+    q: &SearchQuery,
+    status: StatusCode,
+    error: Option<String>,
 ) -> Result<Response, AppError> {
     let before = q.cursor.as_deref().and_then(|c| c.parse::<i64>().ok());
     let mut conn = st.svc.pool.acquire().await?;
@@ -266,12 +277,32 @@ pub async fn audit(
         items.truncate(PAGE as usize);
         format!("cursor={}", items.last().map(|e| e.id).unwrap_or_default())
     });
+    let notice = match q.done.as_deref() {
+        Some("undone") => Some(s.t.get("admin.done.undone").to_string()),
+        Some("recheck_all") => Some(
+            s.t.get("admin.done.recheck_all")
+                .replace("{checked}", &q.checked.unwrap_or(0).to_string())
+                .replace("{resolved}", &q.resolved.unwrap_or(0).to_string())
+                .replace("{changed}", &q.changed.unwrap_or(0).to_string()),
+        ),
+        _ => None,
+    };
     Ok(render(
-        StatusCode::OK,
+        status,
         &AuditPage {
-            chrome: Chrome::of(&s, "audit"),
+            chrome: Chrome::of(s, "audit"),
             items,
             next,
+            notice,
+            error,
         },
     ))
+}
+
+pub async fn audit(
+    State(st): State<AppState>,
+    s: AdminSession,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response, AppError> {
+    audit_page(&st, &s, &q, StatusCode::OK, None).await
 }

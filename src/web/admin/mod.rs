@@ -5,11 +5,13 @@
 
 mod dashboard;
 pub(crate) mod failure_list;
+mod failure_search;
 pub(crate) mod failures;
 mod language;
 mod lists;
 mod login;
 pub mod transfer;
+mod undo;
 
 use super::AppState;
 use crate::i18n::Tr;
@@ -48,6 +50,11 @@ pub fn routes(max_upload_bytes: usize) -> Router<AppState> {
         )
         .route("/admin/failures/{reference}/reopen", post(failures::reopen))
         .route(
+            "/admin/failures/{reference}/recheck",
+            post(undo::recheck_one),
+        )
+        .route("/admin/failures/recheck", post(undo::recheck_every))
+        .route(
             "/admin/mappings",
             get(lists::mappings).post(lists::create_mapping),
         )
@@ -55,6 +62,7 @@ pub fn routes(max_upload_bytes: usize) -> Router<AppState> {
         .route("/admin/accounts", get(lists::accounts))
         .route("/admin/schools", get(lists::schools))
         .route("/admin/audit", get(lists::audit))
+        .route("/admin/audit/{id}/undo", post(undo::undo))
         .route(
             "/admin/import",
             get(transfer::form)

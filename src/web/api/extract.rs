@@ -97,9 +97,17 @@ impl From<Refused> for ApiError {
             Refused::AccountInactive => "account_inactive",
             Refused::NothingToMap => "not_resolvable",
             Refused::Invalid(_) => "invalid",
+            Refused::NotUndoable => "not_undoable",
+            Refused::AlreadyUndone => "already_undone",
+            Refused::ChangedSince => "changed_since",
+            Refused::NotRecheckable => "not_recheckable",
         };
         let status = crate::web::error::refusal_status(&r);
-        ApiError::new(status, code, r.describe())
+        // The API speaks English; the desk renders the same keys in the
+        // admin's language.
+        let message =
+            crate::web::error::refusal_text(&r, crate::i18n::Tr::new(crate::i18n::Lang::En));
+        ApiError::new(status, code, message)
     }
 }
 
