@@ -34,6 +34,51 @@ pub struct CandidateAccount {
     pub mapped_here: bool,
 }
 
+/// How many letters of a folded name the candidate prefilter compares: a
+/// typo after them is still found through the name, one before them
+/// through the other name or the birth date.
+pub const PREFIX_LETTERS: usize = 4;
+
+/// What the store's candidate prefilter looks for, from one claim: the
+/// folded names' first [`PREFIX_LETTERS`] letters (empty: not given) and
+/// the birth date. An account is plausible when its folded last or first
+/// name starts like either claimed name (same or swapped names, typos
+/// late in a name), or when it has the claimed birth date (a typo early
+/// in a name); the ranking then scores only those.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub last_prefix: String,
+    pub first_prefix: String,
+    pub birth_date: Option<NaiveDate>,
+}
+
+impl Probe {
+    /// The probes of some claims, without repeats.
+    pub fn of(claims: &[Claimed]) -> Vec<Probe> {
+        let prefix =
+            |s: Option<&str>| -> String { fold_opt(s).chars().take(PREFIX_LETTERS).collect() };
+        let mut out: Vec<Probe> = Vec::new();
+        for c in claims {
+            let p = Probe {
+                last_prefix: prefix(c.last_name.as_deref()),
+                first_prefix: prefix(c.first_name.as_deref()),
+                birth_date: c.birth_date,
+            };
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// The prefixes to look for in both name columns (a swap is a match).
+    pub fn prefixes(&self) -> impl Iterator<Item = &str> {
+        [self.last_prefix.as_str(), self.first_prefix.as_str()]
+            .into_iter()
+            .filter(|p| !p.is_empty())
+    }
+}
+
 /// Why an account got its score.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reason {
@@ -78,21 +123,22 @@ pub struct Ranked {
     pub reasons: Vec<Reason>,
 }
 
-fn score_one(claimed: &Claimed, a: &CandidateAccount) -> (i32, Vec<Reason>) {
+/// A claim with its names folded once, not once per account.
+struct FoldedClaim<'c> {
+    claim: &'c Claimed,
+    last: String,
+    first: String,
+}
+
+fn fold_opt(s: Option<&str>) -> String {
+    s.map(fold_name).unwrap_or_default()
+}
+
+fn score_one(c: &FoldedClaim, a: &CandidateAccount, al: &str, af: &str) -> (i32, Vec<Reason>) {
+    let claimed = c.claim;
     let mut score = 0i32;
     let mut reasons = Vec::new();
-    let cl = claimed
-        .last_name
-        .as_deref()
-        .map(fold_name)
-        .unwrap_or_default();
-    let cf = claimed
-        .first_name
-        .as_deref()
-        .map(fold_name)
-        .unwrap_or_default();
-    let al = fold_name(&a.last_name);
-    let af = fold_name(&a.first_name);
+    let (cl, cf) = (c.last.as_str(), c.first.as_str());
     if !cl.is_empty() && !cf.is_empty() {
         if cl == al && cf == af {
             score += 50;
@@ -150,14 +196,23 @@ fn score_one(claimed: &Claimed, a: &CandidateAccount) -> (i32, Vec<Reason>) {
 /// are left out; at most `limit` are returned, best first, ties by account
 /// ID.
 pub fn rank(claims: &[Claimed], accounts: Vec<CandidateAccount>, limit: usize) -> Vec<Ranked> {
+    let claims: Vec<FoldedClaim> = claims
+        .iter()
+        .map(|claim| FoldedClaim {
+            claim,
+            last: fold_opt(claim.last_name.as_deref()),
+            first: fold_opt(claim.first_name.as_deref()),
+        })
+        .collect();
     let mut out: Vec<Ranked> = accounts
         .into_iter()
         .filter_map(|a| {
+            let (al, af) = (fold_name(&a.last_name), fold_name(&a.first_name));
             let (score, mut reasons, child) = claims
                 .iter()
                 .map(|c| {
-                    let (s, r) = score_one(c, &a);
-                    (s, r, c.child)
+                    let (s, r) = score_one(c, &a, &al, &af);
+                    (s, r, c.claim.child)
                 })
                 .reduce(|best, next| if next.0 > best.0 { next } else { best })?;
             if child {

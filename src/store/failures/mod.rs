@@ -10,7 +10,7 @@ mod list;
 mod record;
 mod update;
 
-pub use dashboard::{stats, Stats};
+pub use dashboard::{oldest, stats, Oldest, Stats};
 pub use list::{list, Cursor, Filter};
 
 pub use record::{
