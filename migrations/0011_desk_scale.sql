@@ -4,9 +4,12 @@
 -- without scanning every failure of the IdP.
 CREATE INDEX failures_by_identity ON failures(idp_entity_id, subject, last_seen, id);
 
--- The oldest open failure, overall and per school (the dashboard).
-CREATE INDEX failures_open_first_seen ON failures(first_seen, id) WHERE status = 'open';
-CREATE INDEX failures_open_school_first_seen ON failures(school_code, first_seen, id)
+-- The oldest open failure, overall and per school (the dashboard). Only
+-- open rows are indexed; status leads all the same so that the planner sees
+-- the order it needs beside failures_by_status (status, last_seen, id).
+CREATE INDEX failures_open_first_seen ON failures(status, first_seen, id)
+    WHERE status = 'open';
+CREATE INDEX failures_open_school_first_seen ON failures(status, school_code, first_seen, id)
     WHERE status = 'open';
 
 -- Candidate prefilter: accounts of a school by folded first name (prefixes,
