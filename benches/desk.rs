@@ -6,7 +6,8 @@
 //! a time. Sizes: `JOINTURE_BENCH_FAILURES`, `JOINTURE_BENCH_SCHOOLS`,
 //! `JOINTURE_BENCH_ACCOUNTS` (per school), `JOINTURE_BENCH_ITERS`;
 //! `JOINTURE_BENCH_DB=path` keeps the database there and reuses it when it
-//! exists (the build is the slow part).
+//! exists (the build is the slow part); `JOINTURE_BENCH_LISTS=0` skips the
+//! list pages.
 
 use jointure::resolve::fold_name;
 use jointure::resolve::ranking::{rank, CandidateAccount, Claimed, Probe};
@@ -380,7 +381,10 @@ async fn main() {
         "\n{n} failures, {schools} schools × {per_school} accounts, {iters} iterations each\n"
     );
     println!("| measure | p50 ms | p95 ms | max ms | target ms | |\n|---|---|---|---|---|---|");
-    lists(&mut conn, iters).await;
+    // `JOINTURE_BENCH_LISTS=0` skips the list pages (the longest part).
+    if env("JOINTURE_BENCH_LISTS", 1) != 0 {
+        lists(&mut conn, iters).await;
+    }
     detail(&mut conn, iters).await;
     let all = Scope::All;
     let one = Scope::Schools(vec![school_code(3)]);

@@ -12,10 +12,9 @@ CREATE INDEX failures_open_first_seen ON failures(status, first_seen, id)
 CREATE INDEX failures_open_school_first_seen ON failures(status, school_code, first_seen, id)
     WHERE status = 'open';
 
--- Candidate prefilter: accounts of a school by folded first name (prefixes,
--- swapped names) and by birth date; the folded last name is served by
--- accounts_identity (school_code, folded_last, ...).
-CREATE INDEX accounts_folded_first ON accounts(school_code, folded_first);
+-- Candidate prefilter: accounts of a school by birth date; the folded names
+-- (same, swapped, prefixes) are served by accounts_identity (school_code,
+-- folded_last, folded_first, birth_date).
 CREATE INDEX accounts_birth_date ON accounts(school_code, birth_date);
 
 -- Which version of the name folding the stored folded_last/folded_first were

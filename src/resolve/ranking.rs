@@ -35,33 +35,33 @@ pub struct CandidateAccount {
 }
 
 /// How many letters of a folded name the candidate prefilter compares: a
-/// typo after them is still found through the name, one before them
-/// through the other name or the birth date.
-pub const PREFIX_LETTERS: usize = 4;
+/// typo after them is still found.
+pub const PREFIX_LETTERS: usize = 3;
 
-/// What the store's candidate prefilter looks for, from one claim: the
-/// folded names' first [`PREFIX_LETTERS`] letters (empty: not given) and
-/// the birth date. An account is plausible when its folded last or first
-/// name starts like either claimed name (same or swapped names, typos
-/// late in a name), or when it has the claimed birth date (a typo early
-/// in a name); the ranking then scores only those.
+/// What the store's candidate prefilter looks for, from one claim: its
+/// folded names (empty: not given) and birth date. An account is plausible
+/// when its folded last and first names start like the claimed ones, same
+/// or swapped (typos late in the names), when it has the claimed birth date
+/// (a typo early in a name), or, for a claim with a last name only, when its
+/// folded last name is that one (the only match such a claim scores). The
+/// ranking then scores only those, so what it can no longer propose is an
+/// account differing early in a name *and* by birth date (the account
+/// search finds it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
-    pub last_prefix: String,
-    pub first_prefix: String,
+    pub last: String,
+    pub first: String,
     pub birth_date: Option<NaiveDate>,
 }
 
 impl Probe {
     /// The probes of some claims, without repeats.
     pub fn of(claims: &[Claimed]) -> Vec<Probe> {
-        let prefix =
-            |s: Option<&str>| -> String { fold_opt(s).chars().take(PREFIX_LETTERS).collect() };
         let mut out: Vec<Probe> = Vec::new();
         for c in claims {
             let p = Probe {
-                last_prefix: prefix(c.last_name.as_deref()),
-                first_prefix: prefix(c.first_name.as_deref()),
+                last: fold_opt(c.last_name.as_deref()),
+                first: fold_opt(c.first_name.as_deref()),
                 birth_date: c.birth_date,
             };
             if !out.contains(&p) {
@@ -71,11 +71,13 @@ impl Probe {
         out
     }
 
-    /// The prefixes to look for in both name columns (a swap is a match).
-    pub fn prefixes(&self) -> impl Iterator<Item = &str> {
-        [self.last_prefix.as_str(), self.first_prefix.as_str()]
-            .into_iter()
-            .filter(|p| !p.is_empty())
+    /// The byte-wise range `[low, high)` of every folded name that starts
+    /// like `folded` (its first [`PREFIX_LETTERS`] letters).
+    pub fn range(folded: &str) -> (String, String) {
+        let low: String = folded.chars().take(PREFIX_LETTERS).collect();
+        // No folded name holds U+10FFFF, the highest character.
+        let high = format!("{low}\u{10FFFF}");
+        (low, high)
     }
 }
 

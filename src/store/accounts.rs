@@ -199,23 +199,32 @@ pub async fn plausible_pool(
         .push(" AND a.school_code = ")
         .push_bind(school);
     for p in probes {
-        for prefix in p.prefixes() {
-            // Every string that starts with `prefix` sorts in
-            // [prefix, prefix + U+10FFFF) byte-wise.
-            let high = format!("{prefix}\u{10FFFF}");
-            for col in ["folded_last", "folded_first"] {
-                q.push(" UNION ALL SELECT rowid FROM accounts WHERE school_code = ")
-                    .push_bind(school)
-                    .push(format_args!(" AND {col} >= "))
-                    .push_bind(prefix.to_string())
-                    .push(format_args!(" AND {col} < "))
-                    .push_bind(high.clone());
+        let branch = |q: &mut QueryBuilder<'_, Sqlite>| {
+            q.push(" UNION ALL SELECT rowid FROM accounts WHERE school_code = ")
+                .push_bind(school.to_string());
+        };
+        let range = |q: &mut QueryBuilder<'_, Sqlite>, col: &str, folded: &str| {
+            let (low, high) = Probe::range(folded);
+            q.push(format_args!(" AND {col} >= "))
+                .push_bind(low)
+                .push(format_args!(" AND {col} < "))
+                .push_bind(high);
+        };
+        if !p.last.is_empty() && !p.first.is_empty() {
+            // Same names and swapped names: a range on the folded last name
+            // of accounts_identity, the first name checked in the index.
+            for (last, first) in [(&p.last, &p.first), (&p.first, &p.last)] {
+                branch(&mut q);
+                range(&mut q, "folded_last", last);
+                range(&mut q, "folded_first", first);
             }
+        } else if !p.last.is_empty() {
+            branch(&mut q);
+            q.push(" AND folded_last = ").push_bind(p.last.clone());
         }
         if let Some(d) = p.birth_date {
-            q.push(" UNION ALL SELECT rowid FROM accounts WHERE school_code = ")
-                .push_bind(school)
-                .push(" AND birth_date = ")
+            branch(&mut q);
+            q.push(" AND birth_date = ")
                 .push_bind(d.format("%Y-%m-%d").to_string());
         }
     }

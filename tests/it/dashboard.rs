@@ -377,11 +377,7 @@ async fn the_history_dashboard_and_prefilter_queries_use_indexes() {
             "PRIMARY KEY (day>?)",
         ),
         (
-            "SELECT rowid FROM accounts WHERE school_code = 'x' AND folded_first >= 'elod' AND folded_first < 'elodz'",
-            "accounts_folded_first",
-        ),
-        (
-            "SELECT rowid FROM accounts WHERE school_code = 'x' AND folded_last >= 'dupo' AND folded_last < 'dupoz'",
+            "SELECT rowid FROM accounts WHERE school_code = 'x' AND folded_last >= 'dup' AND folded_last < 'dupz' AND folded_first >= 'elo' AND folded_first < 'eloz'",
             "accounts_identity",
         ),
         (
