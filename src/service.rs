@@ -129,6 +129,11 @@ impl Service {
         let db_error =
             |e: sqlx::Error| StartError(format!("{}: {e}", config.database_path.display()));
         let pool = store::open(&config.database_path).await.map_err(db_error)?;
+        // Folded names made by an older folding are redone before anything
+        // matches on them (a no-op read when they are current).
+        store::accounts::refold_if_stale(&pool)
+            .await
+            .map_err(db_error)?;
         let mut conn = pool.acquire().await.map_err(db_error)?;
         for entity_id in unlisted {
             let listed = store::schools::any_lists_idp(&mut conn, &entity_id)

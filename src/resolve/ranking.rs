@@ -34,6 +34,53 @@ pub struct CandidateAccount {
     pub mapped_here: bool,
 }
 
+/// How many letters of a folded name the candidate prefilter compares: a
+/// typo after them is still found.
+pub const PREFIX_LETTERS: usize = 3;
+
+/// What the store's candidate prefilter looks for, from one claim: its
+/// folded names (empty: not given) and birth date. An account is plausible
+/// when its folded last and first names start like the claimed ones, same
+/// or swapped (typos late in the names), when it has the claimed birth date
+/// (a typo early in a name), or, for a claim with a last name only, when its
+/// folded last name is that one (the only match such a claim scores). The
+/// ranking then scores only those, so what it can no longer propose is an
+/// account differing early in a name *and* by birth date (the account
+/// search finds it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub last: String,
+    pub first: String,
+    pub birth_date: Option<NaiveDate>,
+}
+
+impl Probe {
+    /// The probes of some claims, without repeats.
+    pub fn of(claims: &[Claimed]) -> Vec<Probe> {
+        let mut out: Vec<Probe> = Vec::new();
+        for c in claims {
+            let p = Probe {
+                last: fold_opt(c.last_name.as_deref()),
+                first: fold_opt(c.first_name.as_deref()),
+                birth_date: c.birth_date,
+            };
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// The byte-wise range `[low, high)` of every folded name that starts
+    /// like `folded` (its first [`PREFIX_LETTERS`] letters).
+    pub fn range(folded: &str) -> (String, String) {
+        let low: String = folded.chars().take(PREFIX_LETTERS).collect();
+        // No folded name holds U+10FFFF, the highest character.
+        let high = format!("{low}\u{10FFFF}");
+        (low, high)
+    }
+}
+
 /// Why an account got its score.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reason {
@@ -78,21 +125,22 @@ pub struct Ranked {
     pub reasons: Vec<Reason>,
 }
 
-fn score_one(claimed: &Claimed, a: &CandidateAccount) -> (i32, Vec<Reason>) {
+/// A claim with its names folded once, not once per account.
+struct FoldedClaim<'c> {
+    claim: &'c Claimed,
+    last: String,
+    first: String,
+}
+
+fn fold_opt(s: Option<&str>) -> String {
+    s.map(fold_name).unwrap_or_default()
+}
+
+fn score_one(c: &FoldedClaim, a: &CandidateAccount, al: &str, af: &str) -> (i32, Vec<Reason>) {
+    let claimed = c.claim;
     let mut score = 0i32;
     let mut reasons = Vec::new();
-    let cl = claimed
-        .last_name
-        .as_deref()
-        .map(fold_name)
-        .unwrap_or_default();
-    let cf = claimed
-        .first_name
-        .as_deref()
-        .map(fold_name)
-        .unwrap_or_default();
-    let al = fold_name(&a.last_name);
-    let af = fold_name(&a.first_name);
+    let (cl, cf) = (c.last.as_str(), c.first.as_str());
     if !cl.is_empty() && !cf.is_empty() {
         if cl == al && cf == af {
             score += 50;
@@ -150,14 +198,23 @@ fn score_one(claimed: &Claimed, a: &CandidateAccount) -> (i32, Vec<Reason>) {
 /// are left out; at most `limit` are returned, best first, ties by account
 /// ID.
 pub fn rank(claims: &[Claimed], accounts: Vec<CandidateAccount>, limit: usize) -> Vec<Ranked> {
+    let claims: Vec<FoldedClaim> = claims
+        .iter()
+        .map(|claim| FoldedClaim {
+            claim,
+            last: fold_opt(claim.last_name.as_deref()),
+            first: fold_opt(claim.first_name.as_deref()),
+        })
+        .collect();
     let mut out: Vec<Ranked> = accounts
         .into_iter()
         .filter_map(|a| {
+            let (al, af) = (fold_name(&a.last_name), fold_name(&a.first_name));
             let (score, mut reasons, child) = claims
                 .iter()
                 .map(|c| {
-                    let (s, r) = score_one(c, &a);
-                    (s, r, c.child)
+                    let (s, r) = score_one(c, &a, &al, &af);
+                    (s, r, c.claim.child)
                 })
                 .reduce(|best, next| if next.0 > best.0 { next } else { best })?;
             if child {

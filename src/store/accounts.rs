@@ -1,6 +1,7 @@
 //! Local accounts of the service.
 
 use super::schools::Upsert;
+use crate::resolve::ranking::Probe;
 use crate::resolve::{fold_name, IdentityKey, Role};
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -163,38 +164,184 @@ pub struct Reached {
     pub here: bool,
 }
 
-/// Every account of the given schools, with whether the IdP already reaches
-/// it through another subject than `subject`, or through `subject` itself
-/// (whose mapping is no reason against): the pool candidate ranking draws
-/// from. Without a subject every mapping of the IdP is another's.
-pub async fn ranking_pool(
+/// The plausible candidates of one school for some claims (see
+/// [`Probe`]), with whether the IdP already reaches each through another
+/// subject than `subject`, or through `subject` itself (whose mapping is no
+/// reason against); the accounts `subject` is mapped to are always in.
+/// Every branch is a range or an equality on an index of the school's
+/// accounts (migration 0011), so the cost follows the number of plausible
+/// accounts, not the size of the school. Without a subject every mapping
+/// of the IdP is another's.
+pub async fn plausible_pool(
     conn: &mut SqliteConnection,
-    schools: &[String],
+    school: &str,
     idp: Option<&str>,
     subject: Option<&str>,
+    probes: &[Probe],
 ) -> Result<Vec<(Account, Reached)>, sqlx::Error> {
-    let mut out = Vec::new();
-    for school in schools {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS},
-               EXISTS (SELECT 1 FROM mappings m WHERE m.account_id = accounts.account_id AND m.idp_entity_id = ?1 AND m.subject IS NOT ?2) AS mapped_elsewhere,
-               EXISTS (SELECT 1 FROM mappings m WHERE m.account_id = accounts.account_id AND m.idp_entity_id = ?1 AND m.subject IS ?2) AS mapped_here
-             FROM accounts WHERE school_code = ?3"
-        ))
-        .bind(idp.unwrap_or(""))
-        .bind(subject)
-        .bind(school)
-        .fetch_all(&mut *conn)
-        .await?;
-        out.extend(rows.iter().map(|r| {
+    let mut q = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT {COLUMNS},
+           EXISTS (SELECT 1 FROM mappings m WHERE m.account_id = accounts.account_id AND m.idp_entity_id = "
+    ));
+    q.push_bind(idp.unwrap_or(""))
+        .push(" AND m.subject IS NOT ")
+        .push_bind(subject)
+        .push(") AS mapped_elsewhere, EXISTS (SELECT 1 FROM mappings m WHERE m.account_id = accounts.account_id AND m.idp_entity_id = ")
+        .push_bind(idp.unwrap_or(""))
+        .push(" AND m.subject IS ")
+        .push_bind(subject)
+        .push(") AS mapped_here FROM accounts WHERE rowid IN (");
+    // The identity's own accounts, whatever their names.
+    q.push("SELECT a.rowid FROM mappings m JOIN accounts a ON a.account_id = m.account_id WHERE m.idp_entity_id = ")
+        .push_bind(idp.unwrap_or(""))
+        .push(" AND m.subject = ")
+        .push_bind(subject.unwrap_or(""))
+        .push(" AND a.school_code = ")
+        .push_bind(school);
+    for p in probes {
+        let branch = |q: &mut QueryBuilder<'_, Sqlite>| {
+            q.push(" UNION ALL SELECT rowid FROM accounts WHERE school_code = ")
+                .push_bind(school.to_string());
+        };
+        let range = |q: &mut QueryBuilder<'_, Sqlite>, col: &str, folded: &str| {
+            let (low, high) = Probe::range(folded);
+            q.push(format_args!(" AND {col} >= "))
+                .push_bind(low)
+                .push(format_args!(" AND {col} < "))
+                .push_bind(high);
+        };
+        if !p.last.is_empty() && !p.first.is_empty() {
+            // Same names and swapped names: a range on the folded last name
+            // of accounts_identity, the first name checked in the index.
+            for (last, first) in [(&p.last, &p.first), (&p.first, &p.last)] {
+                branch(&mut q);
+                range(&mut q, "folded_last", last);
+                range(&mut q, "folded_first", first);
+            }
+        } else if !p.last.is_empty() {
+            branch(&mut q);
+            q.push(" AND folded_last = ").push_bind(p.last.clone());
+        }
+        if let Some(d) = p.birth_date {
+            branch(&mut q);
+            q.push(" AND birth_date = ")
+                .push_bind(d.format("%Y-%m-%d").to_string());
+        }
+    }
+    q.push(")");
+    let rows = q.build().fetch_all(&mut *conn).await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
             let reached = Reached {
                 elsewhere: r.get::<i64, _>("mapped_elsewhere") != 0,
                 here: r.get::<i64, _>("mapped_here") != 0,
             };
             (from_row(r), reached)
-        }));
+        })
+        .collect())
+}
+
+/// The version of [`fold_name`] the stored folded names must be made with.
+/// Bump it whenever `fold_name` changes what it returns: at the next start
+/// every account is refolded (`refold_if_stale`), so identity matching and
+/// the candidate prefilter never compare old folds with new ones. The test
+/// `fold_version_pins_fold_name` fails when the folding changes alone.
+pub const FOLD_VERSION: i64 = 1;
+
+/// Accounts refolded per write transaction: short enough that logins
+/// recorded meanwhile do not wait long for the write lock.
+const REFOLD_BATCH: i64 = 2_000;
+
+/// Refolds every account's stored folded names when they were made with
+/// another version of the folding than [`FOLD_VERSION`] (a database that
+/// predates it, or a new `fold_name`), then records the version; a no-op
+/// (one read) otherwise. Batched by account ID, each batch one write
+/// transaction, so an interrupted start resumes without harm. Returns how
+/// many accounts changed.
+pub async fn refold_if_stale(pool: &sqlx::SqlitePool) -> Result<u64, sqlx::Error> {
+    let stored: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM name_fold")
+        .fetch_one(pool)
+        .await?;
+    if stored == Some(FOLD_VERSION) {
+        return Ok(0);
     }
-    Ok(out)
+    let mut changed = 0;
+    let mut after = String::new();
+    loop {
+        let mut tx = super::begin_write(pool).await?;
+        let rows = sqlx::query(
+            "SELECT account_id, last_name, first_name, folded_last, folded_first FROM accounts
+             WHERE account_id > ? ORDER BY account_id LIMIT ?",
+        )
+        .bind(&after)
+        .bind(REFOLD_BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(last) = rows.last() else {
+            tx.commit().await?;
+            break;
+        };
+        after = last.get("account_id");
+        for r in &rows {
+            let (fl, ff) = (
+                fold_name(r.get("last_name")),
+                fold_name(r.get("first_name")),
+            );
+            if fl != r.get::<String, _>("folded_last") || ff != r.get::<String, _>("folded_first") {
+                sqlx::query(
+                    "UPDATE accounts SET folded_last = ?, folded_first = ? WHERE account_id = ?",
+                )
+                .bind(fl)
+                .bind(ff)
+                .bind(r.get::<String, _>("account_id"))
+                .execute(&mut *tx)
+                .await?;
+                changed += 1;
+            }
+        }
+        tx.commit().await?;
+    }
+    let mut tx = super::begin_write(pool).await?;
+    sqlx::query("DELETE FROM name_fold")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO name_fold (version) VALUES (?)")
+        .bind(FOLD_VERSION)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pins what `fold_name` returns for the names whose folding is most
+    /// likely to be changed. If this fails, `fold_name` changed: bump
+    /// [`FOLD_VERSION`] (so that stored folds are redone at start) and then
+    /// update the expected values here.
+    #[test]
+    fn fold_version_pins_fold_name() {
+        assert_eq!(
+            FOLD_VERSION, 1,
+            "update the expected folds with the version"
+        );
+        for (name, folded) in [
+            ("Élodie", "elodie"),
+            ("Dupont-Martin", "dupontmartin"),
+            ("  N'Diaye ", "ndiaye"),
+            ("Œlla Groß", "oellagross"),
+            ("Łukasz Ørsted", "lukaszorsted"),
+            ("Ærø", "aero"),
+            ("Mc.Donald", "mcdonald"),
+            ("Ğül Şahin", "gulsahin"),
+            ("Zoë", "zoe"),
+        ] {
+            assert_eq!(fold_name(name), folded, "{name}");
+        }
+    }
 }
 
 /// What the desk's account search asks for; every given field must match.

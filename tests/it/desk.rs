@@ -776,7 +776,7 @@ async fn the_dashboard_counts_open_failures_by_kind_and_school() {
         .expect("html");
     let kinds = &html[html.find("id=\"by-kind\"").expect("by kind")..];
     assert!(
-        kinds.contains("kind=identity_mismatch") && kinds.contains("<td class=\"num\">2</td>"),
+        kinds.contains("kind=identity_mismatch\">2</a></td>"),
         "{kinds}"
     );
     assert!(html.contains("school=0751234J") && html.contains("school=0330001X"));

@@ -9,6 +9,7 @@ mod attacks;
 mod browser;
 mod cli;
 mod csv;
+mod dashboard;
 mod demo;
 mod desk;
 mod desk_candidates;

@@ -10,7 +10,7 @@ mod list;
 mod record;
 mod update;
 
-pub use dashboard::{stats, Stats};
+pub use dashboard::{oldest, stats, Oldest, Stats};
 pub use list::{list, totals, Cursor, Filter, ListPage, PageRequest, Sort, Totals};
 
 pub use record::{

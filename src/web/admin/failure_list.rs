@@ -358,7 +358,7 @@ pub async fn dismiss_many(
                 tx.rollback().await?;
                 return Err(match refused {
                     Refused::NotFound => AppError::NotFound,
-                    other => AppError::BadRequest(other.describe()),
+                    other => AppError::BadRequest(crate::web::error::refusal_text(&other, s.t)),
                 });
             }
         }

@@ -4,7 +4,7 @@
 
 use super::failure_search::{self, LeadView, SearchFields, SearchView};
 use super::{AdminForm, AdminSession, Chrome, NoFields};
-use crate::resolve::ranking::{rank, CandidateAccount, Claimed, Ranked};
+use crate::resolve::ranking::{rank, CandidateAccount, Claimed, Probe, Ranked};
 use crate::resolve::report::Report;
 use crate::resolve::{fold_name, parse_date};
 use crate::saml::Claims;
@@ -120,14 +120,6 @@ async fn candidates(
     let Some(school) = &f.school_code else {
         return Ok(Vec::new());
     };
-    let mut conn = st.svc.pool.acquire().await?;
-    let pool = accounts::ranking_pool(
-        &mut conn,
-        std::slice::from_ref(school),
-        f.idp_entity_id.as_deref(),
-        f.subject.as_deref(),
-    )
-    .await?;
     let mut claims = vec![Claimed {
         last_name: f.asserted_last_name.clone(),
         first_name: f.asserted_first_name.clone(),
@@ -156,6 +148,19 @@ async fn candidates(
             }));
         }
     }
+    // Only the plausible accounts of the school are read and scored (a
+    // prefilter in SQL on the stored folded names and the birth date), not
+    // all of them.
+    let mut conn = st.svc.pool.acquire().await?;
+    let pool = accounts::plausible_pool(
+        &mut conn,
+        school,
+        f.idp_entity_id.as_deref(),
+        f.subject.as_deref(),
+        &Probe::of(&claims),
+    )
+    .await?;
+    drop(conn);
     let accounts = pool
         .into_iter()
         .map(|(a, reached)| CandidateAccount {
