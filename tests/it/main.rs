@@ -13,6 +13,7 @@ mod demo;
 mod desk;
 mod desk_candidates;
 mod failure_page;
+mod faults;
 mod federation;
 mod logout;
 mod mail;
