@@ -2,6 +2,7 @@
 //! meets a full disk logs it, the next thousand do not, and the first write
 //! that lands again says so.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// Why the database cannot take a request now.
@@ -52,11 +53,15 @@ pub fn cause(e: &sqlx::Error) -> Option<Cause> {
 
 /// The cause last logged, None while writes land.
 static STATE: Mutex<Option<Cause>> = Mutex::new(None);
+/// Whether `STATE` holds a cause: every login's commit reads this, so
+/// the lock is taken only while the database is (or was just) unavailable.
+static UNAVAILABLE: AtomicBool = AtomicBool::new(false);
 
 /// Logs that the database is unavailable, once per change of cause.
 pub fn note_unavailable(e: &sqlx::Error) {
     let Some(cause) = cause(e) else { return };
     let mut state = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    UNAVAILABLE.store(true, Ordering::Release);
     if *state != Some(cause) {
         *state = Some(cause);
         tracing::warn!(error = %e, "database unavailable: {}; requests answer 503 until it recovers", cause.describe());
@@ -65,8 +70,24 @@ pub fn note_unavailable(e: &sqlx::Error) {
 
 /// Notes that a write landed: logs the recovery when one was pending.
 pub fn note_written() {
+    if !UNAVAILABLE.swap(false, Ordering::AcqRel) {
+        return;
+    }
     let mut state = STATE.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(cause) = state.take() {
         tracing::info!("database available again (was: {})", cause.describe());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn causes_are_told_apart_and_mistakes_are_not_causes() {
+        let e = crate::store::read_only_error().await;
+        assert_eq!(cause(&e), Some(Cause::ReadOnly));
+        assert_eq!(cause(&sqlx::Error::PoolTimedOut), Some(Cause::Busy));
+        assert_eq!(cause(&sqlx::Error::RowNotFound), None);
     }
 }

@@ -49,6 +49,19 @@ impl Drop for SmallDisk {
     }
 }
 
+/// How many assertion IDs are remembered, and how many user sessions exist.
+async fn replay_and_sessions(app: &TestApp) -> (i64, i64) {
+    let replay = sqlx::query_scalar("SELECT COUNT(*) FROM seen_assertions")
+        .fetch_one(&app.svc.pool)
+        .await
+        .expect("replay");
+    let sessions = sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE kind = 'user'")
+        .fetch_one(&app.svc.pool)
+        .await
+        .expect("sessions");
+    (replay, sessions)
+}
+
 fn retry_after(res: &reqwest::Response) -> Option<String> {
     res.headers()
         .get("retry-after")
@@ -77,12 +90,16 @@ async fn a_full_disk_answers_503_and_logins_recover_by_themselves_when_space_com
         assert!(res.headers().get("set-cookie").is_none());
         assert!(res.headers().get("location").is_none());
     }
+    // Neither half of the login landed: no replay record, no session.
+    assert_eq!(replay_and_sessions(&app).await, (0, 0));
 
     std::fs::remove_file(&filler).expect("free the disk");
     // The same response again: the failed attempt left no replay record
     // behind (it would now be refused as replayed), and the writer's
     // connection was not left inside a transaction.
     app.expect_login(&login, "A-1").await;
+    // Both halves landed together.
+    assert_eq!(replay_and_sessions(&app).await, (1, 1));
     for i in 0..3 {
         let spec = app.ent(&format!("sub-after-{i}"), "Haddad", "Inès", "", UAI);
         let spec = spec.attr("serviceAccountId", "A-5");
