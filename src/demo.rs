@@ -11,7 +11,7 @@ use crate::service::{Service, StartError};
 use crate::store::accounts::Account;
 use crate::store::mappings::Source;
 use crate::store::schools::School;
-use crate::store::{self, accounts, admins, mappings, replay, schools};
+use crate::store::{accounts, admins, mappings, replay, schools};
 use chrono::{Duration, NaiveDate};
 use sqlx::SqliteConnection;
 
@@ -203,7 +203,7 @@ impl Demo {
     /// Demo schools, accounts, mappings and the superadmin (its password is
     /// new at every start and printed).
     pub async fn seed(&self, svc: &Service) -> Result<(), sqlx::Error> {
-        let mut tx = store::begin_write(&svc.pool).await?;
+        let mut tx = svc.begin_write().await?;
         seed_schools(&mut tx).await?;
         seed_accounts(&mut tx).await?;
         self.seed_mappings(&mut tx).await?;

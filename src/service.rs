@@ -14,7 +14,14 @@ use std::sync::Arc;
 /// the verifier of every configured IdP, and the SP's keys.
 pub struct Service {
     pub config: Config,
+    /// The readers (and the odd autocommit write). Write transactions go
+    /// through `begin_write`, the one writer.
     pub pool: SqlitePool,
+    /// The one connection that writes (see `store::Writer`).
+    pub writer: store::Writer,
+    /// Signature verification runs on the blocking threads, at most one
+    /// per core: a flood queues here instead of growing threads.
+    pub verify_permits: Arc<tokio::sync::Semaphore>,
     pub verifier: Arc<saml::Verifier>,
     pub sp_keys: SpKeys,
     pub sp_metadata: String,
@@ -86,7 +93,30 @@ fn assemble(
 #[error("{0}")]
 pub struct StartError(pub String);
 
+/// Why the database could not be opened, in one line that says what to do.
+fn open_error(config: &Config, e: sqlx::Error) -> StartError {
+    let path = config.database_path.display();
+    match store::cause(&e) {
+        Some(store::Cause::ReadOnly) => StartError(format!(
+            "{path}: the database cannot be written (read-only file, directory or disk): give the user running jointure write access to the file and its directory ({e})"
+        )),
+        Some(store::Cause::CannotOpen) => StartError(format!(
+            "{path}: the database cannot be opened: check that the directory exists and is writable ({e})"
+        )),
+        Some(store::Cause::DiskFull) => StartError(format!("{path}: the disk is full ({e})")),
+        _ => StartError(format!("{path}: {e}")),
+    }
+}
+
 impl Service {
+    /// A write transaction for an interactive request: the writer's turn
+    /// within `db_wait_ms`, else an error answered 503.
+    pub async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.writer.begin().await
+    }
+
     /// Reads keys and IdP metadata, opens and migrates the database.
     /// `extra_idps` are IdPs not in the config (the demo IdP).
     pub async fn build(
@@ -128,7 +158,10 @@ impl Service {
         .map_err(StartError)?;
         let db_error =
             |e: sqlx::Error| StartError(format!("{}: {e}", config.database_path.display()));
-        let pool = store::open(&config.database_path).await.map_err(db_error)?;
+        let db = store::Db::open(&config.database_path, config.db_wait)
+            .await
+            .map_err(|e| open_error(&config, e))?;
+        let pool = db.read;
         // Folded names made by an older folding are redone before anything
         // matches on them (a no-op read when they are current).
         store::accounts::refold_if_stale(&pool)
@@ -159,6 +192,10 @@ impl Service {
             extra_idps,
             config,
             pool,
+            writer: db.writer,
+            verify_permits: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
             verifier: Arc::new(verifier),
             sp_keys,
             sp_metadata,
@@ -226,10 +263,17 @@ impl Service {
 
     /// Drops expired replay entries, requests and sessions, and forgets the
     /// personal details of old failures.
+    /// Then cuts the WAL back (an idle moment: the task runs between
+    /// requests' writes, through the writer).
     pub async fn housekeeping(&self) -> Result<(), sqlx::Error> {
-        let mut conn = self.pool.acquire().await?;
-        store::replay::purge_expired(&mut conn, chrono::Utc::now().timestamp()).await?;
-        store::failures::purge_personal_data(&mut conn, self.config.retention_days).await?;
+        let long = std::time::Duration::from_secs(60);
+        let mut tx = self.writer.begin_within(long).await?;
+        store::replay::purge_expired(&mut tx, chrono::Utc::now().timestamp()).await?;
+        tx.commit().await?;
+        let mut tx = self.writer.begin_within(long).await?;
+        store::failures::purge_personal_data(&mut tx, self.config.retention_days).await?;
+        tx.commit().await?;
+        self.writer.checkpoint().await?;
         Ok(())
     }
 }

@@ -66,6 +66,13 @@ pub(super) fn apply_env(
                 ConfigError::new("JOINTURE_MAX_UPLOAD_BYTES", "must not be negative")
             })?);
     }
+    if let Some(v) = get("JOINTURE_DB_WAIT_MS") {
+        let n = num("JOINTURE_DB_WAIT_MS", v)?;
+        fc.db_wait_ms = Some(
+            u64::try_from(n)
+                .map_err(|_| ConfigError::new("JOINTURE_DB_WAIT_MS", "must not be negative"))?,
+        );
+    }
     if let Some(v) = get("JOINTURE_SMTP_URL") {
         fc.smtp_url = Some(v);
     }

@@ -75,6 +75,7 @@ struct FileConfig {
     retention_days: Option<i64>,
     max_body_bytes: Option<usize>,
     max_upload_bytes: Option<usize>,
+    db_wait_ms: Option<u64>,
     support: Option<Support>,
     smtp_url: Option<String>,
     mail_from: Option<String>,
@@ -103,6 +104,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// The largest CSV file the import page accepts.
     pub max_upload_bytes: usize,
+    /// How long an interactive request waits for the database's write
+    /// turn before it answers 503 "try again in a minute".
+    pub db_wait: std::time::Duration,
     pub support: Support,
     /// Where resolution e-mails go out (`smtp://host[:port]`, STARTTLS when
     /// offered; `smtps://` for TLS from the start); none: no e-mail.
@@ -193,6 +197,10 @@ impl Config {
         if retention_days < 1 {
             return Err(err("retention_days: must be at least 1".into()));
         }
+        let db_wait_ms = fc.db_wait_ms.unwrap_or(2000);
+        if !(10..=60_000).contains(&db_wait_ms) {
+            return Err(err("db_wait_ms: must be between 10 and 60000".into()));
+        }
         let max_body_bytes = fc.max_body_bytes.unwrap_or(256 * 1024);
         if max_body_bytes < 1024 {
             return Err(err("max_body_bytes: must be at least 1024".into()));
@@ -236,6 +244,7 @@ impl Config {
             clock_skew_seconds,
             retention_days,
             max_body_bytes,
+            db_wait: std::time::Duration::from_millis(db_wait_ms),
             max_upload_bytes,
             support: fc.support.unwrap_or_default(),
             smtp_url: match fc.smtp_url.filter(|u| !u.trim().is_empty()) {

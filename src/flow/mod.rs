@@ -70,6 +70,29 @@ pub enum Outcome {
     },
 }
 
+/// What the ACS asks of a login besides its outcome: a user session opened
+/// in the same transaction as the replay record and the mapping, so a login
+/// is one commit, and a crash loses neither half of it.
+#[derive(Debug, Clone, Default)]
+pub struct SessionWish {
+    /// The browser's previous session token, ended by this login.
+    pub replaces: Option<String>,
+    /// The session's longest life; the IdP's SessionNotOnOrAfter may
+    /// shorten it.
+    pub max_seconds: i64,
+}
+
+/// The session a resolved login opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened {
+    Session {
+        token: String,
+        ttl: i64,
+    },
+    /// The IdP session had already ended (SessionNotOnOrAfter): no session.
+    IdpSessionEnded,
+}
+
 /// A refusal found after verification, with what we know by then.
 struct Refusal {
     kind: FailureKind,
@@ -111,11 +134,23 @@ pub async fn process_encoded(
     encoded: &str,
     ctx: &Context,
 ) -> Result<Outcome, sqlx::Error> {
+    Ok(login_encoded(svc, encoded, ctx, None).await?.0)
+}
+
+/// Processes a raw `SAMLResponse` form value (base64) and, when the login
+/// resolves, opens the session `wish` asks for in the same transaction.
+pub async fn login_encoded(
+    svc: &Service,
+    encoded: &str,
+    ctx: &Context,
+    wish: Option<&SessionWish>,
+) -> Result<(Outcome, Option<Opened>), sqlx::Error> {
     match crate::saml::decode_saml_response(encoded) {
-        Ok(xml) => process_xml(svc, xml, ctx).await,
+        Ok(xml) => login_xml(svc, xml, ctx, wish).await,
         Err(why) => {
             let rej = Rejection::new(FailureKind::MalformedRequest, why);
-            record_rejection(svc, rej, Some(encoded.to_string()), ctx).await
+            let outcome = record_rejection(svc, rej, Some(encoded.to_string()), ctx).await?;
+            Ok((outcome, None))
         }
     }
 }
@@ -126,16 +161,32 @@ pub async fn process_xml(
     xml: String,
     ctx: &Context,
 ) -> Result<Outcome, sqlx::Error> {
+    Ok(login_xml(svc, xml, ctx, None).await?.0)
+}
+
+/// Verifies (on a blocking thread, at most one per core), then records.
+async fn login_xml(
+    svc: &Service,
+    xml: String,
+    ctx: &Context,
+    wish: Option<&SessionWish>,
+) -> Result<(Outcome, Option<Opened>), sqlx::Error> {
     let verifier = svc.verifier.clone();
+    let permit = svc
+        .verify_permits
+        .acquire()
+        .await
+        .map_err(|_| sqlx::Error::PoolClosed)?;
     let (xml, verified) = tokio::task::spawn_blocking(move || {
         let r = verifier.verify(&xml, chrono::Utc::now());
         (xml, r)
     })
     .await
     .map_err(|e| sqlx::Error::Protocol(format!("verification task failed: {e}")))?;
+    drop(permit);
     match verified {
-        Err(rej) => record_rejection(svc, rej, Some(xml), ctx).await,
-        Ok(v) => resolve_verified(svc, v, xml, ctx).await,
+        Err(rej) => Ok((record_rejection(svc, rej, Some(xml), ctx).await?, None)),
+        Ok(v) => resolve_verified(svc, v, xml, ctx, wish).await,
     }
 }
 
@@ -176,9 +227,10 @@ pub async fn record_rejection(
     }
     // In a write transaction: the budget check and the row land together,
     // and a failed commit is an error, never a reference to nothing.
-    let mut tx = store::begin_write(&svc.pool).await?;
+    let mut tx = svc.begin_write().await?;
     let (reference, support_code) = failures::record(&mut tx, &f).await?;
     tx.commit().await?;
+    store::note_written();
     tracing::info!(kind = %rej.kind, %support_code, "login refused");
     Ok(Outcome::Failed {
         kind: rej.kind,
@@ -187,30 +239,39 @@ pub async fn record_rejection(
     })
 }
 
-/// Everything after verification, in one write transaction: the replay
-/// record and the mapping or failure land together or not at all.
+/// Everything after verification, in one write transaction with one
+/// commit: the replay record, the mapping or failure, and the session land
+/// together or not at all.
 async fn resolve_verified(
     svc: &Service,
     v: Verified,
     xml: String,
     ctx: &Context,
-) -> Result<Outcome, sqlx::Error> {
+    wish: Option<&SessionWish>,
+) -> Result<(Outcome, Option<Opened>), sqlx::Error> {
     let Some(idp) = svc.verifier.idp(&v.issuer) else {
         // verify() only returns Verified for a configured IdP.
         let rej = Rejection::new(FailureKind::UnknownIssuer, "issuer vanished");
-        return record_rejection(svc, rej, Some(xml), ctx).await;
+        return Ok((record_rejection(svc, rej, Some(xml), ctx).await?, None));
     };
-    let mut tx = store::begin_write(&svc.pool).await?;
+    let mut tx = svc.begin_write().await?;
     let attempt = steps::steps(&mut tx, &idp, &v, ctx).await?;
-    let outcome = match attempt {
-        Ok((account_id, relay_state)) => Outcome::Resolved {
-            account_id,
-            relay_state,
-            idp_entity_id: v.issuer.clone(),
-            name_id: v.claims.name_id.clone(),
-            name_id_format: v.claims.name_id_format.clone(),
-            session: v.session.clone(),
-        },
+    let (outcome, opened) = match attempt {
+        Ok((account_id, relay_state)) => {
+            let opened = match wish {
+                Some(w) => Some(open_session(&mut tx, w, &account_id, &v).await?),
+                None => None,
+            };
+            let outcome = Outcome::Resolved {
+                account_id,
+                relay_state,
+                idp_entity_id: v.issuer.clone(),
+                name_id: v.claims.name_id.clone(),
+                name_id_format: v.claims.name_id_format.clone(),
+                session: v.session.clone(),
+            };
+            (outcome, opened)
+        }
         Err(refusal) => {
             let mut f = failures::NewFailure {
                 kind: Some(refusal.kind),
@@ -228,13 +289,48 @@ async fn resolve_verified(
             describe_claims(&mut f, &v.claims, &idp.config.attributes, true);
             let (reference, support_code) = failures::record(&mut tx, &f).await?;
             tracing::info!(kind = %refusal.kind, %support_code, "login refused");
-            Outcome::Failed {
+            let outcome = Outcome::Failed {
                 kind: refusal.kind,
                 reference,
                 support_code,
-            }
+            };
+            (outcome, None)
         }
     };
     tx.commit().await?;
-    Ok(outcome)
+    store::note_written();
+    Ok((outcome, opened))
+}
+
+/// Opens the user session of a resolved login, inside its transaction.
+/// The session never outlives the IdP's SessionNotOnOrAfter; a new session
+/// ID at every login (the browser's previous one, another person's on a
+/// shared computer, ends here).
+async fn open_session(
+    conn: &mut sqlx::SqliteConnection,
+    wish: &SessionWish,
+    account_id: &str,
+    v: &Verified,
+) -> Result<Opened, sqlx::Error> {
+    let mut ttl = wish.max_seconds;
+    if let Some(end) = v.session.not_on_or_after {
+        let left = (end - chrono::Utc::now()).num_seconds();
+        if left <= 0 {
+            return Ok(Opened::IdpSessionEnded);
+        }
+        ttl = ttl.min(left);
+    }
+    if let Some(old) = &wish.replaces {
+        store::sessions::delete(conn, old).await?;
+    }
+    let idp_session = store::sessions::IdpSession {
+        idp_entity_id: v.issuer.clone(),
+        name_id: v.claims.name_id.clone(),
+        name_id_format: v.claims.name_id_format.clone(),
+        name_qualifier: v.session.name_qualifier.clone(),
+        sp_name_qualifier: v.session.sp_name_qualifier.clone(),
+        session_index: v.session.session_index.clone(),
+    };
+    let token = store::sessions::create_user(conn, account_id, &idp_session, ttl).await?;
+    Ok(Opened::Session { token, ttl })
 }

@@ -13,7 +13,7 @@ use crate::resolve::FailureKind;
 use crate::saml::{Claims, Verified, Verifier};
 use crate::store::desk::{self, NewKind, RecheckTarget};
 use crate::store::{self, mappings, Scope};
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqliteConnection;
 
 /// The kinds a re-check may change: those decided by our data, not by the
 /// response itself.
@@ -134,7 +134,7 @@ pub struct Tally {
 /// transaction (a long run never holds the write lock for long; each batch
 /// lands whole).
 pub async fn recheck_all(
-    pool: &SqlitePool,
+    writer: &store::Writer,
     verifier: &Verifier,
     scope: &Scope,
     actor: &str,
@@ -143,7 +143,7 @@ pub async fn recheck_all(
     let mut tally = Tally::default();
     let mut after = 0;
     loop {
-        let mut tx = store::begin_write(pool).await?;
+        let mut tx = writer.begin().await?;
         let page = desk::recheckable(&mut tx, scope, &RECHECKABLE, after, BATCH).await?;
         for (id, reference) in &page {
             after = *id;

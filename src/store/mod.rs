@@ -15,6 +15,12 @@ pub mod schools;
 pub mod sessions;
 pub mod tokens;
 
+mod health;
+mod writer;
+
+pub use health::{cause, note_unavailable, note_written, Cause};
+pub use writer::{Db, Writer};
+
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -31,22 +37,47 @@ pub async fn ping(pool: &SqlitePool) -> Result<(), sqlx::Error> {
         .map(|_| ())
 }
 
-/// Opens (creating when missing) the SQLite file in WAL mode, with foreign
-/// keys on, and applies the embedded migrations.
-pub async fn open(path: &Path) -> Result<SqlitePool, sqlx::Error> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
-    }
-    let opts = SqliteConnectOptions::from_str("sqlite:")?
+/// The WAL is cut back to this size after a checkpoint (64 MiB), so a
+/// burst of writes does not leave a file of gigabytes behind.
+const JOURNAL_SIZE_LIMIT: &str = "67108864";
+/// Pages in the WAL past which a commit checkpoints (SQLite's default,
+/// said here so it is a decision, not an accident).
+const WAL_AUTOCHECKPOINT: &str = "1000";
+
+/// The connection options every connection shares: WAL, foreign keys,
+/// the WAL bounds, and how long SQLite itself sleeps on a lock.
+fn options(path: &Path, busy: Duration) -> Result<SqliteConnectOptions, sqlx::Error> {
+    Ok(SqliteConnectOptions::from_str("sqlite:")?
         .filename(path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10));
-    let pool = SqlitePoolOptions::new()
-        .max_connections(8)
-        .connect_with(opts)
+        .busy_timeout(busy)
+        .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT)
+        .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT))
+}
+
+/// Pool options shared by the readers and the writer: no ping on acquire
+/// (a round trip per request for nothing: a broken connection fails its
+/// first statement anyway), and a connection handed back inside a
+/// transaction is never reused as it is (see `clean_on_release`).
+fn pool_options(max: u32) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(max)
+        .test_before_acquire(false)
+        .after_release(|conn, _| Box::pin(writer::clean_on_release(conn)))
+}
+
+/// Opens (creating when missing) the SQLite file in WAL mode, with foreign
+/// keys on, and applies the embedded migrations: one pool, for the CLI's
+/// commands (the server uses `open_db`).
+pub async fn open(path: &Path) -> Result<SqlitePool, sqlx::Error> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
+    }
+    let pool = pool_options(8)
+        .connect_with(options(path, Duration::from_secs(10))?)
         .await?;
     migrate(&pool).await?;
     Ok(pool)
@@ -58,9 +89,11 @@ pub async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock at
-/// once, so two writers queue on the busy timeout instead of failing when a
-/// read transaction tries to upgrade.
+/// Starts a write transaction on a plain pool (the CLI's, tests'). The
+/// server's writes go through its one writer instead
+/// (`Service::begin_write`). `BEGIN IMMEDIATE` takes the write lock at
+/// once, so two writers queue instead of failing when a read transaction
+/// tries to upgrade.
 pub async fn begin_write(
     pool: &SqlitePool,
 ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
@@ -93,16 +126,7 @@ pub fn inserted(
 /// connection in time) rather than that the request or the code is wrong:
 /// the caller answers "try again later", not "service error".
 pub fn is_unavailable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
-        sqlx::Error::Database(d) => {
-            // SQLite's primary result code is the extended code's low byte:
-            // BUSY 5, LOCKED 6, READONLY 8, IOERR 10, FULL 13, CANTOPEN 14.
-            let code = d.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
-            matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14)
-        }
-        _ => false,
-    }
+    health::cause(e).is_some()
 }
 
 /// A real SQLite refusal, for tests: a write to a database that only reads.

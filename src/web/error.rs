@@ -38,7 +38,8 @@ impl IntoResponse for AppError {
             AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, t.get("page.error"), m.clone()),
             AppError::Forbidden(m) => (StatusCode::FORBIDDEN, t.get("page.error"), m.clone()),
             AppError::Database(e) if crate::store::is_unavailable(e) => {
-                tracing::warn!(error = %e, "database unavailable");
+                // Logged once per change of cause, not per request.
+                crate::store::note_unavailable(e);
                 let mut res = crate::web::message_page(
                     StatusCode::SERVICE_UNAVAILABLE,
                     t,

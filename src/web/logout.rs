@@ -56,7 +56,7 @@ async fn logout_form(State(st): State<AppState>, req: Request) -> Result<Respons
     else {
         return Ok(see_other("/logged-out", expired));
     };
-    let mut tx = crate::store::begin_write(&st.svc.pool).await?;
+    let mut tx = st.svc.begin_write().await?;
     let Some(session) = sessions::get(&mut tx, sessions::SessionKind::User, &token).await? else {
         return Ok(see_other("/logged-out", expired));
     };
@@ -226,7 +226,7 @@ async fn idp_logout(
             &Refusal::Unverifiable("the IdP is no longer configured".into()),
         ));
     };
-    let mut tx = crate::store::begin_write(&st.svc.pool).await?;
+    let mut tx = st.svc.begin_write().await?;
     if !replay::remember_assertion(&mut tx, &req.issuer, &req.id, req.replay_until.timestamp())
         .await?
     {
@@ -298,7 +298,7 @@ async fn logout_answered(
             &Refusal::Stale("a LogoutResponse without InResponseTo".into()),
         ));
     };
-    let mut tx = crate::store::begin_write(&st.svc.pool).await?;
+    let mut tx = st.svc.begin_write().await?;
     let now = chrono::Utc::now().timestamp();
     if !sessions::take_pending_logout(&mut tx, irt, &res.issuer, now).await? {
         return Ok(slo_refused(

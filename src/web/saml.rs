@@ -140,7 +140,7 @@ async fn add_pending(
 ) -> Result<bool, AppError> {
     let now = chrono::Utc::now().timestamp();
     let ip = super::client_ip(extensions);
-    let mut tx = crate::store::begin_write(&st.svc.pool).await?;
+    let mut tx = st.svc.begin_write().await?;
     let added = replay::add_pending(
         &mut tx,
         id,
@@ -178,21 +178,31 @@ async fn acs(State(st): State<AppState>, req: Request) -> Result<Response, AppEr
         relay_state: None,
         browser_token: super::cookie(&parts.headers, LOGIN_COOKIE),
     };
-    let outcome = run_flow(&st, body, &mut ctx).await?;
-    respond(&st, &parts.headers, outcome).await
+    let name = super::session_cookie_name(&st.svc, crate::web::CookieName::UserSession);
+    let wish = flow::SessionWish {
+        replaces: super::cookie(&parts.headers, &name),
+        max_seconds: USER_SESSION_SECONDS,
+    };
+    let (outcome, opened) = run_flow(&st, body, &mut ctx, &wish).await?;
+    Ok(respond(&st, &parts.headers, outcome, opened))
 }
 
 /// Reads the POST under the size limit and runs the flow on its one
 /// SAMLResponse (its RelayState into `ctx`); anything else is recorded as
 /// a malformed request.
-async fn run_flow(st: &AppState, body: Body, ctx: &mut Context) -> Result<Outcome, AppError> {
+async fn run_flow(
+    st: &AppState,
+    body: Body,
+    ctx: &mut Context,
+    wish: &flow::SessionWish,
+) -> Result<(Outcome, Option<flow::Opened>), AppError> {
     let limit = st.svc.config.max_body_bytes;
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         let rej = Rejection::new(
             FailureKind::MalformedRequest,
             format!("POST body over the size limit of {limit} bytes"),
         );
-        return Ok(flow::record_rejection(&st.svc, rej, None, ctx).await?);
+        return Ok((flow::record_rejection(&st.svc, rej, None, ctx).await?, None));
     };
     let mut saml = Vec::new();
     for (k, v) in url::form_urlencoded::parse(&bytes) {
@@ -203,7 +213,7 @@ async fn run_flow(st: &AppState, body: Body, ctx: &mut Context) -> Result<Outcom
         }
     }
     let outcome = match saml.as_slice() {
-        [one] => flow::process_encoded(&st.svc, one, ctx).await?,
+        [one] => flow::login_encoded(&st.svc, one, ctx, Some(wish)).await?,
         other => {
             let why = if other.is_empty() {
                 "no SAMLResponse field in the POST"
@@ -211,101 +221,55 @@ async fn run_flow(st: &AppState, body: Body, ctx: &mut Context) -> Result<Outcom
                 "several SAMLResponse fields in the POST"
             };
             let raw = String::from_utf8_lossy(&bytes).into_owned();
-            flow::record_rejection(
+            let outcome = flow::record_rejection(
                 &st.svc,
                 Rejection::new(FailureKind::MalformedRequest, why),
                 Some(raw),
                 ctx,
             )
-            .await?
+            .await?;
+            (outcome, None)
         }
     };
     Ok(outcome)
 }
 
-/// The flow's outcome as the ACS answers it: a session and a redirect to
-/// the RelayState (else `/me`), or a redirect to the failure page.
-async fn respond(
+/// The flow's outcome as the ACS answers it: the session it opened and a
+/// redirect to the RelayState (else `/me`), or a redirect to the failure
+/// page.
+fn respond(
     st: &AppState,
     headers: &HeaderMap,
     outcome: Outcome,
-) -> Result<Response, AppError> {
-    match outcome {
-        Outcome::Resolved {
-            account_id,
-            relay_state,
-            idp_entity_id,
-            name_id,
-            name_id_format,
-            session,
-        } => {
-            // The session never outlives the IdP's SessionNotOnOrAfter.
-            let mut ttl = USER_SESSION_SECONDS;
-            if let Some(end) = session.not_on_or_after {
-                let left = (end - chrono::Utc::now()).num_seconds();
-                if left <= 0 {
-                    tracing::info!("login verified, but its IdP session had already ended (SessionNotOnOrAfter): no session");
-                    return Ok(login_failed(
-                        StatusCode::FORBIDDEN,
-                        tr(headers),
-                        "login.session_ended",
-                    ));
-                }
-                ttl = ttl.min(left);
-            }
-            let idp_session = sessions::IdpSession {
-                idp_entity_id,
-                name_id,
-                name_id_format,
-                name_qualifier: session.name_qualifier,
-                sp_name_qualifier: session.sp_name_qualifier,
-                session_index: session.session_index,
-            };
-            let cookie = open_session(st, headers, &account_id, &idp_session, ttl).await?;
+    opened: Option<flow::Opened>,
+) -> Response {
+    match (outcome, opened) {
+        (Outcome::Resolved { relay_state, .. }, Some(flow::Opened::Session { token, ttl })) => {
+            let cookie =
+                super::session_cookie(&st.svc, crate::web::CookieName::UserSession, &token, ttl);
             let target = relay_state
                 .as_deref()
                 .and_then(|r| same_origin_path(&st.svc.config.public_url, r))
                 .unwrap_or_else(|| "/me".into());
-            Ok((
+            (
                 StatusCode::SEE_OTHER,
                 [(header::LOCATION, target), (header::SET_COOKIE, cookie)],
             )
-                .into_response())
+                .into_response()
+        }
+        (Outcome::Resolved { .. }, _) => {
+            tracing::info!("login verified, but its IdP session had already ended (SessionNotOnOrAfter): no session");
+            login_failed(StatusCode::FORBIDDEN, tr(headers), "login.session_ended")
         }
         // Post/redirect/get: the failure page is a GET of its own, so a
         // reload shows it again instead of re-posting the login (which
         // would be a replay). It answers with the kind's status while open.
-        Outcome::Failed { reference, .. } => Ok((
+        (Outcome::Failed { reference, .. }, _) => (
             StatusCode::SEE_OTHER,
             [(header::LOCATION, format!("/failures/{reference}"))],
         )
-            .into_response()),
+            .into_response(),
     }
-}
-
-/// Opens a user session of `ttl` seconds and returns its Set-Cookie value.
-async fn open_session(
-    st: &AppState,
-    headers: &HeaderMap,
-    account_id: &str,
-    idp_session: &sessions::IdpSession,
-    ttl: i64,
-) -> Result<String, AppError> {
-    let name = super::session_cookie_name(&st.svc, crate::web::CookieName::UserSession);
-    let mut tx = crate::store::begin_write(&st.svc.pool).await?;
-    // A new session ID at every login: the browser's previous one
-    // (another person's, on a shared computer) ends here.
-    if let Some(old) = super::cookie(headers, &name) {
-        sessions::delete(&mut tx, &old).await?;
-    }
-    let token = sessions::create_user(&mut tx, account_id, idp_session, ttl).await?;
-    tx.commit().await?;
-    Ok(super::session_cookie(
-        &st.svc,
-        crate::web::CookieName::UserSession,
-        &token,
-        ttl,
-    ))
 }
 
 #[derive(Template)]

@@ -87,7 +87,7 @@ async fn reported_failure(app: &TestApp, subject: &str, email: &str, lang: &str)
 }
 
 async fn resolve(app: &TestApp, reference: &str, account: &str) {
-    let mut tx = store::begin_write(&app.svc.pool).await.expect("tx");
+    let mut tx = app.svc.begin_write().await.expect("tx");
     store::desk::resolve(
         &mut tx,
         &store::Scope::All,

@@ -16,6 +16,7 @@ mod desk_candidates;
 mod desk_list;
 mod desk_undo;
 mod failure_page;
+mod faults;
 mod federation;
 mod logout;
 mod mail;

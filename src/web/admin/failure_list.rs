@@ -5,7 +5,7 @@ use super::{AdminForm, AdminSession, Chrome};
 use crate::resolve::{parse_date, FailureKind, FailureStatus};
 use crate::store::desk::{self, Refused};
 use crate::store::failures::{self, Cursor, Failure, Filter, PageRequest, Sort};
-use crate::store::{self, schools};
+use crate::store::schools;
 use crate::web::error::AppError;
 use crate::web::{render, AppState};
 use askama::Template;
@@ -344,7 +344,7 @@ pub async fn dismiss_many(
         return Ok(back_to(&bulk.back, "bulk_error=none"));
     }
     let (scope, actor) = (s.scope(), s.admin.email.as_str());
-    let mut tx = store::begin_write(&st.svc.pool).await?;
+    let mut tx = st.svc.begin_write().await?;
     let (mut dismissed, mut skipped) = (0u32, 0u32);
     for reference in &bulk.references {
         match desk::dismiss(&mut tx, &scope, reference, &bulk.reason, actor).await? {

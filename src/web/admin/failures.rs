@@ -10,7 +10,7 @@ use crate::resolve::{fold_name, parse_date};
 use crate::saml::Claims;
 use crate::store::desk::{self, Refused};
 use crate::store::failures::{self, Failure};
-use crate::store::{self, accounts, audit};
+use crate::store::{accounts, audit};
 use crate::web::error::AppError;
 use crate::web::{render, AppState};
 use askama::Template;
@@ -334,7 +334,7 @@ async fn act(
     reference: String,
     action: Action,
 ) -> Result<Response, AppError> {
-    let mut tx = store::begin_write(&st.svc.pool).await?;
+    let mut tx = st.svc.begin_write().await?;
     let (scope, actor) = (s.scope(), s.admin.email.as_str());
     let (outcome, done) = match &action {
         Action::Resolve { account_id } => (

@@ -7,7 +7,7 @@ use crate::store::audit::Entry;
 use crate::store::desk::{self, Refused};
 use crate::store::mappings::MappingRow;
 use crate::store::schools::School;
-use crate::store::{self, accounts, audit, mappings, schools};
+use crate::store::{accounts, audit, mappings, schools};
 use crate::web::error::AppError;
 use crate::web::{render, AppState};
 use askama::Template;
@@ -148,7 +148,7 @@ pub async fn create_mapping(
     State(st): State<AppState>,
     AdminForm { session: s, form }: AdminForm<MappingForm>,
 ) -> Result<Response, AppError> {
-    let mut tx = store::begin_write(&st.svc.pool).await?;
+    let mut tx = st.svc.begin_write().await?;
     let outcome = desk::create_mapping(
         &mut tx,
         &s.scope(),
@@ -166,7 +166,7 @@ pub async fn delete_mapping(
     Path(id): Path<i64>,
     AdminForm { session: s, .. }: AdminForm<NoFields>,
 ) -> Result<Response, AppError> {
-    let mut tx = store::begin_write(&st.svc.pool).await?;
+    let mut tx = st.svc.begin_write().await?;
     let outcome = desk::delete_mapping(&mut tx, &s.scope(), id, &s.admin.email).await?;
     finish_mapping_action(&st, &s, tx, outcome, "deleted").await
 }

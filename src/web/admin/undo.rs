@@ -6,7 +6,6 @@ use super::failures::{detail_page, load, DetailQuery};
 use super::lists::{audit_page, SearchQuery};
 use super::{AdminForm, NoFields};
 use crate::flow::recheck::{recheck, recheck_all, Rechecked, RECHECKABLE};
-use crate::store;
 use crate::store::desk::{self, Refused};
 use crate::web::error::{refusal_status, refusal_text, AppError};
 use crate::web::AppState;
@@ -32,7 +31,7 @@ pub async fn undo(
     Path(id): Path<i64>,
     AdminForm { session: s, form }: AdminForm<UndoForm>,
 ) -> Result<Response, AppError> {
-    let mut tx = store::begin_write(&st.svc.pool).await?;
+    let mut tx = st.svc.begin_write().await?;
     let outcome = desk::undo(&mut tx, &s.scope(), id, &s.admin.email).await?;
     let from_failure = Some(form.reference.trim()).filter(|r| !r.is_empty());
     match outcome {
@@ -68,7 +67,7 @@ pub async fn recheck_one(
     AdminForm { session: s, .. }: AdminForm<NoFields>,
 ) -> Result<Response, AppError> {
     let scope = s.scope();
-    let mut tx = store::begin_write(&st.svc.pool).await?;
+    let mut tx = st.svc.begin_write().await?;
     let Some(t) = desk::recheck_target(&mut tx, &scope, &RECHECKABLE, &reference).await? else {
         tx.rollback().await?;
         // Out of scope is 404 as everywhere; in scope but not re-checkable
@@ -96,7 +95,7 @@ pub async fn recheck_every(
     State(st): State<AppState>,
     AdminForm { session: s, .. }: AdminForm<NoFields>,
 ) -> Result<Response, AppError> {
-    let tally = recheck_all(&st.svc.pool, &st.svc.verifier, &s.scope(), &s.admin.email).await?;
+    let tally = recheck_all(&st.svc.writer, &st.svc.verifier, &s.scope(), &s.admin.email).await?;
     Ok(see_other(format!(
         "/admin/audit?done=recheck_all&checked={}&resolved={}&changed={}",
         tally.checked, tally.resolved, tally.changed

@@ -70,7 +70,8 @@ impl ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         if crate::store::is_unavailable(&e) {
-            tracing::warn!(error = %e, "database unavailable");
+            // Logged once per change of cause, not per request.
+            crate::store::note_unavailable(&e);
             return ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

@@ -4,7 +4,7 @@ use super::{actor, failure_url, read_json, ApiError, ApiPath, ApiQuery};
 use crate::resolve::FailureStatus;
 use crate::store::failures::{self, Cursor, Failure, Filter, PageRequest, Sort};
 use crate::store::tokens::ApiClient;
-use crate::store::{self, desk};
+use crate::store::desk;
 use crate::web::AppState;
 use axum::body::Body;
 use axum::extract::State;
@@ -157,7 +157,7 @@ pub(super) async fn resolve_failure(
     body: Body,
 ) -> Result<Response, ApiError> {
     let b: ResolveBody = read_json(body, 16 * 1024).await?;
-    let mut tx = store::begin_write(&st.svc.pool).await?;
+    let mut tx = st.svc.begin_write().await?;
     match desk::resolve(&mut tx, &c.scope(), &reference, &b.account_id, &actor(&c)).await? {
         Ok(_) => tx.commit().await?,
         Err(r) => return Err(r.into()),
@@ -172,7 +172,7 @@ pub(super) async fn dismiss_failure(
     body: Body,
 ) -> Result<Response, ApiError> {
     let b: DismissBody = read_json(body, 16 * 1024).await?;
-    let mut tx = store::begin_write(&st.svc.pool).await?;
+    let mut tx = st.svc.begin_write().await?;
     match desk::dismiss(&mut tx, &c.scope(), &reference, &b.reason, &actor(&c)).await? {
         Ok(()) => tx.commit().await?,
         Err(r) => return Err(r.into()),

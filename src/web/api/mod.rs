@@ -201,7 +201,7 @@ async fn create_mapping(
 ) -> Result<Response, ApiError> {
     let b: MappingBody = read_json(body, 16 * 1024).await?;
     let scope = c.scope();
-    let mut tx = store::begin_write(&st.svc.pool).await?;
+    let mut tx = st.svc.begin_write().await?;
     if let Err(r) = desk::create_mapping(
         &mut tx,
         &scope,
@@ -229,7 +229,7 @@ async fn delete_mapping(
     c: ApiClient,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
-    let mut tx = store::begin_write(&st.svc.pool).await?;
+    let mut tx = st.svc.begin_write().await?;
     match desk::delete_mapping(&mut tx, &c.scope(), id, &actor(&c)).await? {
         Ok(()) => {
             tx.commit().await?;
