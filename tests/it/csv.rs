@@ -616,7 +616,11 @@ async fn the_import_page_previews_then_imports_on_confirmation() {
         .expect("upload");
     let job = header(&res, "location");
     let page = wait_state(&app, &c, &job, "previewed").await;
-    assert!(page.contains("school 12AB is not one of yours"), "{page}");
+    // In the admin's language (French by default), not the CLI's English.
+    assert!(
+        page.contains("établissement 12AB n&#39;est pas l&#39;un des vôtres"),
+        "{page}"
+    );
     assert!(!page.contains("id=\"confirm\""));
     // Without the CSRF token the upload is refused.
     let (ct, body) = multipart(
