@@ -10,9 +10,11 @@
 //!   Windows-1252 (what older spreadsheets save).
 //! - A NUL anywhere is refused; many control bytes at the start mean binary.
 //! - Line ends: CR, LF and CRLF files give the same line numbers. The CSV
-//!   reader ends records at a lone CR too but counts lines by LF only, so
-//!   lone CRs outside quoted fields become LF (the records are the same);
-//!   in a CR-only file every CR is the line end.
+//!   reader ends records at a CR too but counts lines by the LFs it has
+//!   consumed, so a CR-only file stays on line 1 and a CRLF file is one line
+//!   behind (the record ends at the CR, before its LF is counted). Record
+//!   ends outside quoted fields are therefore made LF (the records are the
+//!   same); in a CR-only file every CR is the line end.
 //! - Quotes are read as the CSV reader reads them: a quote opens a quoted
 //!   field only at the start of a field (`O"Brien` is a value); a quoted
 //!   field never closed is a file cut short.
@@ -174,18 +176,18 @@ pub fn normalise_line_ends(text: Cow<'_, str>, delimiter: u8) -> Result<Cow<'_, 
     let delimiter = char::from(delimiter);
     let mut state = State::StartField;
     let (mut line, mut opened) = (1u64, 1u64);
-    // Byte offsets of the CRs that end records without an LF.
-    let mut lone_crs = Vec::new();
+    // Byte offsets of the CRs that end records (outside quoted fields).
+    let mut crs = Vec::new();
     let mut chars = text.char_indices().peekable();
     while let Some((at, c)) = chars.next() {
         let next_is_lf = chars.peek().is_some_and(|(_, n)| *n == '\n');
         // Lines as the CSV reader will count them: LFs, and the lone CRs
         // that end records (which become LFs).
-        let lone_cr = c == '\r' && !next_is_lf && state != State::Quoted;
-        if lone_cr {
-            lone_crs.push(at);
+        let ends_record = c == '\r' && state != State::Quoted;
+        if ends_record {
+            crs.push(at);
         }
-        if c == '\n' || lone_cr {
+        if c == '\n' || (ends_record && !next_is_lf) {
             line += 1;
         }
         state = match (state, c) {
@@ -203,15 +205,21 @@ pub fn normalise_line_ends(text: Cow<'_, str>, delimiter: u8) -> Result<Cow<'_, 
     if state == State::Quoted {
         return Err(opened);
     }
-    if lone_crs.is_empty() {
+    if crs.is_empty() {
         return Ok(text);
     }
-    let mut bytes = text.into_owned().into_bytes();
-    for at in lone_crs {
-        bytes[at] = b'\n';
+    // A lone CR becomes LF; the CR of a CRLF goes.
+    let mut out = String::with_capacity(text.len());
+    let mut from = 0;
+    for at in crs {
+        out.push_str(&text[from..at]);
+        if !text[at + 1..].starts_with('\n') {
+            out.push('\n');
+        }
+        from = at + 1;
     }
-    // Only ASCII bytes were replaced by ASCII bytes.
-    Ok(Cow::Owned(String::from_utf8(bytes).unwrap_or_default()))
+    out.push_str(&text[from..]);
+    Ok(Cow::Owned(out))
 }
 
 #[cfg(test)]
@@ -287,7 +295,10 @@ mod tests {
             normalised("a\rb\r\"c\rd\"\r").as_deref(),
             Ok("a\nb\n\"c\nd\"\n")
         );
-        assert_eq!(normalised("a\r\nb\r\n").as_deref(), Ok("a\r\nb\r\n"));
+        assert_eq!(
+            normalised("a\r\nb,\"x\r\ny\"\r\n").as_deref(),
+            Ok("a\nb,\"x\r\ny\"\n")
+        );
         assert_eq!(
             normalised("a\nb\rc\n\"x\ry\"\n").as_deref(),
             Ok("a\nb\nc\n\"x\ry\"\n")
