@@ -68,7 +68,8 @@ impl Errors {
             self.list.push(RowError {
                 file: self.file.clone(),
                 line,
-                column: column.map(str::to_string),
+                // A header name from the file: shown truncated too.
+                column: column.map(|c| Shown::new(c).to_string()),
                 reason,
             });
         } else {
