@@ -14,6 +14,7 @@ mod desk;
 mod desk_candidates;
 mod failure_page;
 mod federation;
+mod flood;
 mod fuzz;
 mod logout;
 mod mail;
