@@ -12,17 +12,23 @@ use axum::body::Body;
 use axum::http::Request;
 use jointure::csv_io::{import, ImportKind, Options};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestRng, TestRunner};
 use tower::ServiceExt;
 
 /// A runner with a fixed seed (the same cases in CI every time) and no
-/// failure files written into the tree; `PROPTEST_CASES` sets the count.
+/// failure files written into the tree; `PROPTEST_CASES` sets the count,
+/// `PROPTEST_RNG_SEED` another seed.
 fn runner() -> TestRunner {
     let config = Config {
         failure_persistence: None,
         ..Config::default()
     };
-    TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha))
+    match config.rng_seed {
+        RngSeed::Fixed(_) => TestRunner::new(config),
+        RngSeed::Random => {
+            TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha))
+        }
+    }
 }
 
 /// The app and a runtime to drive it from the (synchronous) runner.
