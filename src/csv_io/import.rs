@@ -5,10 +5,9 @@
 //! the same work and rolls back, so its counts are exact. The statements are
 //! in `store::imports`; the row checks in `rows`.
 
+use super::decode::{decode_text, normalise_line_ends};
 use super::rows::{optional, required, Cells, RowContext};
-use super::{
-    decode_text, detect_delimiter, looks_binary, unclosed_quote_line, ImportReport, RowError,
-};
+use super::{detect_delimiter, ImportReport, Reason, RowError, Shown};
 use crate::resolve::{parse_date, AssertedPerson, ImportKind, KnownIdps};
 use crate::store::imports::{self, Staged, BATCH};
 use crate::store::{accounts, audit, failures, mappings, Scope};
@@ -64,13 +63,14 @@ struct Errors {
 }
 
 impl Errors {
-    fn push(&mut self, line: u64, column: Option<&str>, message: String) {
+    fn push(&mut self, line: u64, column: Option<&str>, reason: Reason) {
         if self.list.len() < MAX_LISTED_ERRORS {
             self.list.push(RowError {
                 file: self.file.clone(),
                 line,
-                column: column.map(str::to_string),
-                message,
+                // A header name from the file: shown truncated too.
+                column: column.map(|c| Shown::new(c).to_string()),
+                reason,
             });
         } else {
             self.more += 1;
@@ -217,44 +217,41 @@ async fn load(
     };
     stage_rows(conn, &mut reader, &ctx, &index, opts, report, errors).await?;
     if report.rows == 0 && errors.is_empty() {
-        errors.push(1, None, "the file has a header but no rows".into());
+        errors.push(1, None, Reason::NoRows);
         return Ok(false);
     }
     check_in_database(conn, kind, opts, errors).await?;
     Ok(true)
 }
 
-/// The file as text, or `None` with the reason: empty, binary, or cut
-/// short inside a quoted field.
+/// The file as text the CSV reader counts lines of right, or `None` with
+/// the reason: empty, binary, not in one encoding, a NUL, or cut short
+/// inside a quoted field (`decode`).
 fn readable_text<'b>(bytes: &'b [u8], errors: &mut Errors) -> Option<std::borrow::Cow<'b, str>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        errors.push(
-            1,
-            None,
-            "the file is empty (a header row is required)".into(),
-        );
+        errors.push(1, None, Reason::EmptyFile);
         return None;
     }
-    if looks_binary(bytes) {
-        errors.push(
-            1,
-            None,
-            "the file is not CSV text (it holds binary data)".into(),
-        );
+    let text = match decode_text(bytes) {
+        Ok(text) => text,
+        Err(refusal) => {
+            errors.push(refusal.line, None, refusal.reason);
+            return None;
+        }
+    };
+    // A UTF-16 file of white space only is empty too.
+    if text.trim().trim_start_matches('\u{feff}').is_empty() {
+        errors.push(1, None, Reason::EmptyFile);
         return None;
     }
-    let text = decode_text(bytes);
-    if let Some(line) = unclosed_quote_line(&text) {
-        errors.push(
-            line,
-            None,
-            format!(
-                "a quoted field opened on line {line} is never closed (is the file cut short?)"
-            ),
-        );
-        return None;
+    let delimiter = detect_delimiter(&text);
+    match normalise_line_ends(text, delimiter) {
+        Ok(text) => Some(text),
+        Err(opened) => {
+            errors.push(opened, None, Reason::UnclosedQuote { opened });
+            None
+        }
     }
-    Some(text)
 }
 
 /// `--replace --school CODE` applies to an accounts file, for a registered
@@ -269,14 +266,16 @@ async fn replace_allowed(
         return Ok(true);
     };
     if kind != ImportKind::Accounts {
-        errors.push(1, None, "--replace applies to accounts files only".into());
+        errors.push(1, None, Reason::ReplaceNotAccounts);
         return Ok(false);
     }
     if !opts.scope.allows(Some(code)) || crate::store::schools::get(conn, code).await?.is_none() {
         errors.push(
             1,
             None,
-            format!("--replace --school {code}: not a registered school of yours"),
+            Reason::ReplaceNotYours {
+                school: Shown::new(code),
+            },
         );
         return Ok(false);
     }
@@ -296,19 +295,20 @@ fn read_header(
             .map(|c| c.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
             .collect(),
         Err(e) => {
-            errors.push(1, None, format!("unreadable header: {e}"));
+            let detail = Shown::new(&e.to_string());
+            errors.push(1, None, Reason::UnreadableHeader { detail });
             return None;
         }
     };
     for r in required(kind) {
         if !headers.iter().any(|h| h == r) {
-            errors.push(1, Some(r), "required column is missing".into());
+            errors.push(1, Some(r), Reason::MissingColumn);
         }
     }
     let mut seen = HashSet::new();
     for h in headers.iter().filter(|h| !h.is_empty()) {
         if !seen.insert(h) {
-            errors.push(1, Some(h), "column appears twice".into());
+            errors.push(1, Some(h), Reason::DuplicateColumn);
         }
     }
     errors.is_empty().then_some(headers)
@@ -353,12 +353,9 @@ async fn stage_rows(
                     }
                     Ok((key, key_col, values)) => {
                         if let Some(prev) = first_line.get(&key) {
-                            let key = key.replace('\u{1f}', " ");
-                            errors.push(
-                                line,
-                                Some(key_col),
-                                format!("{key} already appears on line {prev}"),
-                            );
+                            let key = Shown::new(&key.replace('\u{1f}', " "));
+                            let first_line = *prev;
+                            errors.push(line, Some(key_col), Reason::Duplicate { key, first_line });
                             continue;
                         }
                         first_line.insert(key, line);
@@ -376,13 +373,11 @@ async fn stage_rows(
                     expected_len, len, ..
                 } = e.kind()
                 {
-                    errors.push(
-                        line,
-                        None,
-                        format!("{len} fields where the header has {expected_len}"),
-                    );
+                    let (found, expected) = (*len, *expected_len);
+                    errors.push(line, None, Reason::FieldCount { found, expected });
                 } else {
-                    errors.push(line, None, format!("unreadable row: {e}"));
+                    let detail = Shown::new(&e.to_string());
+                    errors.push(line, None, Reason::UnreadableRow { detail });
                     break;
                 }
             }
@@ -399,7 +394,7 @@ async fn check_in_database(
     errors: &mut Errors,
 ) -> Result<(), sqlx::Error> {
     for p in imports::problems(conn, kind, &opts.scope).await? {
-        errors.push(p.line, Some(p.column), format!("{} {}", p.value, p.why));
+        errors.push(p.line, Some(p.column), Reason::from_store(&p.value, p.why));
     }
     Ok(())
 }

@@ -1,33 +1,48 @@
 //! CSV (SPEC §5): reading rules shared by every import (header by name in
-//! any order, `,` `;` or tab told from the header, UTF-8 with or without BOM
-//! or else Windows-1252), the import engine, and the streamed exports.
+//! any order, `,` `;` or tab told from the header, UTF-16 with BOM, UTF-8
+//! with or without BOM, or else Windows-1252: see `decode`), the import
+//! engine, and the streamed exports.
 
+pub mod decode;
 pub mod export;
 pub mod import;
+pub mod reason;
 mod rows;
 
 pub use crate::resolve::ImportKind;
+pub use decode::{decode_text, looks_binary};
 pub use import::{import, Options};
+pub use reason::{Reason, Shown};
+pub use rows::LIMITS;
 
+use crate::i18n::Tr;
 use std::fmt;
 
 /// One problem in an import file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RowError {
     pub file: String,
     /// The line in the file; the header is line 1.
     pub line: u64,
     pub column: Option<String>,
-    pub message: String,
+    pub reason: Reason,
+}
+
+impl RowError {
+    /// Why, in `t`'s language (the page shows the line and column apart).
+    pub fn describe(&self, t: &Tr) -> String {
+        self.reason.describe(t)
+    }
 }
 
 impl fmt::Display for RowError {
+    /// `file:line: column c: why`, in English (the CLI's form).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.file, self.line)?;
         if let Some(c) = &self.column {
             write!(f, ": column {c}")?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", self.reason)
     }
 }
 
@@ -65,24 +80,10 @@ impl ImportReport {
     }
 }
 
-/// Decodes a file: UTF-8 (BOM dropped), or Windows-1252 when it is not UTF-8.
-/// A UTF-8 file is borrowed, not copied (imports can be large).
-pub fn decode_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    match std::str::from_utf8(bytes) {
-        Ok(s) => std::borrow::Cow::Borrowed(s),
-        Err(_) => {
-            encoding_rs::WINDOWS_1252
-                .decode_without_bom_handling(bytes)
-                .0
-        }
-    }
-}
-
 /// The delimiter of the header line: whichever of `,` `;` tab is most
 /// frequent outside quotes (ties go to `,`).
 pub fn detect_delimiter(text: &str) -> u8 {
-    let header = text.lines().next().unwrap_or("");
+    let header = text.split(['\r', '\n']).next().unwrap_or("");
     let mut counts = [0usize; 3];
     let mut quoted = false;
     for c in header.chars() {
@@ -109,32 +110,6 @@ pub fn unneutralise(cell: &str) -> &str {
     }
 }
 
-/// Whether a file looks like binary data rather than text: a NUL byte, or
-/// many control characters, in its first 8 KiB.
-pub fn looks_binary(bytes: &[u8]) -> bool {
-    let head = &bytes[..bytes.len().min(8192)];
-    let controls = head
-        .iter()
-        .filter(|b| **b < 0x20 && !matches!(**b, b'\n' | b'\r' | b'\t'))
-        .count();
-    head.contains(&0) || controls * 20 > head.len().max(1)
-}
-
-/// The line where a quoted field opens and never closes (a file cut in the
-/// middle), if any.
-pub fn unclosed_quote_line(text: &str) -> Option<u64> {
-    let mut line = 1u64;
-    let mut open_at = None;
-    for c in text.chars() {
-        match c {
-            '"' => open_at = if open_at.is_some() { None } else { Some(line) },
-            '\n' => line += 1,
-            _ => {}
-        }
-    }
-    open_at
-}
-
 /// Neutralises a cell for spreadsheets: one starting with `= + - @`, tab or
 /// CR gets a leading `'`, so it is shown, not run.
 pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
@@ -155,12 +130,7 @@ mod tests {
         assert_eq!(detect_delimiter("a;b;c\n"), b';');
         assert_eq!(detect_delimiter("a\tb\tc"), b'\t');
         assert_eq!(detect_delimiter("\"a;x\",b\n"), b',');
-    }
-
-    #[test]
-    fn windows_1252_is_read_when_not_utf8() {
-        assert_eq!(decode_text(b"\xC9lodie"), "Élodie");
-        assert_eq!(decode_text("\u{feff}Élodie".as_bytes()), "Élodie");
+        assert_eq!(detect_delimiter("a;b;c\r1,2,3,4,5\r"), b';');
     }
 
     #[test]
@@ -172,13 +142,5 @@ mod tests {
         }
         assert_eq!(neutralise("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
         assert_eq!(neutralise("Dupont"), "Dupont");
-    }
-
-    #[test]
-    fn binary_data_and_cut_files_are_recognised() {
-        assert!(looks_binary(b"PK\x03\x04\x00\x00binary"));
-        assert!(!looks_binary("account_id;nom\r\na;b\n".as_bytes()));
-        assert_eq!(unclosed_quote_line("a,b\n1,\"x\"\n2,\"cut\nhere"), Some(3));
-        assert_eq!(unclosed_quote_line("a,b\n1,\"multi\nline\"\n"), None);
     }
 }

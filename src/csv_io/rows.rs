@@ -2,6 +2,7 @@
 //! codes of the importer's scope, dates, roles, yes/no. What needs the
 //! database is checked once the rows are staged (`store::imports::problems`).
 
+use super::reason::{Reason, Shown};
 use super::unneutralise;
 use crate::resolve::{
     fold_name, parse_date, parse_school_code, ImportKind, KnownIdps, Role, SchoolCode,
@@ -39,6 +40,47 @@ pub fn optional(kind: ImportKind) -> &'static [&'static str] {
     }
 }
 
+/// The longest value each column takes, in characters. What a school's
+/// systems hold, with room: SAML entity IDs and subjects by the SAML
+/// limits, e-mail addresses by RFC 5321; a longer cell is a wrong column or
+/// a broken file, refused with its line (README, "CSV files").
+pub const LIMITS: &[(&str, usize)] = &[
+    ("account_id", 100),
+    ("school_code", 20),
+    ("name", 200),
+    ("last_name", 100),
+    ("first_name", 100),
+    ("birth_date", 20),
+    ("role", 30),
+    ("class_name", 50),
+    ("email", 254),
+    ("active", 10),
+    ("support_email", 254),
+    ("support_phone", 30),
+    ("support_url", 500),
+    ("idp_entity_id", 1024),
+    ("idp_entity_ids", 8192),
+    ("subject", 256),
+];
+
+/// A problem for each cell over its column's limit.
+fn too_long(cells: &Cells, p: &mut Problems) {
+    for (col, limit) in LIMITS {
+        let Some(v) = cells.get(col) else { continue };
+        let length = v.chars().count();
+        if length > *limit {
+            p.push((
+                col,
+                Reason::TooLong {
+                    limit: *limit,
+                    length,
+                    value: Shown::new(v),
+                },
+            ));
+        }
+    }
+}
+
 /// One record's cells by column name: trimmed, formula-neutralisation
 /// undone, empty ones absent.
 pub struct Cells<'r> {
@@ -64,7 +106,7 @@ impl<'r> Cells<'r> {
     fn required(&self, col: &'static str, p: &mut Problems) -> Option<String> {
         let v = self.get(col).map(str::to_string);
         if v.is_none() {
-            p.push((col, "is empty".into()));
+            p.push((col, Reason::Empty));
         }
         v
     }
@@ -75,33 +117,34 @@ impl<'r> Cells<'r> {
 /// cell (cleared). Shown to users as `mailto:`, `tel:` and a link, so only
 /// what can be one is taken.
 fn contact_cells(cells: &Cells, p: &mut Problems) -> [Option<String>; 3] {
-    let take = |col: &'static str, ok: fn(&str) -> bool, why: &str, p: &mut Problems| {
-        if !cells.has(col) {
-            return None;
-        }
-        let v = cells.get(col).unwrap_or("");
-        if !v.is_empty() && !ok(v) {
-            p.push((col, format!("{v:?} {why}")));
-        }
-        Some(v.to_string())
-    };
+    let take =
+        |col: &'static str, ok: fn(&str) -> bool, why: fn(Shown) -> Reason, p: &mut Problems| {
+            if !cells.has(col) {
+                return None;
+            }
+            let v = cells.get(col).unwrap_or("");
+            if !v.is_empty() && !ok(v) {
+                p.push((col, why(Shown::new(v))));
+            }
+            Some(v.to_string())
+        };
     [
         take(
             "support_email",
             crate::resolve::report::is_email,
-            "is not an e-mail address",
+            |value| Reason::NotEmail { value },
             p,
         ),
         take(
             "support_phone",
             crate::resolve::report::is_phone,
-            "is not a phone number (6 to 20 digits, with spaces, +, (), . or -)",
+            |value| Reason::NotPhone { value },
             p,
         ),
         take(
             "support_url",
             is_web_address,
-            "is not a web address (http:// or https://)",
+            |value| Reason::NotWebAddress { value },
             p,
         ),
     ]
@@ -122,7 +165,7 @@ pub struct RowContext<'a> {
     pub idps: &'a KnownIdps,
 }
 
-type Problems = Vec<(&'static str, String)>;
+type Problems = Vec<(&'static str, Reason)>;
 
 /// A checked row: its duplicate key, the key's column and the temporary
 /// table's values.
@@ -133,6 +176,12 @@ impl RowContext<'_> {
     /// temporary table's values.
     pub fn validate(&self, cells: &Cells) -> Result<Checked, Problems> {
         let mut p: Problems = Vec::new();
+        // Over-long cells first, and alone: the other checks would only
+        // repeat them.
+        too_long(cells, &mut p);
+        if !p.is_empty() {
+            return Err(p);
+        }
         let row = match self.kind {
             ImportKind::Schools => self.school_row(cells, &mut p),
             ImportKind::Accounts => self.account_row(cells, &mut p),
@@ -170,10 +219,7 @@ impl RowContext<'_> {
             // Trust decides who may log in a school's pupils: a
             // superadmin's call, like the config.
             if !ids.is_empty() && !matches!(self.scope, Scope::All) {
-                p.push((
-                    "idp_entity_ids",
-                    "only a superadmin may set the IdPs trusted for a school".into(),
-                ));
+                p.push(("idp_entity_ids", Reason::IdpsSuperadminOnly));
             }
             for i in &ids {
                 self.known_idp("idp_entity_ids", i, p);
@@ -196,7 +242,10 @@ impl RowContext<'_> {
             if !s.is(only) {
                 p.push((
                     "school_code",
-                    format!("school {s} in a file that replaces school {only}"),
+                    Reason::SchoolNotReplaced {
+                        school: Shown::new(s.as_str()),
+                        replaced: Shown::new(only),
+                    },
                 ));
             }
         }
@@ -241,7 +290,12 @@ impl RowContext<'_> {
     /// A problem in `col` unless `id` is one of the configured IdPs.
     fn known_idp(&self, col: &'static str, id: &str, p: &mut Problems) {
         if !self.idps.contains(id) {
-            p.push((col, format!("{id:?} is not a configured IdP")));
+            p.push((
+                col,
+                Reason::UnknownIdp {
+                    value: Shown::new(id),
+                },
+            ));
         }
     }
 
@@ -257,16 +311,28 @@ impl RowContext<'_> {
         let Some(code) = parse_school_code(&raw) else {
             p.push((
                 "school_code",
-                format!("{raw:?} is neither a BRIN nor a valid UAI"),
+                Reason::NotSchoolCode {
+                    value: Shown::new(&raw),
+                },
             ));
             return None;
         };
         if must_exist && !self.registered.contains(code.as_str()) {
-            p.push(("school_code", format!("school {code} is not registered")));
+            p.push((
+                "school_code",
+                Reason::SchoolNotRegistered {
+                    school: Shown::new(code.as_str()),
+                },
+            ));
             return None;
         }
         if !self.scope.allows(Some(code.as_str())) {
-            p.push(("school_code", format!("school {code} is not one of yours")));
+            p.push((
+                "school_code",
+                Reason::SchoolNotYours {
+                    school: Shown::new(code.as_str()),
+                },
+            ));
             return None;
         }
         Some(code)
@@ -281,7 +347,9 @@ fn birth_date(cells: &Cells, p: &mut Problems) -> Option<String> {
         None => {
             p.push((
                 "birth_date",
-                format!("{d:?} is not a date (YYYY-MM-DD, DD/MM/YYYY or DD-MM-YYYY)"),
+                Reason::NotDate {
+                    value: Shown::new(d),
+                },
             ));
             None
         }
@@ -294,7 +362,12 @@ fn role(raw: Option<String>, p: &mut Problems) -> Option<String> {
     match Role::parse(&r) {
         Some(r) => Some(r.as_str().to_string()),
         None => {
-            p.push(("role", format!("{r:?} is not a known role (student, parent, teacher, staff, or élève, responsable, enseignant, personnel, leerling, ouder, docent, medewerker)")));
+            p.push((
+                "role",
+                Reason::NotRole {
+                    value: Shown::new(&r),
+                },
+            ));
             None
         }
     }
@@ -307,7 +380,12 @@ fn active(cells: &Cells, p: &mut Problems) -> Option<&'static str> {
         Some(a) if ["1", "yes", "true", "oui", "ja", "y"].contains(&a.as_str()) => Some("1"),
         Some(a) if ["0", "no", "false", "non", "nee", "n"].contains(&a.as_str()) => Some("0"),
         Some(a) => {
-            p.push(("active", format!("{a:?} is not yes or no")));
+            p.push((
+                "active",
+                Reason::NotYesNo {
+                    value: Shown::new(&a),
+                },
+            ));
             None
         }
     }

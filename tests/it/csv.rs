@@ -616,7 +616,11 @@ async fn the_import_page_previews_then_imports_on_confirmation() {
         .expect("upload");
     let job = header(&res, "location");
     let page = wait_state(&app, &c, &job, "previewed").await;
-    assert!(page.contains("school 12AB is not one of yours"), "{page}");
+    // In the admin's language (French by default), not the CLI's English.
+    assert!(
+        page.contains("établissement 12AB n&#39;est pas l&#39;un des vôtres"),
+        "{page}"
+    );
     assert!(!page.contains("id=\"confirm\""));
     // Without the CSRF token the upload is refused.
     let (ct, body) = multipart(
@@ -779,4 +783,188 @@ async fn schools_import_their_trusted_idps() {
         "{shown:?}"
     );
     assert_eq!(school_idps(&app, UAI).await, "");
+}
+
+/// The error lines of a refused import, as the CLI prints them.
+async fn shown_errors(app: &TestApp, text: &[u8]) -> Vec<String> {
+    let before = snapshot(app).await;
+    let r = run(app, ImportKind::Accounts, text, opts()).await;
+    assert_eq!(snapshot(app).await, before, "nothing written");
+    r.errors.iter().map(ToString::to_string).collect()
+}
+
+const HEADER: &str = "account_id,school_code,last_name,first_name,birth_date,role\n";
+
+#[tokio::test]
+async fn a_utf8_file_with_one_bad_byte_is_refused_at_its_line_and_column_not_guessed() {
+    let app = TestApp::spawn().await;
+    let mut file =
+        format!("{HEADER}E-1,0751234J,Éloïse,Zoé,,student\nE-2,0751234J,Mü").into_bytes();
+    file.extend(b"\xFCller,Ana,,student\n");
+    let shown = shown_errors(&app, &file).await;
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(
+        shown[0]
+            .starts_with("f.csv:3: the file is UTF-8 but has a byte that is not at character 16"),
+        "{shown:?}"
+    );
+    // A file with no UTF-8 at all is still Windows-1252.
+    let file = b"account_id;school_code;last_name;first_name;role\nW-1;0751234J;M\xFCller;\xC9lodie;\xE9l\xE8ve\n";
+    let r = run(&app, ImportKind::Accounts, file, opts()).await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let mut conn = app.svc.pool.acquire().await.expect("conn");
+    let a = jointure::store::accounts::get(&mut conn, "W-1")
+        .await
+        .expect("q")
+        .expect("W-1");
+    assert_eq!(
+        (a.last_name.as_str(), a.first_name.as_str()),
+        ("Müller", "Élodie")
+    );
+}
+
+#[tokio::test]
+async fn excel_unicode_text_in_utf16_with_bom_imports_in_both_byte_orders() {
+    let app = TestApp::spawn().await;
+    let text = "account_id\tschool_code\tlast_name\tfirst_name\trole\r\nU-1\t0751234J\tN'Diaye\tÉloïse\télève\r\n";
+    for (id, bytes) in [
+        (
+            "U-1",
+            [0xFF, 0xFE]
+                .into_iter()
+                .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+                .collect::<Vec<u8>>(),
+        ),
+        (
+            "U-2",
+            [0xFE, 0xFF]
+                .into_iter()
+                .chain(
+                    text.replace("U-1", "U-2")
+                        .encode_utf16()
+                        .flat_map(u16::to_be_bytes),
+                )
+                .collect(),
+        ),
+    ] {
+        let r = run(&app, ImportKind::Accounts, &bytes, opts()).await;
+        assert!(r.errors.is_empty(), "{id}: {:?}", r.errors);
+        assert_eq!(r.created, 1, "{id}");
+        let mut conn = app.svc.pool.acquire().await.expect("conn");
+        let a = jointure::store::accounts::get(&mut conn, id)
+            .await
+            .expect("q")
+            .expect("imported");
+        assert_eq!(
+            (a.last_name.as_str(), a.first_name.as_str()),
+            ("N'Diaye", "Éloïse")
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_nul_far_into_the_file_is_refused_with_its_line() {
+    let app = TestApp::spawn().await;
+    let mut file = HEADER.to_string();
+    for i in 0..2000 {
+        file.push_str(&format!("N-{i},0751234J,Nom,Prénom,,student\n"));
+    }
+    file.push_str("N-x,0751234J,No\0m,P,,student\n");
+    let shown = shown_errors(&app, file.as_bytes()).await;
+    assert_eq!(
+        shown,
+        ["f.csv:2002: a NUL character at character 16 of this line: the file is not plain text"]
+    );
+}
+
+#[tokio::test]
+async fn line_numbers_are_the_same_for_cr_lf_and_crlf_files() {
+    let app = TestApp::spawn().await;
+    let lines = [
+        HEADER.trim_end(),
+        "L-1,0751234J,A,B,,student",
+        "L-2,0751234J,\"Multi",
+        "line\",B,,student",
+        "L-3,0751234J,C,D,,wizard",
+    ];
+    for end in ["\n", "\r\n", "\r"] {
+        let file = lines.join(end) + end;
+        let shown = shown_errors(&app, file.as_bytes()).await;
+        assert_eq!(shown.len(), 1, "{end:?}: {shown:?}");
+        assert!(
+            shown[0].starts_with("f.csv:5: column role: \"wizard\""),
+            "{end:?}: {shown:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_lone_quote_inside_a_field_is_a_value_and_an_unclosed_quoted_field_is_a_cut_file() {
+    let app = TestApp::spawn().await;
+    let file = format!("{HEADER}Q-1,0751234J,O\"Brien,Seán,,student\n");
+    let r = run(&app, ImportKind::Accounts, file.as_bytes(), opts()).await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let mut conn = app.svc.pool.acquire().await.expect("conn");
+    let a = jointure::store::accounts::get(&mut conn, "Q-1")
+        .await
+        .expect("q")
+        .expect("Q-1");
+    assert_eq!(a.last_name, "O\"Brien");
+    let file = format!("{HEADER}Q-2,0751234J,O\"Brien,A,,student\nQ-3,0751234J,\"Cut,B,,student\r\nQ-4,0751234J,C,D,,student\n");
+    let shown = shown_errors(&app, file.as_bytes()).await;
+    assert_eq!(
+        shown,
+        ["f.csv:3: a quoted field opened on line 3 is never closed (is the file cut short?)"]
+    );
+}
+
+#[tokio::test]
+async fn over_long_cells_are_refused_by_column_and_shown_truncated() {
+    let app = TestApp::spawn().await;
+    let huge = "x".repeat(50_000);
+    let file = format!(
+        "account_id,school_code,last_name,first_name,role,email,class_name\n\
+        T-1,0751234J,{huge},B,student,,\n\
+        T-2,0751234J,A,B,student,{}@example.test,{}\n",
+        "a".repeat(250),
+        "c".repeat(51)
+    );
+    let shown = shown_errors(&app, file.as_bytes()).await;
+    let expected_last = format!(
+        "f.csv:2: column last_name: \"{}…\" is too long: 50000 characters where at most 100 are allowed",
+        "x".repeat(40)
+    );
+    assert_eq!(shown.len(), 3, "{shown:?}");
+    assert_eq!(shown[0], expected_last);
+    assert!(shown[1].starts_with("f.csv:3: column"), "{shown:?}");
+    let columns: Vec<_> = shown.iter().filter_map(|s| s.split(": ").nth(1)).collect();
+    assert!(columns.contains(&"column email") && columns.contains(&"column class_name"));
+    // Every error of a file of bad long values stays short.
+    let file = format!("{HEADER}T-3,{huge},A,B,{huge},{huge}\n");
+    let shown = shown_errors(&app, file.as_bytes()).await;
+    assert!(
+        !shown.is_empty() && shown.iter().all(|s| s.len() < 200),
+        "{shown:?}"
+    );
+}
+
+#[tokio::test]
+async fn row_errors_are_described_in_each_language() {
+    use jointure::i18n::{Lang, Tr};
+    let app = TestApp::spawn().await;
+    let file = format!("{HEADER}R-1,0751234J,A,B,31/02/2011,student\n");
+    let r = run(&app, ImportKind::Accounts, file.as_bytes(), opts()).await;
+    let e = r.errors.first().expect("an error");
+    assert_eq!(e.column.as_deref(), Some("birth_date"));
+    assert_eq!(
+        e.describe(&Tr::new(Lang::Nl)),
+        "\"31/02/2011\" is geen datum (JJJJ-MM-DD, DD/MM/JJJJ of DD-MM-JJJJ)"
+    );
+    assert_eq!(
+        e.describe(&Tr::new(Lang::Fr)),
+        "\"31/02/2011\" n'est pas une date (AAAA-MM-JJ, JJ/MM/AAAA ou JJ-MM-AAAA)"
+    );
+    assert!(e
+        .to_string()
+        .ends_with("\"31/02/2011\" is not a date (YYYY-MM-DD, DD/MM/YYYY or DD-MM-YYYY)"));
 }

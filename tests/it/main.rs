@@ -18,6 +18,8 @@ mod desk_undo;
 mod failure_page;
 mod faults;
 mod federation;
+mod flood;
+mod fuzz;
 mod logout;
 mod mail;
 mod review;
