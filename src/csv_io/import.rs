@@ -1,9 +1,12 @@
 //! The one import path of the CLI and the admin pages. The file is parsed as
 //! a stream of records; valid rows go in batches into a temporary table, and
 //! the counts and the changes are then a few set-based statements, all in
-//! one write transaction: one bad row and nothing is written. A dry run does
-//! the same work and rolls back, so its counts are exact. The statements are
-//! in `store::imports`; the row checks in `rows`.
+//! one write transaction: one bad row and nothing is written. A dry run (the
+//! admin pages' preview) reads and checks the same way but only counts, with
+//! reads: it never takes the write lock, so logins go on. Only the first
+//! errors are kept, each one's text capped, so a preview's memory does not
+//! grow with the number of bad rows. The statements are in `store::imports`;
+//! the row checks in `rows`.
 
 use super::rows::{optional, required, Cells, RowContext};
 use super::{
@@ -30,6 +33,8 @@ pub struct Options {
     pub actor: String,
     /// Records read so far, for progress displays.
     pub progress: Option<Arc<AtomicU64>>,
+    /// Bad rows listed one by one before the rest are only counted.
+    pub max_errors: usize,
 }
 
 impl Options {
@@ -40,12 +45,25 @@ impl Options {
             scope: Scope::All,
             actor: actor.into(),
             progress: None,
+            max_errors: DEFAULT_MAX_ERRORS,
         }
     }
 }
 
-/// Bad rows listed one by one before the rest are only counted.
-const MAX_LISTED_ERRORS: usize = 10_000;
+/// Bad rows listed by default before the rest are only counted.
+pub const DEFAULT_MAX_ERRORS: usize = 100;
+
+/// An error's text is cut after this many characters (a bad value can be
+/// as long as the file), so that the first errors stay small.
+pub const MAX_ERROR_CHARS: usize = 300;
+
+/// `text` cut to `max` characters, with `…` when cut.
+pub fn truncated(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
 
 /// A rough row count (lines less the header), for progress displays.
 pub fn estimate_rows(bytes: &[u8]) -> u64 {
@@ -61,16 +79,17 @@ struct Errors {
     file: String,
     list: Vec<RowError>,
     more: u64,
+    max: usize,
 }
 
 impl Errors {
     fn push(&mut self, line: u64, column: Option<&str>, message: String) {
-        if self.list.len() < MAX_LISTED_ERRORS {
+        if self.list.len() < self.max {
             self.list.push(RowError {
                 file: self.file.clone(),
                 line,
-                column: column.map(str::to_string),
-                message,
+                column: column.map(|c| truncated(c, 64)),
+                message: truncated(&message, MAX_ERROR_CHARS),
             });
         } else {
             self.more += 1;
@@ -99,6 +118,7 @@ pub async fn import(
         file: file.to_string(),
         list: Vec::new(),
         more: 0,
+        max: opts.max_errors,
     };
     let mut conn = pool.acquire().await?;
     let outcome = import_on(&mut conn, idps, kind, bytes, opts, &mut report, &mut errors).await;
@@ -113,9 +133,9 @@ pub async fn import(
 
 /// Two phases. Reading and checking the file (the long part) runs in a
 /// deferred transaction that only reads the main database and writes the
-/// temporary one, so logins go on meanwhile. Only the set-based checks and
-/// changes take the write lock, with `BEGIN IMMEDIATE`; a dry run rolls them
-/// back.
+/// temporary one, so logins go on meanwhile; a dry run counts there too and
+/// stops. Only a real import's set-based checks and changes take the write
+/// lock, with `BEGIN IMMEDIATE`.
 async fn import_on(
     conn: &mut SqliteConnection,
     idps: &KnownIdps,
@@ -128,8 +148,15 @@ async fn import_on(
     use sqlx::Connection;
     let mut read = conn.begin().await?;
     let loaded = load(&mut read, idps, kind, bytes, opts, report, errors).await?;
+    if loaded && errors.is_empty() && opts.dry_run {
+        let counts = imports::counts(&mut read, kind, opts.replace_school.as_deref()).await?;
+        fill_counts(report, counts);
+        if kind != ImportKind::Schools {
+            report.failures_resolved = would_resolve(&mut read, idps, kind, opts).await?;
+        }
+    }
     read.commit().await?;
-    if !loaded || !errors.is_empty() {
+    if !loaded || !errors.is_empty() || opts.dry_run {
         return Ok(());
     }
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
@@ -140,17 +167,10 @@ async fn import_on(
         return Ok(());
     }
     let counts = imports::apply(&mut tx, kind, opts.replace_school.as_deref(), &opts.actor).await?;
-    report.created = counts.created;
-    report.unchanged = counts.unchanged;
-    report.deactivated = counts.deactivated;
-    report.updated = report.rows - report.created - report.unchanged;
+    fill_counts(report, counts);
     if kind != ImportKind::Schools {
         report.failures_resolved =
             resolve_open_failures(&mut tx, idps, &opts.scope, &opts.actor).await?;
-    }
-    if opts.dry_run {
-        tx.rollback().await?;
-        return Ok(());
     }
     let after = serde_json::json!({
         "rows": report.rows, "created": report.created, "updated": report.updated,
@@ -168,6 +188,117 @@ async fn import_on(
     )
     .await?;
     tx.commit().await
+}
+
+fn fill_counts(report: &mut ImportReport, counts: imports::Counts) {
+    report.created = counts.created;
+    report.unchanged = counts.unchanged;
+    report.deactivated = counts.deactivated;
+    report.updated = report.rows - report.created - report.unchanged;
+}
+
+/// How many open failures the import would resolve, told with reads only:
+/// what [`resolve_open_failures`] would do after the import, with the staged
+/// rows laid over the database.
+async fn would_resolve(
+    conn: &mut SqliteConnection,
+    idps: &KnownIdps,
+    kind: ImportKind,
+    opts: &Options,
+) -> Result<u64, sqlx::Error> {
+    let mut resolved = 0;
+    for open in imports::open_identities(conn, &opts.scope).await? {
+        let staged = match kind {
+            ImportKind::Mappings => {
+                imports::staged_mapping(conn, &open.idp_entity_id, &open.subject).await?
+            }
+            _ => None,
+        };
+        let mapped = match staged {
+            Some(a) => Some(a),
+            None => mappings::find(conn, &open.idp_entity_id, &open.subject).await?,
+        };
+        let found = match mapped {
+            Some(a) => active_after(conn, kind, opts, &a).await?,
+            None => would_match(conn, idps, kind, opts, &open).await?,
+        };
+        resolved += u64::from(found);
+    }
+    Ok(resolved)
+}
+
+/// Whether an account is active once the import is done.
+async fn active_after(
+    conn: &mut SqliteConnection,
+    kind: ImportKind,
+    opts: &Options,
+    account_id: &str,
+) -> Result<bool, sqlx::Error> {
+    if kind == ImportKind::Accounts {
+        if let Some(s) = imports::staged_account(conn, account_id).await? {
+            return Ok(s.active);
+        }
+    }
+    let Some(a) = accounts::get(conn, account_id).await? else {
+        return Ok(false);
+    };
+    let replaced = kind == ImportKind::Accounts
+        && opts.replace_school.as_deref() == Some(a.school_code.as_str());
+    Ok(a.active && !replaced)
+}
+
+/// Whether [`match_unmapped`] would find exactly one account after the
+/// import, without mapping it.
+async fn would_match(
+    conn: &mut SqliteConnection,
+    idps: &KnownIdps,
+    kind: ImportKind,
+    opts: &Options,
+    open: &imports::OpenIdentity,
+) -> Result<bool, sqlx::Error> {
+    let Some((key, school)) = identity_of(idps, open) else {
+        return Ok(false);
+    };
+    let mut ids: HashSet<String> = HashSet::new();
+    for a in accounts::identity_matches(conn, std::slice::from_ref(&school), &key).await? {
+        // A staged row replaces the stored one: it is counted below if it
+        // still matches.
+        let staged = kind == ImportKind::Accounts
+            && imports::staged_account(conn, &a.account_id)
+                .await?
+                .is_some();
+        if !staged && active_after(conn, kind, opts, &a.account_id).await? {
+            ids.insert(a.account_id);
+        }
+    }
+    if kind == ImportKind::Accounts {
+        ids.extend(imports::staged_identity_matches(conn, &school, &key).await?);
+    }
+    let mut ids = ids.into_iter();
+    let (Some(one), None) = (ids.next(), ids.next()) else {
+        return Ok(false);
+    };
+    Ok(mappings::subjects_for(conn, &open.idp_entity_id, &one)
+        .await?
+        .is_empty())
+}
+
+/// The identity key and school of an open failure, when its IdP matches by
+/// identity and the assertion gave enough.
+fn identity_of(
+    idps: &KnownIdps,
+    open: &imports::OpenIdentity,
+) -> Option<(crate::resolve::IdentityKey, String)> {
+    let person = AssertedPerson {
+        last_name: open.last_name.clone(),
+        first_name: open.first_name.clone(),
+        birth_date: open.birth_date.as_deref().and_then(parse_date),
+        ..Default::default()
+    };
+    if !idps.matches_identity(&open.idp_entity_id) {
+        return None;
+    }
+    Some((person.identity_key()?, open.school_code.clone()?))
 }
 
 /// Reads, checks and loads the file into the temporary table; false when
@@ -449,17 +580,7 @@ async fn match_unmapped(
     open: &imports::OpenIdentity,
     actor: &str,
 ) -> Result<Option<String>, sqlx::Error> {
-    let person = AssertedPerson {
-        last_name: open.last_name.clone(),
-        first_name: open.first_name.clone(),
-        birth_date: open.birth_date.as_deref().and_then(parse_date),
-        ..Default::default()
-    };
-    let (true, Some(key), Some(school)) = (
-        idps.matches_identity(&open.idp_entity_id),
-        person.identity_key(),
-        open.school_code.clone(),
-    ) else {
+    let Some((key, school)) = identity_of(idps, open) else {
         return Ok(None);
     };
     let active: Vec<_> = accounts::identity_matches(conn, &[school], &key)
