@@ -14,6 +14,7 @@ mod desk;
 mod desk_candidates;
 mod failure_page;
 mod federation;
+mod import_jobs;
 mod logout;
 mod mail;
 mod review;
