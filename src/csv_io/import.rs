@@ -351,6 +351,15 @@ async fn load(
         errors.push(1, None, "the file has a header but no rows".into());
         return Ok(false);
     }
+    let (dups, all) = imports::duplicates(conn, kind, opts.max_errors).await?;
+    errors.more += all - dups.len() as u64;
+    for d in dups {
+        errors.push(
+            d.line,
+            Some(d.column),
+            format!("{} already appears on line {}", d.key, d.first),
+        );
+    }
     check_in_database(conn, kind, opts, errors).await?;
     Ok(true)
 }
@@ -457,7 +466,6 @@ async fn stage_rows(
     report: &mut ImportReport,
     errors: &mut Errors,
 ) -> Result<(), sqlx::Error> {
-    let mut first_line: HashMap<String, u64> = HashMap::new();
     let mut batch: Vec<Staged> = Vec::with_capacity(BATCH);
     let mut record = csv::StringRecord::new();
     loop {
@@ -482,17 +490,8 @@ async fn stage_rows(
                             errors.push(line, Some(col), msg);
                         }
                     }
-                    Ok((key, key_col, values)) => {
-                        if let Some(prev) = first_line.get(&key) {
-                            let key = key.replace('\u{1f}', " ");
-                            errors.push(
-                                line,
-                                Some(key_col),
-                                format!("{key} already appears on line {prev}"),
-                            );
-                            continue;
-                        }
-                        first_line.insert(key, line);
+                    // Duplicate keys are told once the rows are staged.
+                    Ok((_key, _key_col, values)) => {
                         batch.push((line, values));
                         if batch.len() == BATCH {
                             imports::stage(conn, ctx.kind, &batch).await?;

@@ -81,6 +81,65 @@ pub async fn stage(
     Ok(())
 }
 
+/// A staged row whose key appeared on an earlier line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    pub line: u64,
+    pub column: &'static str,
+    pub key: String,
+    pub first: u64,
+}
+
+/// The staged rows whose key (account ID, school code, or IdP and subject)
+/// an earlier line has: the first `limit` in line order, and how many in
+/// all. Told by an index on the temporary table, so memory does not grow
+/// with the file.
+pub async fn duplicates(
+    conn: &mut SqliteConnection,
+    kind: ImportKind,
+    limit: usize,
+) -> sqlx::Result<(Vec<Duplicate>, u64)> {
+    let (cols, same, column, shown) = match kind {
+        ImportKind::Accounts => (
+            "account_id",
+            "u.account_id = t.account_id",
+            "account_id",
+            "t.account_id",
+        ),
+        ImportKind::Schools => ("code", "u.code = t.code", "school_code", "t.code"),
+        ImportKind::Mappings => (
+            "idp_entity_id, subject",
+            "u.idp_entity_id = t.idp_entity_id AND u.subject = t.subject",
+            "subject",
+            "t.idp_entity_id || ' ' || t.subject",
+        ),
+    };
+    sqlx::query(&format!(
+        "CREATE INDEX IF NOT EXISTS temp.imp_key ON imp ({cols}, line)"
+    ))
+    .execute(&mut *conn)
+    .await?;
+    let later =
+        format!("FROM imp t WHERE EXISTS (SELECT 1 FROM imp u WHERE {same} AND u.line < t.line)");
+    let all = count(conn, &format!("SELECT COUNT(*) {later}"), None).await?;
+    let rows = sqlx::query(&format!(
+        "SELECT t.line, {shown} AS k, (SELECT MIN(u.line) FROM imp u WHERE {same}) AS first {later} ORDER BY t.line LIMIT ?"
+    ))
+    .bind(limit as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    let found = rows
+        .iter()
+        .map(|r| Duplicate {
+            line: r.get::<i64, _>("line") as u64,
+            column,
+            key: r.get("k"),
+            first: r.get::<i64, _>("first") as u64,
+        })
+        .collect();
+    Ok((found, all))
+}
+
 /// A staged row the database refuses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
