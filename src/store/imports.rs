@@ -290,11 +290,13 @@ pub async fn apply(
     actor: &str,
 ) -> sqlx::Result<Counts> {
     let now = now_text();
+    if kind == ImportKind::Accounts {
+        return apply_accounts(conn, replace_school, &now).await;
+    }
     let counts = counts(conn, kind, replace_school).await?;
     match kind {
         ImportKind::Schools => apply_schools(conn, &now).await?,
-        ImportKind::Accounts => apply_accounts(conn, replace_school, &now).await?,
-        ImportKind::Mappings => apply_mappings(conn, actor, &now).await?,
+        _ => apply_mappings(conn, actor, &now).await?,
     }
     Ok(counts)
 }
@@ -329,20 +331,27 @@ async fn apply_schools(conn: &mut SqliteConnection, now: &str) -> sqlx::Result<(
     Ok(())
 }
 
-/// Accounts: `--replace` deactivations, then the upsert.
+/// Accounts: `--replace` deactivations, then the upsert. The counts come
+/// from the statements themselves (rows changed, accounts before and
+/// after), not from joins of their own over the file: the write lock is
+/// held for the changes only.
 async fn apply_accounts(
     conn: &mut SqliteConnection,
     replace_school: Option<&str>,
     now: &str,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<Counts> {
+    let mut counts = Counts::default();
     if let Some(school) = replace_school {
-        sqlx::query(&format!("UPDATE accounts SET active = 0, updated_at = ? WHERE account_id IN (SELECT account_id {MISSING})"))
+        counts.deactivated = sqlx::query(&format!("UPDATE accounts SET active = 0, updated_at = ? WHERE account_id IN (SELECT account_id {MISSING})"))
             .bind(now)
             .bind(school)
             .execute(&mut *conn)
-            .await?;
+            .await?
+            .rows_affected();
     }
-    sqlx::query(
+    let staged = count(conn, "SELECT COUNT(*) FROM temp.imp", None).await?;
+    let before = count(conn, "SELECT COUNT(*) FROM accounts", None).await?;
+    let changed = sqlx::query(
             "INSERT INTO accounts (account_id, school_code, last_name, first_name, birth_date, role, class_name, email, folded_last, folded_first, active, created_at, updated_at)
              SELECT account_id, school_code, last_name, first_name, birth_date, role, class_name, email, folded_last, folded_first, CAST(active AS INTEGER), ?1, ?1 FROM imp WHERE true
              ON CONFLICT(account_id) DO UPDATE SET school_code = excluded.school_code, last_name = excluded.last_name,
@@ -356,8 +365,11 @@ async fn apply_accounts(
         )
         .bind(now)
         .execute(&mut *conn)
-        .await?;
-    Ok(())
+        .await?
+        .rows_affected();
+    counts.created = count(conn, "SELECT COUNT(*) FROM accounts", None).await? - before;
+    counts.unchanged = staged - changed;
+    Ok(counts)
 }
 
 /// Mappings: the upsert (source `import`).
