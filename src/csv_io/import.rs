@@ -1,16 +1,22 @@
 //! The one import path of the CLI and the admin pages. The file is parsed as
 //! a stream of records; valid rows go in batches into a temporary table, and
 //! the counts and the changes are then a few set-based statements, all in
-//! one write transaction: one bad row and nothing is written. A dry run does
-//! the same work and rolls back, so its counts are exact. The statements are
-//! in `store::imports`; the row checks in `rows`.
+//! one write transaction: one bad row and nothing is written. A dry run (the
+//! admin pages' preview) reads and checks the same way but only counts, with
+//! reads: it never takes the write lock, so logins go on. Only the first
+//! errors are kept, each one's text capped, so a preview's memory does not
+//! grow with the number of bad rows. The statements are in `store::imports`;
+//! the row checks in `rows`.
+
+mod preview;
 
 use super::decode::{decode_text, normalise_line_ends};
 use super::rows::{optional, required, Cells, RowContext};
 use super::{detect_delimiter, ImportReport, Reason, RowError, Shown};
-use crate::resolve::{parse_date, AssertedPerson, ImportKind, KnownIdps};
+use crate::resolve::{ImportKind, KnownIdps};
 use crate::store::imports::{self, Staged, BATCH};
 use crate::store::{accounts, audit, failures, mappings, Scope};
+use preview::{identity_of, would_resolve};
 use sqlx::{SqliteConnection, SqlitePool};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +35,8 @@ pub struct Options {
     pub actor: String,
     /// Records read so far, for progress displays.
     pub progress: Option<Arc<AtomicU64>>,
+    /// Bad rows listed one by one before the rest are only counted.
+    pub max_errors: usize,
 }
 
 impl Options {
@@ -39,12 +47,25 @@ impl Options {
             scope: Scope::All,
             actor: actor.into(),
             progress: None,
+            max_errors: DEFAULT_MAX_ERRORS,
         }
     }
 }
 
-/// Bad rows listed one by one before the rest are only counted.
-const MAX_LISTED_ERRORS: usize = 10_000;
+/// Bad rows listed by default before the rest are only counted.
+pub const DEFAULT_MAX_ERRORS: usize = 100;
+
+/// An error's text is cut after this many characters (a bad value can be
+/// as long as the file), so that the first errors stay small.
+pub const MAX_ERROR_CHARS: usize = 300;
+
+/// `text` cut to `max` characters, with `…` when cut.
+pub fn truncated(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
 
 /// A rough row count (lines less the header), for progress displays.
 pub fn estimate_rows(bytes: &[u8]) -> u64 {
@@ -60,11 +81,12 @@ struct Errors {
     file: String,
     list: Vec<RowError>,
     more: u64,
+    max: usize,
 }
 
 impl Errors {
     fn push(&mut self, line: u64, column: Option<&str>, reason: Reason) {
-        if self.list.len() < MAX_LISTED_ERRORS {
+        if self.list.len() < self.max {
             self.list.push(RowError {
                 file: self.file.clone(),
                 line,
@@ -99,6 +121,7 @@ pub async fn import(
         file: file.to_string(),
         list: Vec::new(),
         more: 0,
+        max: opts.max_errors,
     };
     let mut conn = pool.acquire().await?;
     let outcome = import_on(&mut conn, idps, kind, bytes, opts, &mut report, &mut errors).await;
@@ -113,9 +136,9 @@ pub async fn import(
 
 /// Two phases. Reading and checking the file (the long part) runs in a
 /// deferred transaction that only reads the main database and writes the
-/// temporary one, so logins go on meanwhile. Only the set-based checks and
-/// changes take the write lock, with `BEGIN IMMEDIATE`; a dry run rolls them
-/// back.
+/// temporary one, so logins go on meanwhile; a dry run counts there too and
+/// stops. Only a real import's set-based checks and changes take the write
+/// lock, with `BEGIN IMMEDIATE`.
 async fn import_on(
     conn: &mut SqliteConnection,
     idps: &KnownIdps,
@@ -128,8 +151,15 @@ async fn import_on(
     use sqlx::Connection;
     let mut read = conn.begin().await?;
     let loaded = load(&mut read, idps, kind, bytes, opts, report, errors).await?;
+    if loaded && errors.is_empty() && opts.dry_run {
+        let counts = imports::counts(&mut read, kind, opts.replace_school.as_deref()).await?;
+        fill_counts(report, counts);
+        if kind != ImportKind::Schools {
+            report.failures_resolved = would_resolve(&mut read, idps, kind, opts).await?;
+        }
+    }
     read.commit().await?;
-    if !loaded || !errors.is_empty() {
+    if !loaded || !errors.is_empty() || opts.dry_run {
         return Ok(());
     }
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
@@ -140,17 +170,10 @@ async fn import_on(
         return Ok(());
     }
     let counts = imports::apply(&mut tx, kind, opts.replace_school.as_deref(), &opts.actor).await?;
-    report.created = counts.created;
-    report.unchanged = counts.unchanged;
-    report.deactivated = counts.deactivated;
-    report.updated = report.rows - report.created - report.unchanged;
+    fill_counts(report, counts);
     if kind != ImportKind::Schools {
         report.failures_resolved =
             resolve_open_failures(&mut tx, idps, &opts.scope, &opts.actor).await?;
-    }
-    if opts.dry_run {
-        tx.rollback().await?;
-        return Ok(());
     }
     let after = serde_json::json!({
         "rows": report.rows, "created": report.created, "updated": report.updated,
@@ -168,6 +191,13 @@ async fn import_on(
     )
     .await?;
     tx.commit().await
+}
+
+fn fill_counts(report: &mut ImportReport, counts: imports::Counts) {
+    report.created = counts.created;
+    report.unchanged = counts.unchanged;
+    report.deactivated = counts.deactivated;
+    report.updated = report.rows - report.created - report.unchanged;
 }
 
 /// Reads, checks and loads the file into the temporary table; false when
@@ -219,6 +249,18 @@ async fn load(
     if report.rows == 0 && errors.is_empty() {
         errors.push(1, None, Reason::NoRows);
         return Ok(false);
+    }
+    let (dups, all) = imports::duplicates(conn, kind, opts.max_errors).await?;
+    errors.more += all - dups.len() as u64;
+    for d in dups {
+        errors.push(
+            d.line,
+            Some(d.column),
+            Reason::Duplicate {
+                key: Shown::new(&d.key.replace('\u{1f}', " ")),
+                first_line: d.first,
+            },
+        );
     }
     check_in_database(conn, kind, opts, errors).await?;
     Ok(true)
@@ -326,7 +368,6 @@ async fn stage_rows(
     report: &mut ImportReport,
     errors: &mut Errors,
 ) -> Result<(), sqlx::Error> {
-    let mut first_line: HashMap<String, u64> = HashMap::new();
     let mut batch: Vec<Staged> = Vec::with_capacity(BATCH);
     let mut record = csv::StringRecord::new();
     loop {
@@ -351,14 +392,8 @@ async fn stage_rows(
                             errors.push(line, Some(col), msg);
                         }
                     }
-                    Ok((key, key_col, values)) => {
-                        if let Some(prev) = first_line.get(&key) {
-                            let key = Shown::new(&key.replace('\u{1f}', " "));
-                            let first_line = *prev;
-                            errors.push(line, Some(key_col), Reason::Duplicate { key, first_line });
-                            continue;
-                        }
-                        first_line.insert(key, line);
+                    // Duplicate keys are told once the rows are staged.
+                    Ok((_key, _key_col, values)) => {
                         batch.push((line, values));
                         if batch.len() == BATCH {
                             imports::stage(conn, ctx.kind, &batch).await?;
@@ -444,17 +479,7 @@ async fn match_unmapped(
     open: &imports::OpenIdentity,
     actor: &str,
 ) -> Result<Option<String>, sqlx::Error> {
-    let person = AssertedPerson {
-        last_name: open.last_name.clone(),
-        first_name: open.first_name.clone(),
-        birth_date: open.birth_date.as_deref().and_then(parse_date),
-        ..Default::default()
-    };
-    let (true, Some(key), Some(school)) = (
-        idps.matches_identity(&open.idp_entity_id),
-        person.identity_key(),
-        open.school_code.clone(),
-    ) else {
+    let Some((key, school)) = identity_of(idps, open) else {
         return Ok(None);
     };
     let active: Vec<_> = accounts::identity_matches(conn, &[school], &key)

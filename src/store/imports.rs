@@ -81,6 +81,65 @@ pub async fn stage(
     Ok(())
 }
 
+/// A staged row whose key appeared on an earlier line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    pub line: u64,
+    pub column: &'static str,
+    pub key: String,
+    pub first: u64,
+}
+
+/// The staged rows whose key (account ID, school code, or IdP and subject)
+/// an earlier line has: the first `limit` in line order, and how many in
+/// all. Told by an index on the temporary table, so memory does not grow
+/// with the file.
+pub async fn duplicates(
+    conn: &mut SqliteConnection,
+    kind: ImportKind,
+    limit: usize,
+) -> sqlx::Result<(Vec<Duplicate>, u64)> {
+    let (cols, same, column, shown) = match kind {
+        ImportKind::Accounts => (
+            "account_id",
+            "u.account_id = t.account_id",
+            "account_id",
+            "t.account_id",
+        ),
+        ImportKind::Schools => ("code", "u.code = t.code", "school_code", "t.code"),
+        ImportKind::Mappings => (
+            "idp_entity_id, subject",
+            "u.idp_entity_id = t.idp_entity_id AND u.subject = t.subject",
+            "subject",
+            "t.idp_entity_id || ' ' || t.subject",
+        ),
+    };
+    sqlx::query(&format!(
+        "CREATE INDEX IF NOT EXISTS temp.imp_key ON imp ({cols}, line)"
+    ))
+    .execute(&mut *conn)
+    .await?;
+    let later =
+        format!("FROM imp t WHERE EXISTS (SELECT 1 FROM imp u WHERE {same} AND u.line < t.line)");
+    let all = count(conn, &format!("SELECT COUNT(*) {later}"), None).await?;
+    let rows = sqlx::query(&format!(
+        "SELECT t.line, {shown} AS k, (SELECT MIN(u.line) FROM imp u WHERE {same}) AS first {later} ORDER BY t.line LIMIT ?"
+    ))
+    .bind(limit as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    let found = rows
+        .iter()
+        .map(|r| Duplicate {
+            line: r.get::<i64, _>("line") as u64,
+            column,
+            key: r.get("k"),
+            first: r.get::<i64, _>("first") as u64,
+        })
+        .collect();
+    Ok((found, all))
+}
+
 /// A staged row the database refuses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -173,6 +232,54 @@ async fn count(conn: &mut SqliteConnection, sql: &str, bind: Option<&str>) -> sq
     Ok(q.fetch_one(&mut *conn).await? as u64)
 }
 
+/// Counts what applying the staged rows would change, with reads only (a
+/// preview never takes the write lock). `replace_school` (accounts only):
+/// that school's active accounts missing from the file would be
+/// deactivated.
+pub async fn counts(
+    conn: &mut SqliteConnection,
+    kind: ImportKind,
+    replace_school: Option<&str>,
+) -> sqlx::Result<Counts> {
+    let mut c = Counts::default();
+    match kind {
+        ImportKind::Schools => {
+            c.created = count(conn, "SELECT COUNT(*) FROM imp t WHERE NOT EXISTS (SELECT 1 FROM schools s WHERE s.code = t.code)", None).await?;
+            // The optional columns (the IdP list, the contact) are NULL
+            // here when the file has no such column: the school keeps
+            // what it has; an empty cell ('') clears it.
+            c.unchanged = count(conn, "SELECT COUNT(*) FROM imp t JOIN schools s ON s.code = t.code WHERE s.name IS t.name AND (t.idp_entity_ids IS NULL OR s.idp_entity_ids IS t.idp_entity_ids)
+             AND (t.support_email IS NULL OR s.support_email IS NULLIF(t.support_email, ''))
+             AND (t.support_phone IS NULL OR s.support_phone IS NULLIF(t.support_phone, ''))
+             AND (t.support_url IS NULL OR s.support_url IS NULLIF(t.support_url, ''))", None).await?;
+        }
+        ImportKind::Accounts => {
+            c.created = count(conn, "SELECT COUNT(*) FROM imp t WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = t.account_id)", None).await?;
+            c.unchanged = count(
+                conn,
+                "SELECT COUNT(*) FROM imp t JOIN accounts a ON a.account_id = t.account_id
+                 WHERE a.school_code IS t.school_code AND a.last_name IS t.last_name AND a.first_name IS t.first_name
+                   AND a.birth_date IS t.birth_date AND a.role IS t.role AND a.class_name IS t.class_name
+                   AND a.email IS t.email AND a.active = CAST(t.active AS INTEGER)",
+                None,
+            )
+            .await?;
+            if let Some(school) = replace_school {
+                c.deactivated =
+                    count(conn, &format!("SELECT COUNT(*) {MISSING}"), Some(school)).await?;
+            }
+        }
+        ImportKind::Mappings => {
+            c.created = count(conn, "SELECT COUNT(*) FROM imp t WHERE NOT EXISTS (SELECT 1 FROM mappings m WHERE m.idp_entity_id = t.idp_entity_id AND m.subject = t.subject)", None).await?;
+            c.unchanged = count(conn, "SELECT COUNT(*) FROM imp t JOIN mappings m ON m.idp_entity_id = t.idp_entity_id AND m.subject = t.subject WHERE m.account_id = t.account_id", None).await?;
+        }
+    }
+    Ok(c)
+}
+
+/// A replacing file's school: its active accounts missing from the file.
+const MISSING: &str = "FROM accounts WHERE school_code = ? AND active = 1 AND account_id NOT IN (SELECT account_id FROM imp)";
+
 /// Counts what will change, then changes it. `replace_school` (accounts
 /// only): that school's active accounts missing from the file are
 /// deactivated. `actor` is recorded on mappings.
@@ -183,29 +290,19 @@ pub async fn apply(
     actor: &str,
 ) -> sqlx::Result<Counts> {
     let now = now_text();
-    let mut counts = Counts::default();
+    if kind == ImportKind::Accounts {
+        return apply_accounts(conn, replace_school, &now).await;
+    }
+    let counts = counts(conn, kind, replace_school).await?;
     match kind {
-        ImportKind::Schools => apply_schools(conn, &now, &mut counts).await?,
-        ImportKind::Accounts => apply_accounts(conn, replace_school, &now, &mut counts).await?,
-        ImportKind::Mappings => apply_mappings(conn, actor, &now, &mut counts).await?,
+        ImportKind::Schools => apply_schools(conn, &now).await?,
+        _ => apply_mappings(conn, actor, &now).await?,
     }
     Ok(counts)
 }
 
-/// Schools: created, unchanged, then the upsert and the optional columns.
-async fn apply_schools(
-    conn: &mut SqliteConnection,
-    now: &str,
-    counts: &mut Counts,
-) -> sqlx::Result<()> {
-    counts.created = count(conn, "SELECT COUNT(*) FROM imp t WHERE NOT EXISTS (SELECT 1 FROM schools s WHERE s.code = t.code)", None).await?;
-    // The optional columns (the IdP list, the contact) are NULL
-    // here when the file has no such column: the school keeps
-    // what it has; an empty cell ('') clears it.
-    counts.unchanged = count(conn, "SELECT COUNT(*) FROM imp t JOIN schools s ON s.code = t.code WHERE s.name IS t.name AND (t.idp_entity_ids IS NULL OR s.idp_entity_ids IS t.idp_entity_ids)
-             AND (t.support_email IS NULL OR s.support_email IS NULLIF(t.support_email, ''))
-             AND (t.support_phone IS NULL OR s.support_phone IS NULLIF(t.support_phone, ''))
-             AND (t.support_url IS NULL OR s.support_url IS NULLIF(t.support_url, ''))", None).await?;
+/// Schools: the upsert and the optional columns.
+async fn apply_schools(conn: &mut SqliteConnection, now: &str) -> sqlx::Result<()> {
     sqlx::query(
             "INSERT INTO schools (code, name, idp_entity_ids, support_email, support_phone, support_url, created_at, updated_at)
              SELECT code, name, COALESCE(idp_entity_ids, ''), NULLIF(support_email, ''), NULLIF(support_phone, ''), NULLIF(support_url, ''), ?1, ?1 FROM imp WHERE true
@@ -234,34 +331,27 @@ async fn apply_schools(
     Ok(())
 }
 
-/// Accounts: created, unchanged, `--replace` deactivations, then the upsert.
+/// Accounts: `--replace` deactivations, then the upsert. The counts come
+/// from the statements themselves (rows changed, accounts before and
+/// after), not from joins of their own over the file: the write lock is
+/// held for the changes only.
 async fn apply_accounts(
     conn: &mut SqliteConnection,
     replace_school: Option<&str>,
     now: &str,
-    counts: &mut Counts,
-) -> sqlx::Result<()> {
-    counts.created = count(conn, "SELECT COUNT(*) FROM imp t WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = t.account_id)", None).await?;
-    counts.unchanged = count(
-            conn,
-            "SELECT COUNT(*) FROM imp t JOIN accounts a ON a.account_id = t.account_id
-             WHERE a.school_code IS t.school_code AND a.last_name IS t.last_name AND a.first_name IS t.first_name
-               AND a.birth_date IS t.birth_date AND a.role IS t.role AND a.class_name IS t.class_name
-               AND a.email IS t.email AND a.active = CAST(t.active AS INTEGER)",
-            None,
-        )
-        .await?;
+) -> sqlx::Result<Counts> {
+    let mut counts = Counts::default();
     if let Some(school) = replace_school {
-        let missing = "FROM accounts WHERE school_code = ? AND active = 1 AND account_id NOT IN (SELECT account_id FROM imp)";
-        counts.deactivated =
-            count(conn, &format!("SELECT COUNT(*) {missing}"), Some(school)).await?;
-        sqlx::query(&format!("UPDATE accounts SET active = 0, updated_at = ? WHERE account_id IN (SELECT account_id {missing})"))
-                .bind(now)
-                .bind(school)
-                .execute(&mut *conn)
-                .await?;
+        counts.deactivated = sqlx::query(&format!("UPDATE accounts SET active = 0, updated_at = ? WHERE account_id IN (SELECT account_id {MISSING})"))
+            .bind(now)
+            .bind(school)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
     }
-    sqlx::query(
+    let staged = count(conn, "SELECT COUNT(*) FROM temp.imp", None).await?;
+    let before = count(conn, "SELECT COUNT(*) FROM accounts", None).await?;
+    let changed = sqlx::query(
             "INSERT INTO accounts (account_id, school_code, last_name, first_name, birth_date, role, class_name, email, folded_last, folded_first, active, created_at, updated_at)
              SELECT account_id, school_code, last_name, first_name, birth_date, role, class_name, email, folded_last, folded_first, CAST(active AS INTEGER), ?1, ?1 FROM imp WHERE true
              ON CONFLICT(account_id) DO UPDATE SET school_code = excluded.school_code, last_name = excluded.last_name,
@@ -275,19 +365,15 @@ async fn apply_accounts(
         )
         .bind(now)
         .execute(&mut *conn)
-        .await?;
-    Ok(())
+        .await?
+        .rows_affected();
+    counts.created = count(conn, "SELECT COUNT(*) FROM accounts", None).await? - before;
+    counts.unchanged = staged - changed;
+    Ok(counts)
 }
 
-/// Mappings: created, unchanged, then the upsert (source `import`).
-async fn apply_mappings(
-    conn: &mut SqliteConnection,
-    actor: &str,
-    now: &str,
-    counts: &mut Counts,
-) -> sqlx::Result<()> {
-    counts.created = count(conn, "SELECT COUNT(*) FROM imp t WHERE NOT EXISTS (SELECT 1 FROM mappings m WHERE m.idp_entity_id = t.idp_entity_id AND m.subject = t.subject)", None).await?;
-    counts.unchanged = count(conn, "SELECT COUNT(*) FROM imp t JOIN mappings m ON m.idp_entity_id = t.idp_entity_id AND m.subject = t.subject WHERE m.account_id = t.account_id", None).await?;
+/// Mappings: the upsert (source `import`).
+async fn apply_mappings(conn: &mut SqliteConnection, actor: &str, now: &str) -> sqlx::Result<()> {
     sqlx::query(
             "INSERT INTO mappings (idp_entity_id, subject, account_id, source, created_at, created_by)
              SELECT idp_entity_id, subject, account_id, 'import', ?1, ?2 FROM imp WHERE true
@@ -339,4 +425,58 @@ pub async fn open_identities(
             birth_date: r.get("asserted_birth_date"),
         })
         .collect())
+}
+
+/// A staged account as the import would leave it: its school, and whether
+/// it is active.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedAccount {
+    pub school_code: String,
+    pub active: bool,
+}
+
+/// The staged row of an account, if the file has one (accounts imports).
+pub async fn staged_account(
+    conn: &mut SqliteConnection,
+    account_id: &str,
+) -> sqlx::Result<Option<StagedAccount>> {
+    let row = sqlx::query("SELECT school_code, active FROM imp WHERE account_id = ?")
+        .bind(account_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.map(|r| StagedAccount {
+        school_code: r.get("school_code"),
+        active: r.get::<String, _>("active") == "1",
+    }))
+}
+
+/// The account a staged mapping gives an identity (mappings imports).
+pub async fn staged_mapping(
+    conn: &mut SqliteConnection,
+    idp: &str,
+    subject: &str,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT account_id FROM imp WHERE idp_entity_id = ? AND subject = ?")
+        .bind(idp)
+        .bind(subject)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// The staged active accounts of a school with these folded names and
+/// birth date (accounts imports).
+pub async fn staged_identity_matches(
+    conn: &mut SqliteConnection,
+    school: &str,
+    key: &crate::resolve::IdentityKey,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT account_id FROM imp WHERE school_code = ? AND folded_last = ? AND folded_first = ? AND birth_date = ? AND active = '1'",
+    )
+    .bind(school)
+    .bind(&key.folded_last)
+    .bind(&key.folded_first)
+    .bind(key.birth_date.format("%Y-%m-%d").to_string())
+    .fetch_all(&mut *conn)
+    .await
 }

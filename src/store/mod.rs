@@ -8,6 +8,7 @@ pub mod audit;
 pub mod desk;
 pub mod failures;
 pub mod imports;
+pub mod jobs;
 pub mod mail;
 pub mod mappings;
 pub mod replay;

@@ -20,6 +20,7 @@ mod faults;
 mod federation;
 mod flood;
 mod fuzz;
+mod import_jobs;
 mod logout;
 mod mail;
 mod review;

@@ -2,9 +2,9 @@
 
 use super::{actor, failure_url, read_json, ApiError, ApiPath, ApiQuery};
 use crate::resolve::FailureStatus;
+use crate::store::desk;
 use crate::store::failures::{self, Cursor, Failure, Filter, PageRequest, Sort};
 use crate::store::tokens::ApiClient;
-use crate::store::desk;
 use crate::web::AppState;
 use axum::body::Body;
 use axum::extract::State;

@@ -1,11 +1,19 @@
-//! Import and export pages. An upload becomes a job: the file is read and
-//! checked in a dry run (progress shown, the page refreshing itself), the
-//! preview says exactly what will happen, and only a confirmation imports it,
-//! through the same code path as the CLI. Exports stream.
+//! Import and export pages. An upload becomes a job, kept in the database
+//! (`store::jobs`) so that a restart never hides what happened; the file is
+//! streamed to the jobs folder beside the database, never held in memory
+//! between runs. A preview reads and checks it with reads only (progress
+//! shown, the page refreshing itself) and says what will happen; only a
+//! confirmation imports it, through the same code path as the CLI. Runs go
+//! one at a time, so memory is bounded by one file whatever is uploaded.
+//! Unconfirmed jobs expire after an hour; a few jobs at once per admin and
+//! in all. Exports stream.
+
+mod runs;
 
 use super::{AdminSession, Chrome};
 use crate::csv_io::export::{ExportKind, Exporter};
-use crate::csv_io::{self, ImportKind, ImportReport, Options};
+use crate::csv_io::{ImportKind, ImportReport};
+use crate::store::jobs::{self, Status};
 use crate::web::error::AppError;
 use crate::web::{render, AppState};
 use askama::Template;
@@ -13,91 +21,11 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use runs::{jobs_dir, ready, report_of, spawn_run, upload_path};
+pub use runs::{Jobs, MAX_JOBS, MAX_JOBS_PER_ADMIN};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// Where a job is.
-#[derive(Debug, Clone)]
-pub enum Phase {
-    Previewing,
-    Previewed(ImportReport),
-    Applying,
-    Applied(ImportReport),
-    Failed(String),
-}
-
-/// One uploaded file on its way in.
-pub struct Job {
-    admin_id: i64,
-    actor: String,
-    kind: ImportKind,
-    file_name: String,
-    bytes: Arc<Vec<u8>>,
-    replace_school: Option<String>,
-    scope: crate::store::Scope,
-    total: u64,
-    progress: Arc<AtomicU64>,
-    phase: Mutex<Phase>,
-    created: Instant,
-}
-
-impl Job {
-    fn phase(&self) -> Phase {
-        match self.phase.lock() {
-            Ok(p) => p.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
-    }
-    fn set(&self, phase: Phase) {
-        match self.phase.lock() {
-            Ok(mut p) => *p = phase,
-            Err(p) => *p.into_inner() = phase,
-        }
-    }
-}
-
-/// The jobs of this instance, kept an hour at most.
-#[derive(Default)]
-pub struct Jobs {
-    map: Mutex<HashMap<String, Arc<Job>>>,
-}
-
-const JOB_LIFETIME: Duration = Duration::from_secs(3600);
-const MAX_JOBS: usize = 8;
-
-impl Jobs {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Job>>> {
-        match self.map.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        }
-    }
-
-    /// A job of this admin (another admin's answers as absent).
-    fn get(&self, id: &str, admin_id: i64) -> Option<Arc<Job>> {
-        self.lock()
-            .get(id)
-            .filter(|j| j.admin_id == admin_id)
-            .cloned()
-    }
-
-    fn add(&self, job: Job) -> Result<String, ()> {
-        let mut map = self.lock();
-        map.retain(|_, j| j.created.elapsed() < JOB_LIFETIME);
-        if map.len() >= MAX_JOBS {
-            // Drop finished jobs first; refuse when all are running.
-            map.retain(|_, j| matches!(j.phase(), Phase::Previewing | Phase::Applying));
-            if map.len() >= MAX_JOBS {
-                return Err(());
-            }
-        }
-        let id = crate::store::sessions::random_token();
-        map.insert(id.clone(), Arc::new(job));
-        Ok(id)
-    }
-}
+use std::sync::atomic::Ordering;
+use tokio::io::AsyncWriteExt;
 
 #[derive(Template)]
 #[template(path = "admin/import.html")]
@@ -139,6 +67,7 @@ async fn import_form(
 enum UploadError {
     TooLarge,
     Bad(String),
+    Disk(std::io::Error),
 }
 
 impl From<axum::extract::multipart::MultipartError> for UploadError {
@@ -151,17 +80,28 @@ impl From<axum::extract::multipart::MultipartError> for UploadError {
     }
 }
 
-/// The text fields of a multipart form, and its `file` (name and bytes).
-type Upload = (HashMap<String, String>, Option<(String, Bytes)>);
+/// The text fields of a multipart form, and its `file` (name, size, and
+/// where it was written).
+type Upload = (HashMap<String, String>, Option<(String, u64)>);
 
-async fn read_upload(mut form: Multipart) -> Result<Upload, UploadError> {
+/// Reads the form, writing the file chunk by chunk to `to`.
+async fn read_upload(mut form: Multipart, to: &std::path::Path) -> Result<Upload, UploadError> {
     let mut fields = HashMap::new();
     let mut file = None;
-    while let Some(field) = form.next_field().await? {
+    while let Some(mut field) = form.next_field().await? {
         let name = field.name().unwrap_or("").to_string();
-        if name == "file" {
+        if name == "file" && file.is_none() {
             let file_name = field.file_name().unwrap_or("upload.csv").to_string();
-            file = Some((file_name, field.bytes().await?));
+            let mut out = tokio::fs::File::create(to)
+                .await
+                .map_err(UploadError::Disk)?;
+            let mut size = 0u64;
+            while let Some(chunk) = field.chunk().await? {
+                size += chunk.len() as u64;
+                out.write_all(&chunk).await.map_err(UploadError::Disk)?;
+            }
+            out.flush().await.map_err(UploadError::Disk)?;
+            file = Some((file_name, size));
         } else {
             fields.insert(name, field.text().await?);
         }
@@ -175,92 +115,84 @@ pub async fn upload(
     s: AdminSession,
     form: Multipart,
 ) -> Result<Response, AppError> {
-    let (fields, file) = match read_upload(form).await {
+    ready(&st).await?;
+    let id = crate::store::sessions::random_token();
+    let dir = jobs_dir(&st);
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| AppError::Internal(format!("jobs folder: {e}")))?;
+    let path = upload_path(&st, &id);
+    let read = read_upload(form, &path).await;
+    let outcome = queue(&st, &s, &id, read).await;
+    if !matches!(outcome, Ok(Queued::Yes)) {
+        let _ = tokio::fs::remove_file(&path).await;
+    }
+    match outcome? {
+        Queued::Yes => Ok((
+            StatusCode::SEE_OTHER,
+            [(header::LOCATION, format!("/admin/import/{id}"))],
+        )
+            .into_response()),
+        Queued::No(page) => Ok(page),
+    }
+}
+
+enum Queued {
+    Yes,
+    No(Response),
+}
+
+/// Checks the form and adds the job (within the limits), then starts its
+/// preview.
+async fn queue(
+    st: &AppState,
+    s: &AdminSession,
+    id: &str,
+    read: Result<Upload, UploadError>,
+) -> Result<Queued, AppError> {
+    let refuse = |status, key| async move {
+        import_form(st, s, status, Some(s.t.get(key)))
+            .await
+            .map(Queued::No)
+    };
+    let (fields, file) = match read {
         Ok(u) => u,
         Err(UploadError::TooLarge) => {
-            let msg = s.t.get("admin.import.too_large");
-            return import_form(&st, &s, StatusCode::PAYLOAD_TOO_LARGE, Some(msg)).await;
+            return refuse(StatusCode::PAYLOAD_TOO_LARGE, "admin.import.too_large").await
         }
         Err(UploadError::Bad(m)) => return Err(AppError::BadRequest(m)),
+        Err(UploadError::Disk(e)) => return Err(AppError::Internal(format!("upload: {e}"))),
     };
     s.check_csrf(fields.get("csrf_token").map(String::as_str))?;
     let kind = fields
         .get("kind")
         .and_then(|k| ImportKind::parse(k))
         .ok_or_else(|| AppError::BadRequest("kind: schools, accounts or mappings".into()))?;
-    let Some((file_name, bytes)) = file else {
-        return import_form(
-            &st,
-            &s,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(s.t.get("admin.import.no_file")),
-        )
-        .await;
+    let Some((file_name, size)) = file else {
+        return refuse(StatusCode::UNPROCESSABLE_ENTITY, "admin.import.no_file").await;
     };
     let replace_school = fields
         .get("replace")
         .filter(|v| v.as_str() == "1")
         .and_then(|_| fields.get("school"))
-        .filter(|c| !c.is_empty())
-        .cloned();
-    let bytes = Arc::new(bytes.to_vec());
-    let job = Job {
+        .filter(|c| !c.is_empty());
+    let new = jobs::NewJob {
+        id,
         admin_id: s.admin.id,
-        actor: s.admin.email.clone(),
-        kind,
-        total: csv_io::import::estimate_rows(&bytes),
-        file_name,
-        bytes,
-        replace_school,
-        scope: s.scope(),
-        progress: Arc::new(AtomicU64::new(0)),
-        phase: Mutex::new(Phase::Previewing),
-        created: Instant::now(),
+        actor: &s.admin.email,
+        kind: kind.as_str(),
+        file_name: &file_name,
+        size_bytes: size,
+        replace_school: replace_school.map(String::as_str),
     };
-    let Ok(id) = st.imports.add(job) else {
-        return Err(AppError::BadRequest(
-            "too many imports at once; try again in a minute".into(),
-        ));
-    };
-    if let Some(job) = st.imports.get(&id, s.admin.id) {
-        spawn_run(st.clone(), job, true);
+    let mut tx = crate::store::begin_write(&st.svc.pool).await?;
+    if !jobs::create(&mut tx, &new, MAX_JOBS_PER_ADMIN, MAX_JOBS).await? {
+        tx.rollback().await?;
+        return refuse(StatusCode::TOO_MANY_REQUESTS, "admin.import.too_many").await;
     }
-    Ok((
-        StatusCode::SEE_OTHER,
-        [(header::LOCATION, format!("/admin/import/{id}"))],
-    )
-        .into_response())
-}
-
-/// Runs a job's dry run or real import in the background.
-fn spawn_run(st: AppState, job: Arc<Job>, dry_run: bool) {
-    tokio::spawn(async move {
-        job.progress.store(0, Ordering::Relaxed);
-        let opts = Options {
-            dry_run,
-            replace_school: job.replace_school.clone(),
-            scope: job.scope.clone(),
-            actor: job.actor.clone(),
-            progress: Some(job.progress.clone()),
-        };
-        let r = csv_io::import(
-            &st.svc.pool,
-            &st.svc.known_idps(),
-            job.kind,
-            &job.file_name,
-            &job.bytes,
-            &opts,
-        )
-        .await;
-        job.set(match r {
-            Ok(report) if dry_run => Phase::Previewed(report),
-            Ok(report) => Phase::Applied(report),
-            Err(e) => {
-                tracing::error!(error = %e, "import failed");
-                Phase::Failed("database error; nothing was imported".into())
-            }
-        });
-    });
+    tx.commit().await?;
+    spawn_run(st.clone(), id.to_string(), s.admin.id, s.scope(), true);
+    Ok(Queued::Yes)
 }
 
 #[derive(Template)]
@@ -276,7 +208,8 @@ struct JobPage<'a> {
     total: u64,
     report: Option<ImportReport>,
     applied: bool,
-    failed: Option<String>,
+    /// The state, title and text keys of a job that ended without importing.
+    ended: Option<(&'static str, &'static str, &'static str)>,
 }
 
 pub async fn job(
@@ -284,29 +217,69 @@ pub async fn job(
     s: AdminSession,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let job = st.imports.get(&id, s.admin.id).ok_or(AppError::NotFound)?;
-    let phase = job.phase();
-    let (running, report, applied, failed) = match phase {
-        Phase::Previewing => (Some("admin.import.reading"), None, false, None),
-        Phase::Applying => (Some("admin.import.applying"), None, false, None),
-        Phase::Previewed(r) => (None, Some(r), false, None),
-        Phase::Applied(r) => (None, Some(r), true, None),
-        Phase::Failed(m) => (None, None, false, Some(m)),
+    ready(&st).await?;
+    let mut conn = st.svc.pool.acquire().await?;
+    let job = jobs::get(&mut conn, &id, s.admin.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    drop(conn);
+    let progress = st.imports.progress(&id);
+    let (running, report, applied, ended) = match job.status {
+        Status::Queued if progress.is_none() => (Some("admin.import.queued"), None, false, None),
+        Status::Queued => (Some("admin.import.reading"), None, false, None),
+        Status::Applying => (Some("admin.import.applying"), None, false, None),
+        Status::Previewed => (
+            None,
+            Some(report_of(&job.file_name, &job.findings, true)),
+            false,
+            None,
+        ),
+        Status::Done => {
+            // Done with bad rows is a preview that went no further.
+            let r = report_of(&job.file_name, &job.findings, false);
+            let applied = r.errors.is_empty() && r.more_errors == 0;
+            (None, Some(r), applied, None)
+        }
+        Status::Expired => (
+            None,
+            None,
+            false,
+            Some((
+                "expired",
+                "admin.import.expired_title",
+                "admin.import.expired",
+            )),
+        ),
+        Status::Failed => {
+            let text = match job.failure.as_deref() {
+                Some("interrupted") => "admin.import.interrupted",
+                _ => "admin.import.failed_database",
+            };
+            (
+                None,
+                None,
+                false,
+                Some(("failed", "admin.import.failed_title", text)),
+            )
+        }
     };
+    let (done, total) = progress
+        .map(|p| (p.done.load(Ordering::Relaxed).min(p.total), p.total))
+        .unwrap_or((0, 0));
     Ok(render(
         StatusCode::OK,
         &JobPage {
             chrome: Chrome::of(&s, "import"),
             id: &id,
-            kind: job.kind.as_str(),
+            kind: &job.kind,
             file_name: &job.file_name,
             replace_school: job.replace_school.as_deref(),
             running,
-            done: job.progress.load(Ordering::Relaxed).min(job.total.max(1)),
-            total: job.total,
+            done,
+            total,
             report,
             applied,
-            failed,
+            ended,
         },
     ))
 }
@@ -316,23 +289,21 @@ pub async fn confirm(
     Path(id): Path<String>,
     super::AdminForm { session: s, .. }: super::AdminForm<super::NoFields>,
 ) -> Result<Response, AppError> {
-    let job = st.imports.get(&id, s.admin.id).ok_or(AppError::NotFound)?;
-    {
-        let mut phase = match job.phase.lock() {
-            Ok(p) => p,
-            Err(p) => p.into_inner(),
-        };
-        // Only a clean preview can be confirmed, and only once.
-        match &*phase {
-            Phase::Previewed(r) if r.errors.is_empty() => *phase = Phase::Applying,
-            _ => {
-                return Err(AppError::BadRequest(
-                    "this import cannot be confirmed (bad rows, or already confirmed)".into(),
-                ))
-            }
-        }
+    ready(&st).await?;
+    let mut tx = crate::store::begin_write(&st.svc.pool).await?;
+    let job = jobs::get(&mut tx, &id, s.admin.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    // Only a clean preview can be confirmed, and only once.
+    let clean = job.findings.errors.is_empty() && job.findings.more_errors == 0;
+    if !clean || !jobs::advance(&mut tx, &id, Status::Previewed, Status::Applying).await? {
+        tx.rollback().await?;
+        return Err(AppError::BadRequest(
+            "this import cannot be confirmed (bad rows, expired, or already confirmed)".into(),
+        ));
     }
-    spawn_run(st.clone(), job, false);
+    tx.commit().await?;
+    spawn_run(st.clone(), id.clone(), s.admin.id, s.scope(), false);
     Ok((
         StatusCode::SEE_OTHER,
         [(header::LOCATION, format!("/admin/import/{id}"))],
