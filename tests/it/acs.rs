@@ -466,7 +466,7 @@ async fn several_idps_from_one_entities_descriptor_are_all_trusted() {
 }
 
 #[tokio::test]
-async fn old_failures_lose_their_raw_response_and_client_details_after_retention() {
+async fn old_failures_lose_every_personal_field_after_retention() {
     let app = TestApp::spawn().await;
     let old = app.fail(&app.nobody("sub-old")).await;
     let recent = app.fail(&app.nobody("sub-recent")).await;
@@ -475,14 +475,48 @@ async fn old_failures_lose_their_raw_response_and_client_details_after_retention
         .execute(&app.svc.pool)
         .await
         .expect("age");
+    // What the user declared on the form, and a matching's candidates.
+    sqlx::query(
+        "UPDATE failures SET report_json = '{\"last_name\":\"Martin\",\"email\":\"m@x.test\"}',
+           candidate_ids = 'A-1,A-2', relay_state = '/somewhere' WHERE reference = ?",
+    )
+    .bind(&old)
+    .execute(&app.svc.pool)
+    .await
+    .expect("report");
     app.svc.housekeeping().await.expect("housekeeping");
-    let row: (Option<String>, Option<String>) =
-        sqlx::query_as("SELECT raw_response, user_agent FROM failures WHERE reference = ?")
+    // Every personal field, column by column; only kind, school, status,
+    // counts and dates stay.
+    for column in [
+        "raw_response",
+        "client_ip",
+        "user_agent",
+        "subject",
+        "asserted_last_name",
+        "asserted_first_name",
+        "asserted_birth_date",
+        "asserted_role",
+        "asserted_class_name",
+        "report_json",
+        "candidate_ids",
+        "relay_state",
+    ] {
+        let v: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT {column} FROM failures WHERE reference = ?"
+        ))
+        .bind(&old)
+        .fetch_one(&app.svc.pool)
+        .await
+        .expect("row");
+        assert_eq!(v, None, "{column} is erased");
+    }
+    let claims: String =
+        sqlx::query_scalar("SELECT asserted_json FROM failures WHERE reference = ?")
             .bind(&old)
             .fetch_one(&app.svc.pool)
             .await
             .expect("row");
-    assert_eq!(row, (None, None));
+    assert_eq!(claims, "{}");
     assert!(app
         .failure(&recent)
         .await

@@ -27,9 +27,10 @@ pub async fn save_report(
 }
 
 /// Forgets the personal data of failures not seen for `days` days: the raw
-/// response, client details, what the IdP asserted (claims and names) and
-/// what the user declared in the form (contact details included), and the
-/// e-mails queued for them. These are minors' data, kept only as long as
+/// response, client details, the identity's subject at the IdP, what the
+/// IdP asserted (claims and names), the accounts matching found, what the
+/// user declared in the form (contact details included), and the e-mails
+/// queued for them. These are minors' data, kept only as long as
 /// needed; the row itself (kind, school, times, resolution) stays for the
 /// statistics.
 pub async fn purge_personal_data(
@@ -41,10 +42,12 @@ pub async fn purge_personal_data(
         "UPDATE failures SET raw_response = NULL, client_ip = NULL, user_agent = NULL,
            asserted_json = '{}', asserted_last_name = NULL, asserted_first_name = NULL,
            asserted_birth_date = NULL, asserted_role = NULL, asserted_class_name = NULL,
-           report_json = NULL, relay_state = NULL
+           report_json = NULL, relay_state = NULL, subject = NULL, candidate_ids = NULL
          WHERE last_seen < ? AND (raw_response IS NOT NULL OR client_ip IS NOT NULL OR user_agent IS NOT NULL
            OR asserted_json <> '{}' OR asserted_last_name IS NOT NULL OR asserted_first_name IS NOT NULL
-           OR asserted_birth_date IS NOT NULL OR report_json IS NOT NULL)",
+           OR asserted_birth_date IS NOT NULL OR asserted_role IS NOT NULL
+           OR asserted_class_name IS NOT NULL OR report_json IS NOT NULL OR relay_state IS NOT NULL
+           OR subject IS NOT NULL OR candidate_ids IS NOT NULL)",
     )
     .bind(&cutoff)
     .execute(&mut *conn)
