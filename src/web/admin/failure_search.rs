@@ -4,12 +4,22 @@
 //! to the best candidate when it is clearly ahead. Both post the same
 //! resolve as the candidates' buttons.
 
-use super::failures::CandidateView;
 use crate::resolve::parse_date;
 use crate::store::accounts::{self, Account, AccountSearch};
 use crate::store::Scope;
 use serde::Deserialize;
 use sqlx::SqliteConnection;
+
+/// One ranked candidate as shown.
+pub struct CandidateView {
+    pub account_id: String,
+    pub name: String,
+    pub birth_date: String,
+    pub class_name: String,
+    pub score: i32,
+    pub reasons: Vec<String>,
+    pub active: bool,
+}
 
 /// Results shown at most; one more is read to say there are more.
 const SHOWN: usize = 20;

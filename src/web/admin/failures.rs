@@ -2,7 +2,7 @@
 //! when one is clearly ahead), the account search, and the resolve /
 //! dismiss / reopen actions.
 
-use super::failure_search::{self, LeadView, SearchFields, SearchView};
+use super::failure_search::{self, CandidateView, LeadView, SearchFields, SearchView};
 use super::{AdminForm, AdminSession, Chrome, NoFields};
 use crate::resolve::ranking::{rank, CandidateAccount, Claimed, Probe, Ranked};
 use crate::resolve::report::Report;
@@ -18,17 +18,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-
-/// One ranked candidate as shown.
-pub struct CandidateView {
-    pub account_id: String,
-    pub name: String,
-    pub birth_date: String,
-    pub class_name: String,
-    pub score: i32,
-    pub reasons: Vec<String>,
-    pub active: bool,
-}
 
 #[derive(Template)]
 #[template(path = "admin/failure.html")]
