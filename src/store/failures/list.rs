@@ -246,6 +246,7 @@ pub async fn totals(
 
 #[cfg(test)]
 mod tests {
+    use super::order::tests::cursor;
     use super::*;
     use crate::store::Scope;
 
@@ -271,18 +272,6 @@ mod tests {
             .map(|r| r.get::<String, _>("detail"))
             .collect::<Vec<_>>()
             .join("\n")
-    }
-
-    fn cursor(sort: Sort, back: bool) -> Cursor {
-        let key = sort
-            .keys()
-            .iter()
-            .map(|(_, t)| match t {
-                KeyType::Int => KeyValue::Int(3),
-                KeyType::Text => KeyValue::Text("2026-09-01T08:00:00Z".into()),
-            })
-            .collect();
-        Cursor { sort, back, key }
     }
 
     #[tokio::test]

@@ -145,11 +145,11 @@ impl Cursor {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    /// A cursor of `sort` with plausible values.
-    fn cursor(sort: Sort, back: bool) -> Cursor {
+    /// A cursor of `sort` with plausible values (for the list's tests too).
+    pub(in crate::store::failures::list) fn cursor(sort: Sort, back: bool) -> Cursor {
         let key = sort
             .keys()
             .iter()
