@@ -241,7 +241,10 @@ async fn main() {
         ImportKind::Accounts,
         "big.csv",
         file.as_bytes(),
-        &Options::new("bench"),
+        &Options {
+            writer: Some(svc.writer.clone()),
+            ..Options::new("bench")
+        },
     )
     .await
     .expect("import");

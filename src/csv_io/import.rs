@@ -14,10 +14,12 @@ use super::decode::{decode_text, normalise_line_ends};
 use super::rows::{optional, required, Cells, RowContext};
 use super::{detect_delimiter, ImportReport, Reason, RowError, Shown};
 use crate::resolve::{ImportKind, KnownIdps};
+use crate::store::imports::swap;
 use crate::store::imports::{self, Staged, BATCH};
-use crate::store::{accounts, audit, failures, mappings, Scope};
+use crate::store::{accounts, audit, failures, mappings, Scope, Writer};
 use preview::{identity_of, would_resolve};
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, Sqlite, SqliteConnection, SqlitePool};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -37,6 +39,15 @@ pub struct Options {
     pub progress: Option<Arc<AtomicU64>>,
     /// Bad rows listed one by one before the rest are only counted.
     pub max_errors: usize,
+    /// The server's writer: each write transaction of the import waits for
+    /// its turn in the writer's queue, so logins and the import take turns
+    /// instead of sleeping in SQLite's busy handler. `None` (the CLI): the
+    /// lock alone.
+    pub writer: Option<Writer>,
+    /// Accounts files of at least this many rows are applied by building
+    /// the next table beside the live one in short transactions
+    /// ([`imports::swap`]); smaller ones by one upsert.
+    pub swap_from_rows: u64,
 }
 
 impl Options {
@@ -48,9 +59,16 @@ impl Options {
             actor: actor.into(),
             progress: None,
             max_errors: DEFAULT_MAX_ERRORS,
+            writer: None,
+            swap_from_rows: SWAP_FROM_ROWS,
         }
     }
 }
+
+/// Accounts files from this size are swapped in ([`Options::swap_from_rows`]):
+/// below it, the one upsert holds the lock for less than about a tenth of a
+/// second.
+pub const SWAP_FROM_ROWS: u64 = 20_000;
 
 /// Bad rows listed by default before the rest are only counted.
 pub const DEFAULT_MAX_ERRORS: usize = 100;
@@ -123,10 +141,21 @@ pub async fn import(
         more: 0,
         max: opts.max_errors,
     };
-    let mut conn = pool.acquire().await?;
-    let outcome = import_on(&mut conn, idps, kind, bytes, opts, &mut report, &mut errors).await;
-    // The temporary table lives with the connection: drop it whatever happened.
-    let _ = imports::drop_table(&mut conn).await;
+    let mut held = Held(Some(pool.acquire().await?));
+    let conn = held.0.as_mut().expect("held");
+    let outcome = import_on(conn, idps, kind, bytes, opts, &mut report, &mut errors).await;
+    // The temporary table lives with the connection, and the swap turns
+    // foreign keys off for its transaction: the connection goes back to
+    // the pool only once both are undone.
+    let cleaned = imports::drop_table(conn).await.is_ok()
+        && sqlx::query("PRAGMA foreign_keys = ON")
+            .execute(&mut **conn)
+            .await
+            .is_ok();
+    if cleaned {
+        drop(held.0.take());
+    }
+    drop(held);
     outcome?;
     errors.list.sort_by_key(|e| e.line);
     report.errors = errors.list;
@@ -134,11 +163,27 @@ pub async fn import(
     Ok(report)
 }
 
+/// The import's connection. Dropped before it was cleaned (an error in
+/// the cleaning, or the import's future dropped midway), it is closed
+/// rather than pooled: its temporary table or its foreign keys turned off
+/// never reach another request.
+struct Held(Option<PoolConnection<Sqlite>>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            drop(conn.detach());
+        }
+    }
+}
+
 /// Two phases. Reading and checking the file (the long part) runs in a
 /// deferred transaction that only reads the main database and writes the
 /// temporary one, so logins go on meanwhile; a dry run counts there too and
-/// stops. Only a real import's set-based checks and changes take the write
-/// lock, with `BEGIN IMMEDIATE`.
+/// stops. Then a real import writes: a large accounts file by building the
+/// next table in short transactions and swapping it in
+/// ([`imports::swap`]), anything else in one `BEGIN IMMEDIATE` transaction
+/// with its set-based checks and changes.
 async fn import_on(
     conn: &mut SqliteConnection,
     idps: &KnownIdps,
@@ -148,20 +193,33 @@ async fn import_on(
     report: &mut ImportReport,
     errors: &mut Errors,
 ) -> Result<(), sqlx::Error> {
-    use sqlx::Connection;
     let mut read = conn.begin().await?;
     let loaded = load(&mut read, idps, kind, bytes, opts, report, errors).await?;
+    let large = kind == ImportKind::Accounts && report.rows >= opts.swap_from_rows;
+    let mut plan = None;
     if loaded && errors.is_empty() && opts.dry_run {
         let counts = imports::counts(&mut read, kind, opts.replace_school.as_deref()).await?;
         fill_counts(report, counts);
         if kind != ImportKind::Schools {
             report.failures_resolved = would_resolve(&mut read, idps, kind, opts).await?;
         }
+    } else if loaded && errors.is_empty() && large {
+        // What the swap will change, counted in the same snapshot as the
+        // checks; the generation tells at the swap whether it still holds.
+        let counts = imports::counts(&mut read, kind, opts.replace_school.as_deref()).await?;
+        plan = Some((counts, swap::generation(&mut read).await?));
     }
     read.commit().await?;
     if !loaded || !errors.is_empty() || opts.dry_run {
         return Ok(());
     }
+    if let Some((counts, generation)) = plan {
+        if swap_in(conn, idps, opts, report, errors, counts, generation).await? {
+            return Ok(());
+        }
+        // Accounts changed meanwhile: the direct way, under the lock.
+    }
+    let turn = write_turn(opts).await?;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     // Checked again under the lock: the database may have moved meanwhile.
     check_in_database(&mut tx, kind, opts, errors).await?;
@@ -171,9 +229,137 @@ async fn import_on(
     }
     let counts = imports::apply(&mut tx, kind, opts.replace_school.as_deref(), &opts.actor).await?;
     fill_counts(report, counts);
+    finish(&mut tx, idps, kind, opts, report, errors).await?;
+    tx.commit().await?;
+    drop(turn);
+    Ok(())
+}
+
+/// The writer's turn for one write transaction of the import (nothing
+/// without a writer: the lock alone serialises).
+async fn write_turn(opts: &Options) -> Result<Option<PoolConnection<Sqlite>>, sqlx::Error> {
+    match &opts.writer {
+        Some(w) => Ok(Some(w.pool().acquire().await?)),
+        None => Ok(None),
+    }
+}
+
+/// A short write transaction of the build, in the writer's turn: `step`
+/// runs unless accounts moved since `generation` (then `None`).
+macro_rules! build_step {
+    ($conn:expr, $opts:expr, $generation:expr, |$tx:ident| $step:expr) => {{
+        let _turn = write_turn($opts).await?;
+        let mut $tx = $conn.begin_with("BEGIN IMMEDIATE").await?;
+        if swap::generation(&mut $tx).await? != $generation {
+            None
+        } else {
+            let out = $step;
+            $tx.commit().await?;
+            Some(out)
+        }
+    }};
+}
+
+/// A large accounts import: builds the next accounts table in short
+/// transactions (the writer's turn each), checks it, then swaps it in with
+/// the failures it resolves and the audit record, in one short transaction.
+/// False, with nothing changed, when accounts moved meanwhile.
+async fn swap_in(
+    conn: &mut SqliteConnection,
+    idps: &KnownIdps,
+    opts: &Options,
+    report: &mut ImportReport,
+    errors: &mut Errors,
+    counts: imports::Counts,
+    generation: i64,
+) -> Result<bool, sqlx::Error> {
+    let now = crate::store::now_text();
+    let replace = opts.replace_school.as_deref();
+    if build_step!(conn, opts, generation, |tx| swap::prepare(&mut tx).await?).is_none() {
+        return moved(conn, opts).await;
+    }
+    let mut after = String::new();
+    loop {
+        let step = build_step!(conn, opts, generation, |tx| {
+            swap::copy_live(&mut tx, &after, replace, &now).await?
+        });
+        match step {
+            None => return moved(conn, opts).await,
+            Some(Some(last)) => after = last,
+            Some(None) => break,
+        }
+    }
+    let mut at = 0;
+    loop {
+        match build_step!(conn, opts, generation, |tx| swap::copy_new(
+            &mut tx, at, &now
+        )
+        .await?)
+        {
+            None => return moved(conn, opts).await,
+            Some(Some(next)) => at = next,
+            Some(None) => break,
+        }
+    }
+    if !swap::complete(conn, counts.created).await? {
+        discard(conn, opts).await?;
+        return Err(sqlx::Error::Protocol(
+            "the next accounts table is incomplete: nothing was changed".into(),
+        ));
+    }
+    // Dropping the live table must not delete through the mappings'
+    // reference (the next table holds every account, checked above);
+    // `import` turns foreign keys back on whatever happens.
+    sqlx::query("PRAGMA foreign_keys = OFF")
+        .execute(&mut *conn)
+        .await?;
+    let turn = write_turn(opts).await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    if !swap::swap(&mut tx, generation).await? {
+        tx.rollback().await?;
+        drop(turn);
+        sqlx::query("PRAGMA foreign_keys = ON")
+            .execute(&mut *conn)
+            .await?;
+        return moved(conn, opts).await;
+    }
+    fill_counts(report, counts);
+    finish(&mut tx, idps, ImportKind::Accounts, opts, report, errors).await?;
+    tx.commit().await?;
+    drop(turn);
+    sqlx::query("PRAGMA foreign_keys = ON")
+        .execute(&mut *conn)
+        .await?;
+    Ok(true)
+}
+
+/// Accounts changed during the build: it is dropped, and the caller applies
+/// the file the direct way.
+async fn moved(conn: &mut SqliteConnection, opts: &Options) -> Result<bool, sqlx::Error> {
+    tracing::info!("accounts changed during a large import: applied in one transaction instead");
+    discard(conn, opts).await?;
+    Ok(false)
+}
+
+/// Drops the next table of a build that will not be swapped in.
+async fn discard(conn: &mut SqliteConnection, opts: &Options) -> Result<(), sqlx::Error> {
+    let _turn = write_turn(opts).await?;
+    swap::discard(conn).await
+}
+
+/// The end of a real import, in its write transaction: the open failures
+/// it resolves, and the audit record.
+async fn finish(
+    tx: &mut SqliteConnection,
+    idps: &KnownIdps,
+    kind: ImportKind,
+    opts: &Options,
+    report: &mut ImportReport,
+    errors: &Errors,
+) -> Result<(), sqlx::Error> {
     if kind != ImportKind::Schools {
         report.failures_resolved =
-            resolve_open_failures(&mut tx, idps, &opts.scope, &opts.actor).await?;
+            resolve_open_failures(tx, idps, &opts.scope, &opts.actor).await?;
     }
     let after = serde_json::json!({
         "rows": report.rows, "created": report.created, "updated": report.updated,
@@ -181,7 +367,7 @@ async fn import_on(
         "failures_resolved": report.failures_resolved, "file": errors.file,
     });
     audit::record(
-        &mut tx,
+        tx,
         &opts.actor,
         &format!("import.{}", kind.as_str()),
         None,
@@ -190,7 +376,7 @@ async fn import_on(
         Some(after),
     )
     .await?;
-    tx.commit().await
+    Ok(())
 }
 
 fn fill_counts(report: &mut ImportReport, counts: imports::Counts) {

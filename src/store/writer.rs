@@ -28,7 +28,7 @@ pub struct Db {
 
 /// The one connection that writes, and how long interactive requests wait
 /// for it.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Writer {
     pool: SqlitePool,
     wait: Duration,
@@ -52,6 +52,9 @@ impl Db {
             .await?;
         let writer = Writer { pool: writer, wait };
         writer.check_writable().await?;
+        // A large import's build that a crash interrupted (nothing of it
+        // was visible): its table goes.
+        super::imports::swap::discard(&mut *writer.pool.acquire().await?).await?;
         Ok(Db { read, writer })
     }
 }

@@ -21,6 +21,7 @@ mod federation;
 mod flood;
 mod fuzz;
 mod import_jobs;
+mod import_swap;
 mod logout;
 mod mail;
 mod review;

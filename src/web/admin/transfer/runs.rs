@@ -167,6 +167,7 @@ async fn run(
         replace_school: job.replace_school.clone(),
         scope,
         progress: Some(progress),
+        writer: Some(st.svc.writer.clone()),
         ..Options::new(&job.actor)
     };
     let report = csv_io::import(

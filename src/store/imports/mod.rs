@@ -2,6 +2,8 @@
 //! with the connection), the checks that need the database, the set-based
 //! changes, and the open failures an import may resolve.
 
+pub mod swap;
+
 use super::{now_text, Scope};
 use crate::resolve::ImportKind;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
