@@ -1,7 +1,8 @@
 //! Throughput benchmarks, run with `cargo bench --bench throughput`
 //! (release build). Numbers go to BENCHMARKS.md; nothing here asserts a
 //! time. Set `JOINTURE_BENCH_ROWS` to change the import size (default
-//! 1,000,000).
+//! 1,000,000), `JOINTURE_BENCH_SWAP=0` to apply it the one-transaction way
+//! (before/after figures for the large-import swap).
 
 use jointure::config::{Config, IdpConfig};
 use jointure::csv_io::export::{ExportKind, Exporter};
@@ -243,6 +244,12 @@ async fn main() {
         file.as_bytes(),
         &Options {
             writer: Some(svc.writer.clone()),
+            // JOINTURE_BENCH_SWAP=0: the one-transaction upsert, for
+            // before/after figures.
+            swap_from_rows: match std::env::var("JOINTURE_BENCH_SWAP").as_deref() {
+                Ok("0") => u64::MAX,
+                _ => jointure::csv_io::import::SWAP_FROM_ROWS,
+            },
             ..Options::new("bench")
         },
     )

@@ -207,6 +207,7 @@ async fn import_on(
         // What the swap will change, counted in the same snapshot as the
         // checks; the generation tells at the swap whether it still holds.
         let counts = imports::counts(&mut read, kind, opts.replace_school.as_deref()).await?;
+        swap::mark_changes(&mut read).await?;
         plan = Some((counts, swap::generation(&mut read).await?));
     }
     read.commit().await?;
@@ -214,7 +215,14 @@ async fn import_on(
         return Ok(());
     }
     if let Some((counts, generation)) = plan {
-        if swap_in(conn, idps, opts, report, errors, counts, generation).await? {
+        // Rows to write: the new and changed ones, and the deactivated.
+        let delta = report.rows - counts.unchanged + counts.deactivated;
+        let done = if delta < opts.swap_from_rows {
+            apply_marked(conn, idps, opts, report, errors, counts, generation).await?
+        } else {
+            swap_in(conn, idps, opts, report, errors, counts, generation).await?
+        };
+        if done {
             return Ok(());
         }
         // Accounts changed meanwhile: the direct way, under the lock.
@@ -330,6 +338,32 @@ async fn swap_in(
     sqlx::query("PRAGMA foreign_keys = ON")
         .execute(&mut *conn)
         .await?;
+    Ok(true)
+}
+
+/// A large accounts file that changes few rows: only those are written,
+/// in one short transaction. False, with nothing changed, when accounts
+/// moved since the marks were taken.
+async fn apply_marked(
+    conn: &mut SqliteConnection,
+    idps: &KnownIdps,
+    opts: &Options,
+    report: &mut ImportReport,
+    errors: &mut Errors,
+    counts: imports::Counts,
+    generation: i64,
+) -> Result<bool, sqlx::Error> {
+    let _turn = write_turn(opts).await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    if swap::generation(&mut tx).await? != generation {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    let now = crate::store::now_text();
+    imports::apply_marked_accounts(&mut tx, opts.replace_school.as_deref(), &now).await?;
+    fill_counts(report, counts);
+    finish(&mut tx, idps, ImportKind::Accounts, opts, report, errors).await?;
+    tx.commit().await?;
     Ok(true)
 }
 

@@ -236,10 +236,66 @@ async fn a_swapped_import_leaves_what_the_one_transaction_upsert_leaves() {
         "P-000007",
     )
     .await;
-    // A second swap (the index names alternate back).
+    assert_eq!(
+        scalar(
+            &a,
+            "SELECT COUNT(*) FROM sqlite_schema WHERE name LIKE '%\\_\\_b' ESCAPE '\\'"
+        )
+        .await,
+        0,
+        "a second swap: the index names alternate back"
+    );
+
+    // The same file again: nothing to write, nothing rebuilt.
     let again = run(&a, &next, swapped(Some(UAI))).await;
     assert!(again.errors.is_empty(), "{}", again.summary());
-    assert_eq!(again.unchanged, again.rows);
+    assert_eq!((again.unchanged, again.deactivated), (again.rows, 0));
+
+    // A large file that changes a few rows: only those are written, in one
+    // transaction (no rebuild: the index names stay), with the same result
+    // as the direct upsert.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let few = next
+        .replace("P-000100,0751234J,Nom100,", "P-000100,0751234J,Nouveau100,")
+        .replace("Nom201,Prénom7,", "Nom201,Prénom8,");
+    let few = format!("{few}P-900000,{UAI},Arrivée,Léo,2011-05-05,student,5B,\n");
+    let since = jointure::store::now_text();
+    let limited = |replace| Options {
+        swap_from_rows: 5_000,
+        ..swapped(replace)
+    };
+    let (ra, rb) = (
+        run(&a, &few, limited(Some(UAI))).await,
+        run(&b, &few, direct(Some(UAI))).await,
+    );
+    assert_eq!(
+        (ra.created, ra.updated, ra.deactivated),
+        (1, 2, 0),
+        "{}",
+        ra.summary()
+    );
+    assert_eq!(
+        (ra.created, ra.updated, ra.unchanged, ra.deactivated),
+        (rb.created, rb.updated, rb.unchanged, rb.deactivated)
+    );
+    let (sa, sb) = (
+        accounts_state(&a, &since).await,
+        accounts_state(&b, &since).await,
+    );
+    // The one difference: b's A-1 kept its e-mail, a's was changed above.
+    let without_a1 = |s: Vec<String>| -> Vec<String> {
+        s.into_iter().filter(|l| !l.starts_with("A-1|")).collect()
+    };
+    assert_eq!(without_a1(sa), without_a1(sb));
+    assert_eq!(
+        scalar(
+            &a,
+            "SELECT COUNT(*) FROM sqlite_schema WHERE name LIKE '%\\_\\_b' ESCAPE '\\'"
+        )
+        .await,
+        0,
+        "not rebuilt"
+    );
 }
 
 #[tokio::test]

@@ -53,9 +53,11 @@ pub async fn create_table(conn: &mut SqliteConnection, kind: ImportKind) -> sqlx
 }
 
 pub async fn drop_table(conn: &mut SqliteConnection) -> sqlx::Result<()> {
-    sqlx::query("DROP TABLE IF EXISTS temp.imp")
-        .execute(&mut *conn)
-        .await?;
+    for table in ["temp.imp", "temp.imp_todo"] {
+        sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 
@@ -342,6 +344,34 @@ async fn apply_accounts(
     replace_school: Option<&str>,
     now: &str,
 ) -> sqlx::Result<Counts> {
+    upsert_accounts(conn, replace_school, now, "true").await
+}
+
+/// Accounts, for a large file that changes few: the same statements over
+/// the staged rows [`swap::mark_changes`] noted only, so the write lock is
+/// held for those. The counts are the caller's (taken with the marks).
+pub async fn apply_marked_accounts(
+    conn: &mut SqliteConnection,
+    replace_school: Option<&str>,
+    now: &str,
+) -> sqlx::Result<()> {
+    upsert_accounts(
+        conn,
+        replace_school,
+        now,
+        "account_id IN (SELECT account_id FROM temp.imp_todo)",
+    )
+    .await?;
+    Ok(())
+}
+
+/// The deactivations and the upsert of the staged rows matching `rows`.
+async fn upsert_accounts(
+    conn: &mut SqliteConnection,
+    replace_school: Option<&str>,
+    now: &str,
+    rows: &str,
+) -> sqlx::Result<Counts> {
     let mut counts = Counts::default();
     if let Some(school) = replace_school {
         counts.deactivated = sqlx::query(&format!("UPDATE accounts SET active = 0, updated_at = ? WHERE account_id IN (SELECT account_id {MISSING})"))
@@ -353,9 +383,9 @@ async fn apply_accounts(
     }
     let staged = count(conn, "SELECT COUNT(*) FROM temp.imp", None).await?;
     let before = count(conn, "SELECT COUNT(*) FROM accounts", None).await?;
-    let changed = sqlx::query(
+    let changed = sqlx::query(&format!(
             "INSERT INTO accounts (account_id, school_code, last_name, first_name, birth_date, role, class_name, email, folded_last, folded_first, active, created_at, updated_at)
-             SELECT account_id, school_code, last_name, first_name, birth_date, role, class_name, email, folded_last, folded_first, CAST(active AS INTEGER), ?1, ?1 FROM imp WHERE true
+             SELECT account_id, school_code, last_name, first_name, birth_date, role, class_name, email, folded_last, folded_first, CAST(active AS INTEGER), ?1, ?1 FROM imp WHERE {rows}
              ON CONFLICT(account_id) DO UPDATE SET school_code = excluded.school_code, last_name = excluded.last_name,
                first_name = excluded.first_name, birth_date = excluded.birth_date, role = excluded.role,
                class_name = excluded.class_name, email = excluded.email, folded_last = excluded.folded_last,
@@ -363,8 +393,8 @@ async fn apply_accounts(
              WHERE accounts.school_code IS NOT excluded.school_code OR accounts.last_name IS NOT excluded.last_name
                OR accounts.first_name IS NOT excluded.first_name OR accounts.birth_date IS NOT excluded.birth_date
                OR accounts.role IS NOT excluded.role OR accounts.class_name IS NOT excluded.class_name
-               OR accounts.email IS NOT excluded.email OR accounts.active IS NOT excluded.active",
-        )
+               OR accounts.email IS NOT excluded.email OR accounts.active IS NOT excluded.active"
+        ))
         .bind(now)
         .execute(&mut *conn)
         .await?

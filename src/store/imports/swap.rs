@@ -99,6 +99,41 @@ pub async fn prepare(conn: &mut SqliteConnection) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// Whether a live account `a` differs from its staged row `t` (what the
+/// direct upsert compares: the folded names follow the names).
+fn differs() -> String {
+    VALUES
+        .iter()
+        .filter(|c| !c.starts_with("folded_"))
+        .map(|c| match *c {
+            "active" => "a.active IS NOT CAST(t.active AS INTEGER)".to_string(),
+            c => format!("a.{c} IS NOT t.{c}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+/// Notes, in a temporary table, the staged accounts that are new or differ
+/// from the live ones (reads only, of the main database), and returns how
+/// many: a large file that changes few is applied by upserting those only
+/// (`imports::apply_marked_accounts`) rather than rebuilt.
+pub async fn mark_changes(conn: &mut SqliteConnection) -> sqlx::Result<u64> {
+    sqlx::query("DROP TABLE IF EXISTS temp.imp_todo")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("CREATE TEMP TABLE imp_todo (account_id TEXT PRIMARY KEY NOT NULL)")
+        .execute(&mut *conn)
+        .await?;
+    let marked = sqlx::query(&format!(
+        "INSERT INTO temp.imp_todo (account_id) SELECT t.account_id FROM imp t LEFT JOIN accounts a ON a.account_id = t.account_id
+         WHERE a.account_id IS NULL OR {}",
+        differs()
+    ))
+    .execute(&mut *conn)
+    .await?;
+    Ok(marked.rows_affected())
+}
+
 /// Copies the next chunk of live accounts after `after` (in account ID
 /// order) into the next table, each merged with its staged row as the
 /// direct upsert would: a changed account takes the file's values and
@@ -121,16 +156,7 @@ pub async fn copy_live(
     let Some(last) = last else {
         return Ok(None);
     };
-    let changed = VALUES
-        .iter()
-        .filter(|c| !c.starts_with("folded_"))
-        .map(|c| match *c {
-            "active" => "a.active IS NOT CAST(t.active AS INTEGER)".to_string(),
-            c => format!("a.{c} IS NOT t.{c}"),
-        })
-        .collect::<Vec<_>>()
-        .join(" OR ");
-    let takes = format!("(t.account_id IS NOT NULL AND ({changed}))");
+    let takes = format!("(t.account_id IS NOT NULL AND ({}))", differs());
     let missing = "(t.account_id IS NULL AND a.school_code = ?2 AND a.active = 1)";
     let cols = VALUES
         .iter()
