@@ -271,7 +271,9 @@ macro_rules! build_step {
 /// A large accounts import: builds the next accounts table in short
 /// transactions (the writer's turn each), checks it, then swaps it in with
 /// the failures it resolves and the audit record, in one short transaction.
-/// False, with nothing changed, when accounts moved meanwhile.
+/// False, with nothing changed, when accounts moved meanwhile (or their
+/// schema is not the one the build copies). The build's table is dropped
+/// whenever it is not swapped in, errors included.
 async fn swap_in(
     conn: &mut SqliteConnection,
     idps: &KnownIdps,
@@ -281,64 +283,94 @@ async fn swap_in(
     counts: imports::Counts,
     generation: i64,
 ) -> Result<bool, sqlx::Error> {
+    let build = swap::Build::new();
+    let plan = (counts, generation);
+    match build_and_swap(&build, conn, idps, opts, report, errors, plan).await {
+        Ok(true) => Ok(true),
+        Ok(false) => {
+            tracing::info!(
+                "accounts changed during a large import: applied in one transaction instead"
+            );
+            discard(&build, conn, opts).await?;
+            Ok(false)
+        }
+        Err(e) => {
+            if let Err(d) = discard(&build, conn, opts).await {
+                tracing::warn!("a large import's unfinished table could not be dropped ({d}); start-up drops it");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn build_and_swap(
+    build: &swap::Build,
+    conn: &mut SqliteConnection,
+    idps: &KnownIdps,
+    opts: &Options,
+    report: &mut ImportReport,
+    errors: &mut Errors,
+    (counts, generation): (imports::Counts, i64),
+) -> Result<bool, sqlx::Error> {
     let now = crate::store::now_text();
     let replace = opts.replace_school.as_deref();
-    if build_step!(conn, opts, generation, |tx| swap::prepare(&mut tx).await?).is_none() {
-        return moved(conn, opts).await;
+    match build_step!(conn, opts, generation, |tx| build.prepare(&mut tx).await?) {
+        Some(true) => {}
+        _ => return Ok(false),
     }
     let mut after = String::new();
     loop {
         let step = build_step!(conn, opts, generation, |tx| {
-            swap::copy_live(&mut tx, &after, replace, &now).await?
+            build.copy_live(&mut tx, &after, replace, &now).await?
         });
         match step {
-            None => return moved(conn, opts).await,
+            None => return Ok(false),
             Some(Some(last)) => after = last,
             Some(None) => break,
         }
     }
     let mut at = 0;
     loop {
-        match build_step!(conn, opts, generation, |tx| swap::copy_new(
-            &mut tx, at, &now
-        )
-        .await?)
-        {
-            None => return moved(conn, opts).await,
+        let step = build_step!(conn, opts, generation, |tx| {
+            build.copy_new(&mut tx, at, &now).await?
+        });
+        match step {
+            None => return Ok(false),
             Some(Some(next)) => at = next,
             Some(None) => break,
         }
     }
-    if !swap::complete(conn, counts.created).await? {
-        discard(conn, opts).await?;
+    if !build.complete(conn, counts.created).await? {
         return Err(sqlx::Error::Protocol(
             "the next accounts table is incomplete: nothing was changed".into(),
         ));
     }
     // Dropping the live table must not delete through the mappings'
-    // reference (the next table holds every account, checked above);
-    // `import` turns foreign keys back on whatever happens.
+    // reference (the next table holds every account, checked above and
+    // again in the swap); `import` makes sure they are back on.
     sqlx::query("PRAGMA foreign_keys = OFF")
         .execute(&mut *conn)
         .await?;
     let turn = write_turn(opts).await?;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    if !swap::swap(&mut tx, generation).await? {
+    let swapped = build.swap(&mut tx, generation, counts.created).await?;
+    if swapped {
+        fill_counts(report, counts);
+        finish(&mut tx, idps, ImportKind::Accounts, opts, report, errors).await?;
+        tx.commit().await?;
+    } else {
         tx.rollback().await?;
-        drop(turn);
-        sqlx::query("PRAGMA foreign_keys = ON")
-            .execute(&mut *conn)
-            .await?;
-        return moved(conn, opts).await;
     }
-    fill_counts(report, counts);
-    finish(&mut tx, idps, ImportKind::Accounts, opts, report, errors).await?;
-    tx.commit().await?;
     drop(turn);
-    sqlx::query("PRAGMA foreign_keys = ON")
+    // Committed: a failure here is not the import's (`import` closes the
+    // connection rather than pool it with foreign keys off).
+    if let Err(e) = sqlx::query("PRAGMA foreign_keys = ON")
         .execute(&mut *conn)
-        .await?;
-    Ok(true)
+        .await
+    {
+        tracing::warn!("foreign keys could not be turned back on after a swap: {e}");
+    }
+    Ok(swapped)
 }
 
 /// A large accounts file that changes few rows: only those are written,
@@ -367,18 +399,14 @@ async fn apply_marked(
     Ok(true)
 }
 
-/// Accounts changed during the build: it is dropped, and the caller applies
-/// the file the direct way.
-async fn moved(conn: &mut SqliteConnection, opts: &Options) -> Result<bool, sqlx::Error> {
-    tracing::info!("accounts changed during a large import: applied in one transaction instead");
-    discard(conn, opts).await?;
-    Ok(false)
-}
-
-/// Drops the next table of a build that will not be swapped in.
-async fn discard(conn: &mut SqliteConnection, opts: &Options) -> Result<(), sqlx::Error> {
+/// Drops a build's table, in the writer's turn.
+async fn discard(
+    build: &swap::Build,
+    conn: &mut SqliteConnection,
+    opts: &Options,
+) -> Result<(), sqlx::Error> {
     let _turn = write_turn(opts).await?;
-    swap::discard(conn).await
+    build.discard(conn).await
 }
 
 /// The end of a real import, in its write transaction: the open failures

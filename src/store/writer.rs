@@ -54,7 +54,7 @@ impl Db {
         writer.check_writable().await?;
         // A large import's build that a crash interrupted (nothing of it
         // was visible): its table goes.
-        super::imports::swap::discard(&mut *writer.pool.acquire().await?).await?;
+        super::imports::swap::discard_all(&mut *writer.pool.acquire().await?).await?;
         Ok(Db { read, writer })
     }
 }

@@ -344,7 +344,15 @@ async fn apply_accounts(
     replace_school: Option<&str>,
     now: &str,
 ) -> sqlx::Result<Counts> {
-    upsert_accounts(conn, replace_school, now, "true").await
+    upsert_accounts(conn, replace_school, now, Rows::All).await
+}
+
+/// Which staged rows an upsert takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rows {
+    All,
+    /// Those [`swap::mark_changes`] noted; the counts are the caller's.
+    Marked,
 }
 
 /// Accounts, for a large file that changes few: the same statements over
@@ -355,13 +363,7 @@ pub async fn apply_marked_accounts(
     replace_school: Option<&str>,
     now: &str,
 ) -> sqlx::Result<()> {
-    upsert_accounts(
-        conn,
-        replace_school,
-        now,
-        "account_id IN (SELECT account_id FROM temp.imp_todo)",
-    )
-    .await?;
+    upsert_accounts(conn, replace_school, now, Rows::Marked).await?;
     Ok(())
 }
 
@@ -370,7 +372,7 @@ async fn upsert_accounts(
     conn: &mut SqliteConnection,
     replace_school: Option<&str>,
     now: &str,
-    rows: &str,
+    rows: Rows,
 ) -> sqlx::Result<Counts> {
     let mut counts = Counts::default();
     if let Some(school) = replace_school {
@@ -381,11 +383,22 @@ async fn upsert_accounts(
             .await?
             .rows_affected();
     }
-    let staged = count(conn, "SELECT COUNT(*) FROM temp.imp", None).await?;
-    let before = count(conn, "SELECT COUNT(*) FROM accounts", None).await?;
+    let filter = match rows {
+        Rows::All => "true",
+        Rows::Marked => "account_id IN (SELECT account_id FROM temp.imp_todo)",
+    };
+    let counted = rows == Rows::All;
+    let (staged, before) = if counted {
+        (
+            count(conn, "SELECT COUNT(*) FROM temp.imp", None).await?,
+            count(conn, "SELECT COUNT(*) FROM accounts", None).await?,
+        )
+    } else {
+        (0, 0)
+    };
     let changed = sqlx::query(&format!(
             "INSERT INTO accounts (account_id, school_code, last_name, first_name, birth_date, role, class_name, email, folded_last, folded_first, active, created_at, updated_at)
-             SELECT account_id, school_code, last_name, first_name, birth_date, role, class_name, email, folded_last, folded_first, CAST(active AS INTEGER), ?1, ?1 FROM imp WHERE {rows}
+             SELECT account_id, school_code, last_name, first_name, birth_date, role, class_name, email, folded_last, folded_first, CAST(active AS INTEGER), ?1, ?1 FROM imp WHERE {filter}
              ON CONFLICT(account_id) DO UPDATE SET school_code = excluded.school_code, last_name = excluded.last_name,
                first_name = excluded.first_name, birth_date = excluded.birth_date, role = excluded.role,
                class_name = excluded.class_name, email = excluded.email, folded_last = excluded.folded_last,
@@ -399,8 +412,10 @@ async fn upsert_accounts(
         .execute(&mut *conn)
         .await?
         .rows_affected();
-    counts.created = count(conn, "SELECT COUNT(*) FROM accounts", None).await? - before;
-    counts.unchanged = staged - changed;
+    if counted {
+        counts.created = count(conn, "SELECT COUNT(*) FROM accounts", None).await? - before;
+        counts.unchanged = staged - changed;
+    }
     Ok(counts)
 }
 

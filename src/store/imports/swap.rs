@@ -1,13 +1,15 @@
 //! Large accounts imports without a long write lock. A million-row upsert
 //! holds SQLite's one write lock for seconds, and every login waits behind
 //! it. Instead, the next accounts table is built beside the live one
-//! (`accounts_next`, same columns, constraints and indexes), in short
+//! (`accounts_next_<token>`, a name of its own per build, with the same
+//! columns, constraints and indexes), in short
 //! transactions of [`CHUNK`] rows between which logins write; then one
 //! short transaction swaps it in (`DROP TABLE accounts`, rename), which
 //! costs the time to free the old table's pages, not to write a million
 //! rows. Nothing is visible before the swap, so the import stays
 //! all-or-nothing: a crash while building leaves the live table as it was
-//! and a stray `accounts_next` that the next import (or start-up) drops.
+//! and a stray `accounts_next_…` that start-up drops (an error drops it at
+//! once).
 //!
 //! The build reads accounts while it goes; the `generations` counter
 //! (migration 0015: triggers on every change to accounts) read at the
@@ -18,8 +20,8 @@
 use super::count;
 use sqlx::{Row, SqliteConnection};
 
-/// The table being built.
-const NEXT: &str = "accounts_next";
+/// The names of the tables being built start so.
+const NEXT: &str = "accounts_next_";
 /// Rows per build transaction: a few milliseconds of write lock each.
 pub const CHUNK: i64 = 5_000;
 
@@ -44,59 +46,299 @@ pub async fn generation(conn: &mut SqliteConnection) -> sqlx::Result<i64> {
         .await
 }
 
-/// Drops a table left by a build that did not finish.
-pub async fn discard(conn: &mut SqliteConnection) -> sqlx::Result<()> {
-    sqlx::query(&format!("DROP TABLE IF EXISTS {NEXT}"))
-        .execute(&mut *conn)
-        .await?;
+/// Drops the tables of builds that did not finish (start-up: a crash, or
+/// another process's build, which then fails without changing anything).
+pub async fn discard_all(conn: &mut SqliteConnection) -> sqlx::Result<()> {
+    let stray: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'accounts\\_next\\_%' ESCAPE '\\'",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for table in stray {
+        sqlx::query(&format!("DROP TABLE IF EXISTS \"{table}\""))
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 
-/// An index's name on the next table: the live names are taken until the
-/// swap drops them, so the names alternate between two forms.
-fn next_index_name(name: &str) -> String {
-    match name.strip_suffix("__b") {
-        Some(base) => base.to_string(),
-        None => format!("{name}__b"),
-    }
-}
-
-/// `CREATE … <old name> ON <table>(rest)` rewritten to create the same on
-/// `table` under `name`: everything from the first parenthesis is kept
-/// (columns, constraints, a partial index's condition).
+/// `CREATE … <old name> ON <table>(rest)` rewritten with `head`: everything
+/// from the first parenthesis is kept (columns, constraints, a partial
+/// index's condition).
 fn rewritten(sql: &str, head: &str) -> Option<String> {
     let open = sql.find('(')?;
     Some(format!("{head}{}", &sql[open..]))
 }
 
-/// Creates the empty next table with the live table's definition and its
-/// indexes (read from the schema, so a later migration's index is carried
-/// over too), after dropping a stray one.
-pub async fn prepare(conn: &mut SqliteConnection) -> sqlx::Result<()> {
-    discard(conn).await?;
-    let schema = sqlx::query(
-        "SELECT type, name, sql FROM sqlite_schema WHERE tbl_name = 'accounts' AND type IN ('table', 'index') AND sql IS NOT NULL ORDER BY type = 'index'",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    for r in schema {
-        let (kind, name, sql): (String, String, String) = (r.get(0), r.get(1), r.get(2));
-        let head = if kind == "table" {
-            format!("CREATE TABLE {NEXT} ")
-        } else {
-            let unique = sql.to_ascii_uppercase().starts_with("CREATE UNIQUE");
-            let unique = if unique { "UNIQUE " } else { "" };
-            format!(
-                "CREATE {unique}INDEX \"{}\" ON {NEXT} ",
-                next_index_name(&name)
-            )
-        };
-        let create = rewritten(&sql, &head).ok_or_else(|| {
-            sqlx::Error::Protocol(format!("accounts schema not understood: {sql}"))
-        })?;
-        sqlx::query(&create).execute(&mut *conn).await?;
+/// An index's name on the next table: its base name and the build's token
+/// (the live names are taken until the swap drops them).
+fn index_name(name: &str, token: &str) -> String {
+    let base = name.split("__").next().unwrap_or(name);
+    format!("{base}__{token}")
+}
+
+/// The columns the copy writes, in table order, and the triggers the swap
+/// puts back: a schema that differs (a later migration) is not swapped but
+/// applied the direct way, until this module is taught it.
+const COLUMNS: [&str; 13] = [
+    "account_id",
+    "school_code",
+    "last_name",
+    "first_name",
+    "birth_date",
+    "role",
+    "class_name",
+    "email",
+    "folded_last",
+    "folded_first",
+    "active",
+    "created_at",
+    "updated_at",
+];
+const TRIGGERS: [&str; 3] = [
+    "accounts_generation_delete",
+    "accounts_generation_insert",
+    "accounts_generation_update",
+];
+
+/// One build of the next accounts table, under a name of its own.
+pub struct Build {
+    token: String,
+    table: String,
+}
+
+impl Default for Build {
+    fn default() -> Build {
+        Build::new()
     }
-    Ok(())
+}
+
+impl Build {
+    pub fn new() -> Build {
+        let token = format!("{:08x}", rand::random::<u32>());
+        Build {
+            table: format!("{NEXT}{token}"),
+            token,
+        }
+    }
+
+    /// Creates the empty next table with the live table's definition and
+    /// its indexes, read from the schema. False, with nothing created, when
+    /// the accounts table is not the one this module copies (see
+    /// [`COLUMNS`]).
+    pub async fn prepare(&self, conn: &mut SqliteConnection) -> sqlx::Result<bool> {
+        let columns: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('accounts') ORDER BY cid")
+                .fetch_all(&mut *conn)
+                .await?;
+        let triggers: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'accounts' ORDER BY name",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        if columns != COLUMNS || triggers != TRIGGERS {
+            return Ok(false);
+        }
+        let schema = sqlx::query(
+            "SELECT type, name, sql FROM sqlite_schema WHERE tbl_name = 'accounts' AND type IN ('table', 'index') AND sql IS NOT NULL ORDER BY type = 'index'",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in schema {
+            let (kind, name, sql): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+            let head = if kind == "table" {
+                format!("CREATE TABLE \"{}\" ", self.table)
+            } else {
+                let unique = sql.to_ascii_uppercase().starts_with("CREATE UNIQUE");
+                let unique = if unique { "UNIQUE " } else { "" };
+                format!(
+                    "CREATE {unique}INDEX \"{}\" ON \"{}\" ",
+                    index_name(&name, &self.token),
+                    self.table
+                )
+            };
+            let create = rewritten(&sql, &head).ok_or_else(|| {
+                sqlx::Error::Protocol(format!("accounts schema not understood: {sql}"))
+            })?;
+            sqlx::query(&create).execute(&mut *conn).await?;
+        }
+        Ok(true)
+    }
+
+    /// Drops this build's table.
+    pub async fn discard(&self, conn: &mut SqliteConnection) -> sqlx::Result<()> {
+        sqlx::query(&format!("DROP TABLE IF EXISTS \"{}\"", self.table))
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Copies the next chunk of live accounts after `after` (in account ID
+    /// order) into the next table, each merged with its staged row as the
+    /// direct upsert would: a changed account takes the file's values and
+    /// `now`, an unchanged one stays as it is, and with `replace_school` that
+    /// school's active accounts missing from the file are deactivated. Returns
+    /// the last account ID copied, `None` when there were none left.
+    pub async fn copy_live(
+        &self,
+        conn: &mut SqliteConnection,
+        after: &str,
+        replace_school: Option<&str>,
+        now: &str,
+    ) -> sqlx::Result<Option<String>> {
+        let last: Option<String> = sqlx::query_scalar(
+            "SELECT MAX(account_id) FROM (SELECT account_id FROM accounts WHERE account_id > ? ORDER BY account_id LIMIT ?)",
+        )
+        .bind(after)
+        .bind(CHUNK)
+        .fetch_one(&mut *conn)
+        .await?;
+        let Some(last) = last else {
+            return Ok(None);
+        };
+        let takes = format!("(t.account_id IS NOT NULL AND ({}))", differs());
+        let missing = "(t.account_id IS NULL AND a.school_code = ?2 AND a.active = 1)";
+        let cols = VALUES
+            .iter()
+            .map(|c| match *c {
+                "active" => format!(
+                    "CASE WHEN {takes} THEN CAST(t.active AS INTEGER) WHEN {missing} THEN 0 ELSE a.active END"
+                ),
+                c => format!("CASE WHEN {takes} THEN t.{c} ELSE a.{c} END"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        sqlx::query(&format!(
+            "INSERT INTO \"{}\" (account_id, {}, created_at, updated_at)
+             SELECT a.account_id, {cols}, a.created_at, CASE WHEN {takes} OR {missing} THEN ?1 ELSE a.updated_at END
+             FROM accounts a LEFT JOIN imp t ON t.account_id = a.account_id
+             WHERE a.account_id > ?3 AND a.account_id <= ?4",
+            self.table,
+            VALUES.join(", ")
+        ))
+        .bind(now)
+        .bind(replace_school)
+        .bind(after)
+        .bind(&last)
+        .execute(&mut *conn)
+        .await?;
+        Ok(Some(last))
+    }
+
+    /// Adds the staged rows with `after < rowid <= after + CHUNK` that are not
+    /// live accounts (the new ones). Returns the next `after`, `None` past the
+    /// last staged row.
+    pub async fn copy_new(
+        &self,
+        conn: &mut SqliteConnection,
+        after: i64,
+        now: &str,
+    ) -> sqlx::Result<Option<i64>> {
+        let staged = count(conn, "SELECT COALESCE(MAX(rowid), 0) FROM imp", None).await? as i64;
+        if after >= staged {
+            return Ok(None);
+        }
+        let values: Vec<String> = VALUES
+            .iter()
+            .map(|c| match *c {
+                "active" => "CAST(t.active AS INTEGER)".to_string(),
+                c => format!("t.{c}"),
+            })
+            .collect();
+        sqlx::query(&format!(
+            "INSERT INTO \"{}\" (account_id, {}, created_at, updated_at)
+             SELECT t.account_id, {}, ?1, ?1 FROM imp t
+             WHERE t.rowid > ?2 AND t.rowid <= ?2 + ?3
+               AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = t.account_id)",
+            self.table,
+            VALUES.join(", "),
+            values.join(", ")
+        ))
+        .bind(now)
+        .bind(after)
+        .bind(CHUNK)
+        .execute(&mut *conn)
+        .await?;
+        Ok(Some(after + CHUNK))
+    }
+
+    /// Whether the next table holds every live account and the new ones: a
+    /// check of the build before it replaces anything (reads only).
+    pub async fn complete(&self, conn: &mut SqliteConnection, created: u64) -> sqlx::Result<bool> {
+        let live = count(conn, "SELECT COUNT(*) FROM accounts", None).await?;
+        let next = self.rows(conn).await?;
+        let lost = count(
+            conn,
+            &format!(
+                "SELECT COUNT(*) FROM accounts a WHERE NOT EXISTS (SELECT 1 FROM \"{}\" n WHERE n.account_id = a.account_id)",
+                self.table
+            ),
+            None,
+        )
+        .await?;
+        Ok(next == live + created && lost == 0)
+    }
+
+    /// Rows in the next table.
+    async fn rows(&self, conn: &mut SqliteConnection) -> sqlx::Result<u64> {
+        count(
+            conn,
+            &format!("SELECT COUNT(*) FROM \"{}\"", self.table),
+            None,
+        )
+        .await
+    }
+
+    /// The swap, inside the caller's write transaction, on a connection whose
+    /// foreign keys are off (dropping the live table must not delete through
+    /// the mappings' reference; the next table holds every account, checked by
+    /// [`Build::complete`], and `created` more). False, with nothing changed,
+    /// when accounts moved since `generation` was read.
+    pub async fn swap(
+        &self,
+        conn: &mut SqliteConnection,
+        generation_read: i64,
+        created: u64,
+    ) -> sqlx::Result<bool> {
+        if generation(conn).await? != generation_read {
+            return Ok(false);
+        }
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut *conn)
+            .await?;
+        let live = count(conn, "SELECT COUNT(*) FROM accounts", None).await?;
+        if fk != 0 || self.rows(conn).await? != live + created {
+            return Err(sqlx::Error::Protocol(
+                "the accounts swap found foreign keys on or an incomplete table: nothing was changed"
+                    .into(),
+            ));
+        }
+        let triggers: Vec<String> = sqlx::query_scalar(
+            "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'accounts' AND sql IS NOT NULL",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        // The old table's pages go to the free list as they are (the bundled
+        // SQLite's `secure_delete` is off): freeing them costs a walk of the
+        // table, not a second write of it. README, "Large accounts imports",
+        // says what that leaves in the file.
+        sqlx::query("DROP TABLE accounts")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(&format!(
+            "ALTER TABLE \"{}\" RENAME TO accounts",
+            self.table
+        ))
+        .execute(&mut *conn)
+        .await?;
+        for t in triggers {
+            sqlx::query(&t).execute(&mut *conn).await?;
+        }
+        sqlx::query("UPDATE generations SET n = n + 1 WHERE name = 'accounts'")
+            .execute(&mut *conn)
+            .await?;
+        Ok(true)
+    }
 }
 
 /// Whether a live account `a` differs from its staged row `t` (what the
@@ -134,148 +376,20 @@ pub async fn mark_changes(conn: &mut SqliteConnection) -> sqlx::Result<u64> {
     Ok(marked.rows_affected())
 }
 
-/// Copies the next chunk of live accounts after `after` (in account ID
-/// order) into the next table, each merged with its staged row as the
-/// direct upsert would: a changed account takes the file's values and
-/// `now`, an unchanged one stays as it is, and with `replace_school` that
-/// school's active accounts missing from the file are deactivated. Returns
-/// the last account ID copied, `None` when there were none left.
-pub async fn copy_live(
-    conn: &mut SqliteConnection,
-    after: &str,
-    replace_school: Option<&str>,
-    now: &str,
-) -> sqlx::Result<Option<String>> {
-    let last: Option<String> = sqlx::query_scalar(
-        "SELECT MAX(account_id) FROM (SELECT account_id FROM accounts WHERE account_id > ? ORDER BY account_id LIMIT ?)",
-    )
-    .bind(after)
-    .bind(CHUNK)
-    .fetch_one(&mut *conn)
-    .await?;
-    let Some(last) = last else {
-        return Ok(None);
-    };
-    let takes = format!("(t.account_id IS NOT NULL AND ({}))", differs());
-    let missing = "(t.account_id IS NULL AND a.school_code = ?2 AND a.active = 1)";
-    let cols = VALUES
-        .iter()
-        .map(|c| match *c {
-            "active" => format!(
-                "CASE WHEN {takes} THEN CAST(t.active AS INTEGER) WHEN {missing} THEN 0 ELSE a.active END"
-            ),
-            c => format!("CASE WHEN {takes} THEN t.{c} ELSE a.{c} END"),
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    sqlx::query(&format!(
-        "INSERT INTO {NEXT} (account_id, {}, created_at, updated_at)
-         SELECT a.account_id, {cols}, a.created_at, CASE WHEN {takes} OR {missing} THEN ?1 ELSE a.updated_at END
-         FROM accounts a LEFT JOIN imp t ON t.account_id = a.account_id
-         WHERE a.account_id > ?3 AND a.account_id <= ?4",
-        VALUES.join(", ")
-    ))
-    .bind(now)
-    .bind(replace_school)
-    .bind(after)
-    .bind(&last)
-    .execute(&mut *conn)
-    .await?;
-    Ok(Some(last))
-}
-
-/// Adds the staged rows with `after < rowid <= after + CHUNK` that are not
-/// live accounts (the new ones). Returns the next `after`, `None` past the
-/// last staged row.
-pub async fn copy_new(
-    conn: &mut SqliteConnection,
-    after: i64,
-    now: &str,
-) -> sqlx::Result<Option<i64>> {
-    let staged = count(conn, "SELECT COALESCE(MAX(rowid), 0) FROM imp", None).await? as i64;
-    if after >= staged {
-        return Ok(None);
-    }
-    let values: Vec<String> = VALUES
-        .iter()
-        .map(|c| match *c {
-            "active" => "CAST(t.active AS INTEGER)".to_string(),
-            c => format!("t.{c}"),
-        })
-        .collect();
-    sqlx::query(&format!(
-        "INSERT INTO {NEXT} (account_id, {}, created_at, updated_at)
-         SELECT t.account_id, {}, ?1, ?1 FROM imp t
-         WHERE t.rowid > ?2 AND t.rowid <= ?2 + ?3
-           AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = t.account_id)",
-        VALUES.join(", "),
-        values.join(", ")
-    ))
-    .bind(now)
-    .bind(after)
-    .bind(CHUNK)
-    .execute(&mut *conn)
-    .await?;
-    Ok(Some(after + CHUNK))
-}
-
-/// Whether the next table holds every live account and the new ones: a
-/// check of the build before it replaces anything (reads only).
-pub async fn complete(conn: &mut SqliteConnection, created: u64) -> sqlx::Result<bool> {
-    let live = count(conn, "SELECT COUNT(*) FROM accounts", None).await?;
-    let next = count(conn, &format!("SELECT COUNT(*) FROM {NEXT}"), None).await?;
-    let lost = count(
-        conn,
-        &format!("SELECT COUNT(*) FROM accounts a WHERE NOT EXISTS (SELECT 1 FROM {NEXT} n WHERE n.account_id = a.account_id)"),
-        None,
-    )
-    .await?;
-    Ok(next == live + created && lost == 0)
-}
-
-/// The swap, inside the caller's write transaction, on a connection whose
-/// foreign keys are off (dropping the live table must not delete through
-/// the mappings' reference; the next table holds every account, checked by
-/// [`complete`]). False, with nothing changed, when accounts moved since
-/// `generation` was read.
-pub async fn swap(conn: &mut SqliteConnection, expected: i64) -> sqlx::Result<bool> {
-    if generation(conn).await? != expected {
-        return Ok(false);
-    }
-    let triggers: Vec<String> = sqlx::query_scalar(
-        "SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'accounts' AND sql IS NOT NULL",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    // The old table's pages go to the free list as they are (zeroing them
-    // would write the whole table again; the same people's rows are in the
-    // new table).
-    sqlx::query("PRAGMA secure_delete = FAST")
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("DROP TABLE accounts")
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(&format!("ALTER TABLE {NEXT} RENAME TO accounts"))
-        .execute(&mut *conn)
-        .await?;
-    for t in triggers {
-        sqlx::query(&t).execute(&mut *conn).await?;
-    }
-    sqlx::query("UPDATE generations SET n = n + 1 WHERE name = 'accounts'")
-        .execute(&mut *conn)
-        .await?;
-    Ok(true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn index_names_alternate_between_two_forms() {
-        assert_eq!(next_index_name("accounts_identity"), "accounts_identity__b");
-        assert_eq!(next_index_name("accounts_identity__b"), "accounts_identity");
+    fn index_names_carry_the_build_token_on_their_base_name() {
+        assert_eq!(
+            index_name("accounts_identity", "0a1b2c3d"),
+            "accounts_identity__0a1b2c3d"
+        );
+        assert_eq!(
+            index_name("accounts_identity__0a1b2c3d", "ffff0000"),
+            "accounts_identity__ffff0000"
+        );
     }
 
     #[test]
