@@ -289,7 +289,7 @@ async fn swap_in(
         Ok(true) => Ok(true),
         Ok(false) => {
             tracing::info!(
-                "accounts changed during a large import: applied in one transaction instead"
+                "a large import was not swapped in (accounts changed meanwhile, or a schema it does not copy): applied in one transaction instead"
             );
             discard(&build, conn, opts).await?;
             Ok(false)
@@ -340,10 +340,14 @@ async fn build_and_swap(
             Some(None) => break,
         }
     }
-    if !build.complete(conn, counts.created).await? {
-        return Err(sqlx::Error::Protocol(
-            "the next accounts table is incomplete: nothing was changed".into(),
-        ));
+    match build.complete(conn, counts.created, generation).await? {
+        None => return Ok(false),
+        Some(false) => {
+            return Err(sqlx::Error::Protocol(
+                "the next accounts table is incomplete: nothing was changed".into(),
+            ))
+        }
+        Some(true) => {}
     }
     // Dropping the live table must not delete through the mappings'
     // reference (the next table holds every account, checked above and
@@ -353,7 +357,7 @@ async fn build_and_swap(
         .await?;
     let turn = write_turn(opts).await?;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let swapped = build.swap(&mut tx, generation, counts.created).await?;
+    let swapped = build.swap(&mut tx, generation).await?;
     if swapped {
         fill_counts(report, counts);
         finish(&mut tx, idps, ImportKind::Accounts, opts, report, errors).await?;
@@ -362,13 +366,17 @@ async fn build_and_swap(
         tx.rollback().await?;
     }
     drop(turn);
-    // Committed: a failure here is not the import's (`import` closes the
-    // connection rather than pool it with foreign keys off).
-    if let Err(e) = sqlx::query("PRAGMA foreign_keys = ON")
+    let on = sqlx::query("PRAGMA foreign_keys = ON")
         .execute(&mut *conn)
-        .await
-    {
-        tracing::warn!("foreign keys could not be turned back on after a swap: {e}");
+        .await;
+    match on {
+        // Not swapped: the direct way follows on this connection, which
+        // needs them.
+        Err(e) if !swapped => return Err(e),
+        // Committed: a failure here is not the import's (`import` closes
+        // the connection rather than pool it with foreign keys off).
+        Err(e) => tracing::warn!("foreign keys could not be turned back on after a swap: {e}"),
+        Ok(_) => {}
     }
     Ok(swapped)
 }

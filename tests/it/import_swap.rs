@@ -438,3 +438,38 @@ async fn a_build_stopped_midway_changes_nothing_and_start_up_drops_its_table() {
         .expect("check");
     assert_eq!(check, vec!["ok".to_string()]);
 }
+
+#[tokio::test]
+async fn an_accounts_schema_the_build_does_not_copy_is_applied_the_direct_way() {
+    let app = TestApp::spawn().await;
+    // A view naming accounts would break the rename after the drop.
+    sqlx::query("CREATE VIEW pupils AS SELECT account_id FROM accounts WHERE role = 'student'")
+        .execute(&app.svc.pool)
+        .await
+        .expect("view");
+    let r = run(&app, &file(3_000, "6A", |_| false), swapped(None)).await;
+    assert!(r.errors.is_empty(), "{}", r.summary());
+    assert_eq!(r.created, 3_000);
+    let names = index_names(&app).await;
+    assert!(
+        names.iter().all(|n| !n.contains("__")),
+        "not swapped: {names:?}"
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM pupils WHERE account_id LIKE 'P-%'"
+        )
+        .await,
+        3_000,
+        "the view reads the imported accounts"
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM sqlite_schema WHERE name LIKE 'accounts_next%'"
+        )
+        .await,
+        0
+    );
+}
