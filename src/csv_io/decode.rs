@@ -21,6 +21,7 @@
 
 use super::reason::Reason;
 use std::borrow::Cow;
+use std::io::{self, Read};
 
 /// A file refused as a whole, at `line` (from 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,118 +31,313 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn at(text_before: &str, make: impl FnOnce(u64) -> Reason) -> Refusal {
-        let (line, column) = position_after(text_before);
+    fn at(position: &Position, make: impl FnOnce(u64) -> Reason) -> Refusal {
         Refusal {
-            line,
-            reason: make(column),
+            line: position.line,
+            reason: make(position.column),
         }
     }
 }
 
-/// The text of a file: UTF-16 with BOM, UTF-8 (BOM dropped), or
-/// Windows-1252 when it has no UTF-8 at all; refused when it is binary,
-/// mixes encodings or holds a NUL. A UTF-8 file is borrowed, not copied.
-pub fn decode_text(bytes: &[u8]) -> Result<Cow<'_, str>, Refusal> {
-    let utf16 = if let Some(rest) = bytes.strip_prefix(b"\xFF\xFE") {
-        Some(utf16(rest, u16::from_le_bytes)?)
-    } else if let Some(rest) = bytes.strip_prefix(b"\xFE\xFF") {
-        Some(utf16(rest, u16::from_be_bytes)?)
-    } else {
-        None
-    };
-    let text = match utf16 {
-        Some(s) => Cow::Owned(s),
-        None if looks_binary(bytes) => {
-            return Err(Refusal {
-                line: 1,
-                reason: Reason::BinaryData,
-            })
-        }
-        None => utf8_or_1252(bytes)?,
-    };
-    if let Some(at) = text.find('\0') {
-        return Err(Refusal::at(&text[..at], |column| Reason::NulCharacter {
-            column,
-        }));
-    }
-    Ok(text)
+/// Why reading a file stopped: the file is refused, or the disk failed.
+#[derive(Debug)]
+pub enum Failed {
+    Refused(Refusal),
+    Io(io::Error),
 }
 
-/// UTF-8 (with or without BOM), else Windows-1252 when no part of it is
-/// UTF-8 beyond ASCII.
-fn utf8_or_1252(bytes: &[u8]) -> Result<Cow<'_, str>, Refusal> {
-    let (bom, body) = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
-        Some(rest) => (true, rest),
-        None => (false, bytes),
-    };
-    match std::str::from_utf8(body) {
-        Ok(s) => Ok(Cow::Borrowed(s)),
-        Err(e) if bom || has_utf8_sequence(body) => {
-            let valid = String::from_utf8_lossy(&body[..e.valid_up_to()]);
-            Err(Refusal::at(&valid, |column| Reason::InvalidUtf8 { column }))
-        }
-        Err(_) => Ok(encoding_rs::WINDOWS_1252
-            .decode_without_bom_handling(body)
-            .0),
+impl From<io::Error> for Failed {
+    fn from(e: io::Error) -> Failed {
+        Failed::Io(e)
     }
 }
 
-/// Whether `bytes` hold at least one valid multi-byte UTF-8 sequence.
-fn has_utf8_sequence(mut bytes: &[u8]) -> bool {
-    loop {
-        match std::str::from_utf8(bytes) {
-            Ok(s) => return !s.is_ascii(),
-            Err(e) => {
-                let (valid, rest) = bytes.split_at(e.valid_up_to());
-                if !valid.is_ascii() {
-                    return true;
+impl From<Refusal> for Failed {
+    fn from(r: Refusal) -> Failed {
+        Failed::Refused(r)
+    }
+}
+
+/// Where text stands: line and column (both from 1, the column in
+/// characters); CR, LF and CRLF each end one line. Fed text in pieces.
+#[derive(Debug, Clone)]
+pub struct Position {
+    line: u64,
+    column: u64,
+    after_cr: bool,
+}
+
+impl Default for Position {
+    fn default() -> Position {
+        Position {
+            line: 1,
+            column: 1,
+            after_cr: false,
+        }
+    }
+}
+
+impl Position {
+    pub fn feed(&mut self, text: &str) {
+        for c in text.chars() {
+            match c {
+                '\n' if self.after_cr => {}
+                '\n' | '\r' => {
+                    self.line += 1;
+                    self.column = 1;
                 }
-                match e.error_len() {
-                    Some(n) => bytes = &rest[n..],
-                    None => return false,
-                }
+                _ => self.column += 1,
             }
+            self.after_cr = c == '\r';
         }
     }
 }
 
-/// UTF-16 code units (after the BOM); a lone surrogate or an odd last
-/// byte is refused where it is.
-fn utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> Result<String, Refusal> {
-    let chunks = bytes.chunks_exact(2);
-    let odd = !chunks.remainder().is_empty();
-    let mut out = String::with_capacity(bytes.len() / 2);
-    for c in char::decode_utf16(chunks.map(|c| unit([c[0], c[1]]))) {
-        match c {
-            Ok(c) => out.push(c),
-            Err(_) => return Err(Refusal::at(&out, |column| Reason::InvalidUtf16 { column })),
-        }
-    }
-    if odd {
-        return Err(Refusal::at(&out, |column| Reason::InvalidUtf16 { column }));
-    }
-    Ok(out)
-}
-
-/// The line and the column (both from 1, the column in characters) just
-/// after `text`; CR, LF and CRLF each end one line.
+/// The line and the column just after `text` (see [`Position`]).
 pub fn position_after(text: &str) -> (u64, u64) {
-    let mut line = 1u64;
-    let mut column = 1u64;
-    let mut after_cr = false;
-    for c in text.chars() {
-        match c {
-            '\n' if after_cr => {}
-            '\n' | '\r' => {
-                line += 1;
-                column = 1;
-            }
-            _ => column += 1,
+    let mut p = Position::default();
+    p.feed(text);
+    (p.line, p.column)
+}
+
+/// How a file's bytes are text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Utf8,
+    Utf16Le,
+    Utf16Be,
+    Windows1252,
+}
+
+/// Bytes read at a time: memory does not grow with the file.
+const CHUNK: usize = 64 * 1024;
+
+/// Reads up to `CHUNK` bytes (fewer only at the end).
+fn fill(input: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<usize> {
+    buf.resize(CHUNK, 0);
+    let mut n = 0;
+    while n < CHUNK {
+        match input.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
-        after_cr = c == '\r';
     }
-    (line, column)
+    buf.truncate(n);
+    Ok(n)
+}
+
+/// The first pass, over the raw bytes: the encoding, or why the file is
+/// refused as a whole (empty, binary, UTF-8 in places only).
+pub fn sniff(input: &mut impl Read) -> Result<Encoding, Failed> {
+    let mut buf = Vec::new();
+    fill(input, &mut buf)?;
+    let all_space = |b: &[u8]| b.iter().all(u8::is_ascii_whitespace);
+    if buf.starts_with(b"\xFF\xFE") || buf.starts_with(b"\xFE\xFF") {
+        return Ok(if buf[0] == 0xFF {
+            Encoding::Utf16Le
+        } else {
+            Encoding::Utf16Be
+        });
+    }
+    let binary = looks_binary(&buf);
+    let bom = buf.starts_with(b"\xEF\xBB\xBF");
+    let mut check = Utf8Check::default();
+    let mut space = all_space(&buf);
+    let mut first = true;
+    loop {
+        let body = if first && bom { &buf[3..] } else { &buf[..] };
+        first = false;
+        let end = buf.len() < CHUNK;
+        check.push(body, end);
+        if end {
+            break;
+        }
+        fill(input, &mut buf)?;
+        space &= all_space(&buf);
+    }
+    if space {
+        return Err(Refusal {
+            line: 1,
+            reason: Reason::EmptyFile,
+        }
+        .into());
+    }
+    if binary {
+        return Err(Refusal {
+            line: 1,
+            reason: Reason::BinaryData,
+        }
+        .into());
+    }
+    match check.first_error {
+        None => Ok(Encoding::Utf8),
+        // UTF-8 in places: refused where it stops being UTF-8.
+        Some(at) if bom || check.multibyte => {
+            Err(Refusal::at(&at, |column| Reason::InvalidUtf8 { column }).into())
+        }
+        // No UTF-8 at all beyond ASCII: what older spreadsheets save.
+        Some(_) => Ok(Encoding::Windows1252),
+    }
+}
+
+/// UTF-8 checked in pieces: where the first invalid byte is, and whether a
+/// valid multi-byte sequence appears anywhere.
+#[derive(Default)]
+struct Utf8Check {
+    carry: Vec<u8>,
+    position: Position,
+    first_error: Option<Position>,
+    multibyte: bool,
+}
+
+impl Utf8Check {
+    fn push(&mut self, bytes: &[u8], end: bool) {
+        let mut joined = std::mem::take(&mut self.carry);
+        joined.extend_from_slice(bytes);
+        let mut rest: &[u8] = &joined;
+        loop {
+            let (valid, next) = match std::str::from_utf8(rest) {
+                Ok(s) => (s, None),
+                Err(e) => (
+                    std::str::from_utf8(&rest[..e.valid_up_to()]).unwrap_or_default(),
+                    Some((e.valid_up_to(), e.error_len())),
+                ),
+            };
+            self.multibyte |= !valid.is_ascii();
+            if self.first_error.is_none() {
+                self.position.feed(valid);
+            }
+            match next {
+                None => return,
+                Some((at, Some(bad))) => {
+                    self.error();
+                    rest = &rest[at + bad..];
+                }
+                // A sequence cut by the end of this piece.
+                Some((at, None)) if !end => {
+                    self.carry = rest[at..].to_vec();
+                    return;
+                }
+                Some(_) => {
+                    self.error();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn error(&mut self) {
+        if self.first_error.is_none() {
+            self.first_error = Some(self.position.clone());
+        }
+    }
+}
+
+/// Decodes the file with `encoding` (a BOM skipped), handing the text to
+/// `each` in pieces with the position before each piece; a character
+/// that does not decode (UTF-16: a lone surrogate, an odd last byte) is
+/// refused where it is.
+pub fn decode_stream(
+    input: &mut impl Read,
+    encoding: Encoding,
+    mut each: impl FnMut(&Position, &str) -> Result<(), Failed>,
+) -> Result<(), Failed> {
+    let mut position = Position::default();
+    let mut hand = |text: &str, position: &mut Position| -> Result<(), Failed> {
+        each(position, text)?;
+        position.feed(text);
+        Ok(())
+    };
+    let mut buf = Vec::new();
+    fill(input, &mut buf)?;
+    let (decoding, skip) = match encoding {
+        Encoding::Utf8 => (
+            encoding_rs::UTF_8,
+            if buf.starts_with(b"\xEF\xBB\xBF") {
+                3
+            } else {
+                0
+            },
+        ),
+        Encoding::Utf16Le => (encoding_rs::UTF_16LE, 2),
+        Encoding::Utf16Be => (encoding_rs::UTF_16BE, 2),
+        Encoding::Windows1252 => (encoding_rs::WINDOWS_1252, 0),
+    };
+    let mut decoder = decoding.new_decoder_without_bom_handling();
+    let mut from = skip.min(buf.len());
+    let mut out = String::new();
+    loop {
+        let last = buf.len() < CHUNK;
+        let piece = &buf[from..];
+        let room = decoder
+            .max_utf8_buffer_length_without_replacement(piece.len())
+            .unwrap_or(piece.len() * 3 + 16);
+        out.clear();
+        out.reserve(room);
+        let (result, _) = decoder.decode_to_string_without_replacement(piece, &mut out, last);
+        match result {
+            encoding_rs::DecoderResult::InputEmpty => hand(&out, &mut position)?,
+            encoding_rs::DecoderResult::OutputFull => {
+                return Err(io::Error::other("decoder buffer too small").into())
+            }
+            encoding_rs::DecoderResult::Malformed(_, _) => {
+                hand(&out, &mut position)?;
+                let reason = if encoding == Encoding::Utf8 {
+                    |column| Reason::InvalidUtf8 { column }
+                } else {
+                    |column| Reason::InvalidUtf16 { column }
+                };
+                return Err(Refusal::at(&position, reason).into());
+            }
+        }
+        if last {
+            return Ok(());
+        }
+        fill(input, &mut buf)?;
+        from = 0;
+    }
+}
+
+/// The text of a file in memory (the fuzz targets' and the tests' way in):
+/// UTF-16 with BOM, UTF-8 (BOM dropped), or Windows-1252 when it has no
+/// UTF-8 at all; refused when it is binary, mixes encodings or holds a
+/// NUL. The import reads files in pieces instead (`prepared`).
+pub fn decode_text(bytes: &[u8]) -> Result<Cow<'_, str>, Refusal> {
+    let run = || -> Result<String, Failed> {
+        let encoding = sniff(&mut &bytes[..])?;
+        let mut text = String::new();
+        decode_stream(&mut &bytes[..], encoding, |position, piece| {
+            refuse_nul(position, piece)?;
+            text.push_str(piece);
+            Ok(())
+        })?;
+        Ok(text)
+    };
+    match run() {
+        Ok(text) => Ok(Cow::Owned(text)),
+        Err(Failed::Refused(r)) => Err(r),
+        // Reading memory does not fail.
+        Err(Failed::Io(e)) => Err(Refusal {
+            line: 1,
+            reason: Reason::UnreadableRow {
+                detail: super::Shown::new(&e.to_string()),
+            },
+        }),
+    }
+}
+
+/// A NUL in `piece` (which starts at `position`) refused with its place.
+pub fn refuse_nul(position: &Position, piece: &str) -> Result<(), Refusal> {
+    match piece.find('\0') {
+        None => Ok(()),
+        Some(at) => {
+            let mut p = position.clone();
+            p.feed(&piece[..at]);
+            Err(Refusal::at(&p, |column| Reason::NulCharacter { column }))
+        }
+    }
 }
 
 /// Whether a file looks like binary data rather than text: many control
@@ -153,73 +349,6 @@ pub fn looks_binary(bytes: &[u8]) -> bool {
         .filter(|b| **b < 0x20 && !matches!(**b, b'\n' | b'\r' | b'\t'))
         .count();
     controls * 20 > head.len().max(1)
-}
-
-/// Where a CSV reader with `delimiter` stands while reading.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum State {
-    StartField,
-    Unquoted,
-    Quoted,
-    /// A quote inside a quoted field: its end, or the first of `""`.
-    QuoteInQuoted,
-}
-
-/// The text with line ends the CSV reader counts right (see the module
-/// comment), or the line of a quoted field that never closes.
-pub fn normalise_line_ends(text: Cow<'_, str>, delimiter: u8) -> Result<Cow<'_, str>, u64> {
-    let text = if !text.contains('\n') && text.contains('\r') {
-        Cow::Owned(text.replace('\r', "\n"))
-    } else {
-        text
-    };
-    let delimiter = char::from(delimiter);
-    let mut state = State::StartField;
-    let (mut line, mut opened) = (1u64, 1u64);
-    // Byte offsets of the CRs that end records (outside quoted fields).
-    let mut crs = Vec::new();
-    let mut chars = text.char_indices().peekable();
-    while let Some((at, c)) = chars.next() {
-        let next_is_lf = chars.peek().is_some_and(|(_, n)| *n == '\n');
-        // Lines as the CSV reader will count them: LFs, and the lone CRs
-        // that end records (which become LFs).
-        let ends_record = c == '\r' && state != State::Quoted;
-        if ends_record {
-            crs.push(at);
-        }
-        if c == '\n' || (ends_record && !next_is_lf) {
-            line += 1;
-        }
-        state = match (state, c) {
-            (State::StartField, '"') => {
-                opened = line;
-                State::Quoted
-            }
-            (State::Quoted, '"') => State::QuoteInQuoted,
-            (State::Quoted, _) => State::Quoted,
-            (State::QuoteInQuoted, '"') => State::Quoted,
-            (_, c) if c == delimiter || c == '\n' || c == '\r' => State::StartField,
-            _ => State::Unquoted,
-        };
-    }
-    if state == State::Quoted {
-        return Err(opened);
-    }
-    if crs.is_empty() {
-        return Ok(text);
-    }
-    // A lone CR becomes LF; the CR of a CRLF goes.
-    let mut out = String::with_capacity(text.len());
-    let mut from = 0;
-    for at in crs {
-        out.push_str(&text[from..at]);
-        if !text[at + 1..].starts_with('\n') {
-            out.push('\n');
-        }
-        from = at + 1;
-    }
-    out.push_str(&text[from..]);
-    Ok(Cow::Owned(out))
 }
 
 #[cfg(test)]
@@ -282,39 +411,6 @@ mod tests {
         assert_eq!(
             refused(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00"),
             (1, Reason::BinaryData)
-        );
-    }
-
-    fn normalised(text: &str) -> Result<String, u64> {
-        normalise_line_ends(Cow::Borrowed(text), b',').map(Cow::into_owned)
-    }
-
-    #[test]
-    fn line_ends_are_counted_alike_for_cr_lf_and_crlf() {
-        assert_eq!(
-            normalised("a\rb\r\"c\rd\"\r").as_deref(),
-            Ok("a\nb\n\"c\nd\"\n")
-        );
-        assert_eq!(
-            normalised("a\r\nb,\"x\r\ny\"\r\n").as_deref(),
-            Ok("a\nb,\"x\r\ny\"\n")
-        );
-        assert_eq!(
-            normalised("a\nb\rc\n\"x\ry\"\n").as_deref(),
-            Ok("a\nb\nc\n\"x\ry\"\n")
-        );
-        assert_eq!(position_after("a\r\nb\rc\nd"), (4, 2));
-    }
-
-    #[test]
-    fn quotes_are_read_as_the_csv_reader_reads_them() {
-        assert!(normalised("a,b\n1,O\"Brien\n2,x\n").is_ok());
-        assert!(normalised("a,b\n1,\"say \"\"hi\"\"\"\n").is_ok());
-        assert_eq!(normalised("a,b\n1,\"x\"\n2,\"cut\nhere"), Err(3));
-        assert_eq!(normalised("a,b\r1,\"x\"\r2,\"cut\rhere"), Err(3));
-        assert_eq!(
-            normalised("a,b\n1,\"multi\nline\"\n"),
-            Ok("a,b\n1,\"multi\nline\"\n".into())
         );
     }
 }

@@ -10,9 +10,10 @@
 
 mod preview;
 
-use super::decode::{decode_text, normalise_line_ends};
+use super::decode::Failed;
+use super::prepared::prepare;
 use super::rows::{optional, required, Cells, RowContext};
-use super::{detect_delimiter, ImportReport, Reason, RowError, Shown};
+use super::{ImportReport, Reason, RowError, Shown};
 use crate::resolve::{ImportKind, KnownIdps};
 use crate::store::imports::swap;
 use crate::store::imports::{self, Staged, BATCH};
@@ -21,6 +22,8 @@ use preview::{identity_of, would_resolve};
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, Sqlite, SqliteConnection, SqlitePool};
 use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -86,13 +89,8 @@ pub fn truncated(text: &str, max: usize) -> String {
 }
 
 /// A rough row count (lines less the header), for progress displays.
-pub fn estimate_rows(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        .saturating_sub(1) as u64
-        + u64::from(!bytes.ends_with(b"\n") && !bytes.is_empty())
+pub fn estimate_rows(mut bytes: &[u8]) -> u64 {
+    super::prepared::estimate_rows(&mut bytes).unwrap_or(0)
 }
 
 struct Errors {
@@ -121,14 +119,37 @@ impl Errors {
     }
 }
 
-/// Imports a file. `Err` is a database error; bad rows come back in the
-/// report (with nothing written).
+/// Where an import reads its file from.
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    /// In memory (the CLI, the tests).
+    Bytes(&'a [u8]),
+    /// On disk (the import page's uploads): read in pieces, with the text
+    /// the CSV reader takes written beside it (`<file>.prepared`, deleted
+    /// after the run), so memory does not grow with the file.
+    File(&'a Path),
+}
+
+/// Imports a file given in memory. `Err` is a database error; bad rows
+/// come back in the report (with nothing written).
 pub async fn import(
     pool: &SqlitePool,
     idps: &KnownIdps,
     kind: ImportKind,
     file: &str,
     bytes: &[u8],
+    opts: &Options,
+) -> Result<ImportReport, sqlx::Error> {
+    import_from(pool, idps, kind, file, Source::Bytes(bytes), opts).await
+}
+
+/// Imports a file, from memory or from disk (see [`Source`]).
+pub async fn import_from(
+    pool: &SqlitePool,
+    idps: &KnownIdps,
+    kind: ImportKind,
+    file: &str,
+    source: Source<'_>,
     opts: &Options,
 ) -> Result<ImportReport, sqlx::Error> {
     let mut report = ImportReport {
@@ -143,7 +164,7 @@ pub async fn import(
     };
     let mut held = Held(Some(pool.acquire().await?));
     let conn = held.0.as_mut().expect("held");
-    let outcome = import_on(conn, idps, kind, bytes, opts, &mut report, &mut errors).await;
+    let outcome = import_on(conn, idps, kind, source, opts, &mut report, &mut errors).await;
     // The temporary table lives with the connection, and the swap turns
     // foreign keys off for its transaction: the connection goes back to
     // the pool only once both are undone.
@@ -188,13 +209,13 @@ async fn import_on(
     conn: &mut SqliteConnection,
     idps: &KnownIdps,
     kind: ImportKind,
-    bytes: &[u8],
+    source: Source<'_>,
     opts: &Options,
     report: &mut ImportReport,
     errors: &mut Errors,
 ) -> Result<(), sqlx::Error> {
     let mut read = conn.begin().await?;
-    let loaded = load(&mut read, idps, kind, bytes, opts, report, errors).await?;
+    let loaded = load(&mut read, idps, kind, source, opts, report, errors).await?;
     let large = kind == ImportKind::Accounts && report.rows >= opts.swap_from_rows;
     let mut plan = None;
     if loaded && errors.is_empty() && opts.dry_run {
@@ -462,23 +483,46 @@ async fn load(
     conn: &mut SqliteConnection,
     idps: &KnownIdps,
     kind: ImportKind,
-    bytes: &[u8],
+    source: Source<'_>,
     opts: &Options,
     report: &mut ImportReport,
     errors: &mut Errors,
 ) -> Result<bool, sqlx::Error> {
-    let Some(text) = readable_text(bytes, errors) else {
+    let Some(ready) = readable(source, errors).await? else {
         return Ok(false);
     };
     if !replace_allowed(conn, kind, opts, errors).await? {
         return Ok(false);
     }
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(detect_delimiter(&text))
+    let mut builder = csv::ReaderBuilder::new();
+    builder
+        .delimiter(ready.delimiter)
         .has_headers(true)
-        .flexible(false)
-        .from_reader(text.as_bytes());
-    let Some(headers) = read_header(&mut reader, kind, errors) else {
+        .flexible(false);
+    match &ready.text {
+        Text::Memory(text) => {
+            let mut reader = builder.from_reader(text.as_slice());
+            read_rows(conn, idps, kind, &mut reader, opts, report, errors).await
+        }
+        Text::File(file) => {
+            let f = std::fs::File::open(&file.0).map_err(sqlx::Error::Io)?;
+            let mut reader = builder.from_reader(std::io::BufReader::new(f));
+            read_rows(conn, idps, kind, &mut reader, opts, report, errors).await
+        }
+    }
+}
+
+/// The records, checked and staged, then the checks over them all.
+async fn read_rows<R: std::io::Read + Send>(
+    conn: &mut SqliteConnection,
+    idps: &KnownIdps,
+    kind: ImportKind,
+    reader: &mut csv::Reader<R>,
+    opts: &Options,
+    report: &mut ImportReport,
+    errors: &mut Errors,
+) -> Result<bool, sqlx::Error> {
+    let Some(headers) = read_header(reader, kind, errors) else {
         return Ok(false);
     };
     let known = |h: &str| required(kind).contains(&h) || optional(kind).contains(&h);
@@ -501,7 +545,7 @@ async fn load(
         registered: &registered,
         idps,
     };
-    stage_rows(conn, &mut reader, &ctx, &index, opts, report, errors).await?;
+    stage_rows(conn, reader, &ctx, &index, opts, report, errors).await?;
     if report.rows == 0 && errors.is_empty() {
         errors.push(1, None, Reason::NoRows);
         return Ok(false);
@@ -522,33 +566,64 @@ async fn load(
     Ok(true)
 }
 
-/// The file as text the CSV reader counts lines of right, or `None` with
-/// the reason: empty, binary, not in one encoding, a NUL, or cut short
-/// inside a quoted field (`decode`).
-fn readable_text<'b>(bytes: &'b [u8], errors: &mut Errors) -> Option<std::borrow::Cow<'b, str>> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        errors.push(1, None, Reason::EmptyFile);
-        return None;
+/// The text the CSV reader takes and its delimiter.
+struct Ready {
+    delimiter: u8,
+    text: Text,
+}
+
+enum Text {
+    Memory(Vec<u8>),
+    File(Prepared),
+}
+
+/// The text written beside an upload, deleted when the run is over.
+struct Prepared(PathBuf);
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
-    let text = match decode_text(bytes) {
-        Ok(text) => text,
-        Err(refusal) => {
-            errors.push(refusal.line, None, refusal.reason);
-            return None;
+}
+
+/// The file made ready for the CSV reader (`prepared`), or `None` with the
+/// reason it is refused as a whole: empty, binary, not in one encoding, a
+/// NUL, or cut short.
+async fn readable(source: Source<'_>, errors: &mut Errors) -> Result<Option<Ready>, sqlx::Error> {
+    let prepared = match source {
+        Source::Bytes(bytes) => {
+            let mut out = Vec::new();
+            prepare(&mut std::io::Cursor::new(bytes), &mut out).map(|delimiter| Ready {
+                delimiter,
+                text: Text::Memory(out),
+            })
+        }
+        Source::File(path) => {
+            let mut name = path.as_os_str().to_owned();
+            name.push(".prepared");
+            let (from, into) = (path.to_path_buf(), Prepared(PathBuf::from(name)));
+            // Reading and writing files: off the async threads.
+            tokio::task::spawn_blocking(move || {
+                let mut input = std::fs::File::open(&from)?;
+                let mut out = std::io::BufWriter::new(std::fs::File::create(&into.0)?);
+                let delimiter = prepare(&mut input, &mut out)?;
+                out.flush()?;
+                Ok(Ready {
+                    delimiter,
+                    text: Text::File(into),
+                })
+            })
+            .await
+            .map_err(|e| sqlx::Error::Protocol(format!("reading the file: {e}")))?
         }
     };
-    // A UTF-16 file of white space only is empty too.
-    if text.trim().trim_start_matches('\u{feff}').is_empty() {
-        errors.push(1, None, Reason::EmptyFile);
-        return None;
-    }
-    let delimiter = detect_delimiter(&text);
-    match normalise_line_ends(text, delimiter) {
-        Ok(text) => Some(text),
-        Err(opened) => {
-            errors.push(opened, None, Reason::UnclosedQuote { opened });
-            None
+    match prepared {
+        Ok(ready) => Ok(Some(ready)),
+        Err(Failed::Refused(r)) => {
+            errors.push(r.line, None, r.reason);
+            Ok(None)
         }
+        Err(Failed::Io(e)) => Err(sqlx::Error::Io(e)),
     }
 }
 
@@ -582,8 +657,8 @@ async fn replace_allowed(
 
 /// The header's column names (trimmed, lower case, BOM dropped), or `None`
 /// when a required column is missing or one appears twice.
-fn read_header(
-    reader: &mut csv::Reader<&[u8]>,
+fn read_header<R: std::io::Read>(
+    reader: &mut csv::Reader<R>,
     kind: ImportKind,
     errors: &mut Errors,
 ) -> Option<Vec<String>> {
@@ -615,9 +690,9 @@ fn read_header(
 /// Checks every record and stages the valid ones in batches. Valid rows
 /// are staged even after a bad one, so the database checks can report
 /// every bad row.
-async fn stage_rows(
+async fn stage_rows<R: std::io::Read + Send>(
     conn: &mut SqliteConnection,
-    reader: &mut csv::Reader<&[u8]>,
+    reader: &mut csv::Reader<R>,
     ctx: &RowContext<'_>,
     index: &HashMap<&str, usize>,
     opts: &Options,

@@ -6,6 +6,7 @@
 pub mod decode;
 pub mod export;
 pub mod import;
+pub mod prepared;
 pub mod reason;
 mod rows;
 

@@ -123,6 +123,9 @@ async fn a_swapped_import_leaves_what_the_one_transaction_upsert_leaves() {
         );
     }
     let first = file(12_000, "6A", |i| i == 12);
+    // Timestamps are to the second: the fixtures' accounts (made when each
+    // app started) are older than `since` in both.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let since = jointure::store::now_text();
     let (ra, rb) = (
         run(&a, &first, swapped(None)).await,

@@ -151,15 +151,22 @@ async fn run(
         return Ok(()); // expired meanwhile
     }
     let kind = ImportKind::parse(&job.kind).ok_or(AppError::NotFound)?;
-    let bytes = tokio::fs::read(upload_path(st, id))
+    let path = upload_path(st, id);
+    let total = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || {
+            csv_io::prepared::estimate_rows(&mut std::fs::File::open(path)?)
+        })
         .await
-        .map_err(|e| AppError::Internal(format!("upload: {e}")))?;
+        .map_err(|e| AppError::Internal(format!("upload: {e}")))?
+        .map_err(|e| AppError::Internal(format!("upload: {e}")))?
+    };
     let progress = Arc::new(AtomicU64::new(0));
     st.imports.progress_map().insert(
         id.to_string(),
         Progress {
             done: progress.clone(),
-            total: csv_io::import::estimate_rows(&bytes),
+            total,
         },
     );
     let opts = Options {
@@ -170,16 +177,15 @@ async fn run(
         writer: Some(st.svc.writer.clone()),
         ..Options::new(&job.actor)
     };
-    let report = csv_io::import(
+    let report = csv_io::import::import_from(
         &st.svc.pool,
         &st.svc.known_idps(),
         kind,
         &job.file_name,
-        &bytes,
+        csv_io::import::Source::File(&path),
         &opts,
     )
     .await?;
-    drop(bytes);
     let clean = report.errors.is_empty() && report.more_errors == 0;
     let status = match (dry_run, clean) {
         (true, true) => Status::Previewed,
