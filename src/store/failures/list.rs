@@ -81,7 +81,15 @@ fn push_filter<'q>(
             q.push(format_args!(" AND {col} = ")).push_bind(v);
         }
     }
-    if let Some(t) = f.text.as_ref().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+    let text = f.text.as_ref().map(|t| t.trim()).filter(|t| !t.is_empty());
+    if let Some(code) = text.and_then(support_code_prefix) {
+        // A support code, whole or its beginning (read over the phone): a
+        // range of its unique index, not a scan of every failure.
+        q.push(" AND support_code >= ")
+            .push_bind(code.clone())
+            .push(" AND support_code < ")
+            .push_bind(format!("{code}\u{10FFFF}"));
+    } else if let Some(t) = text {
         let p = crate::store::like_pattern(t);
         q.push(" AND (");
         let mut any = q.separated(" OR ");
@@ -112,6 +120,14 @@ fn push_filter<'q>(
     if f.form_sent {
         q.push(" AND report_json IS NOT NULL");
     }
+}
+
+/// `JNT-…` (any case, up to the code's length): the support code prefix
+/// searched, upper case. Anything else is searched as text.
+fn support_code_prefix(text: &str) -> Option<String> {
+    let upper = text.to_ascii_uppercase();
+    let rest = upper.strip_prefix("JNT-")?;
+    (rest.len() <= 6 && rest.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(upper)
 }
 
 /// The page's query, `prefix` before it (`EXPLAIN QUERY PLAN` in a test).
@@ -307,6 +323,54 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_support_code_is_searched_by_its_index_and_anything_else_as_text() {
+        assert_eq!(support_code_prefix("jnt-7k3f").as_deref(), Some("JNT-7K3F"));
+        assert_eq!(
+            support_code_prefix("JNT-7K3F9Q").as_deref(),
+            Some("JNT-7K3F9Q")
+        );
+        assert_eq!(support_code_prefix("JNT-7K3F9Q1"), None);
+        assert_eq!(support_code_prefix("Dupont"), None);
+    }
+
+    #[tokio::test]
+    async fn a_kind_an_idp_or_a_support_code_alone_reads_an_index_without_a_sort() {
+        let pool = memory().await;
+        let page = PageRequest {
+            sort: Sort::NeedsYou,
+            cursor: None,
+            limit: 50,
+        };
+        for f in [
+            Filter {
+                kind: Some("identity_mismatch".into()),
+                ..Default::default()
+            },
+            Filter {
+                idp: Some("https://idp.example".into()),
+                ..Default::default()
+            },
+        ] {
+            let p = plan(&pool, &Scope::All, &f, &page).await;
+            assert!(!p.contains("TEMP B-TREE"), "{f:?}: {p}");
+        }
+        let code = Filter {
+            text: Some("JNT-7K3".into()),
+            ..Default::default()
+        };
+        let (mut q, _) = {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM failures WHERE 1=1",
+            );
+            push_filter(&mut q, &Scope::All, &code);
+            (q, ())
+        };
+        let rows = q.build().fetch_all(&pool).await.expect("plan");
+        let p: Vec<String> = rows.iter().map(|r| r.get::<String, _>("detail")).collect();
+        assert!(p.join(" ").contains("support_code>?"), "{p:?}");
     }
 
     #[tokio::test]
