@@ -105,9 +105,27 @@ impl Normaliser {
 struct Seen {
     lf: bool,
     cr: bool,
-    text: bool,
+    /// Where the text stands against "white space, BOMs, white space"
+    /// (what an empty file is): 0, 1, 2 in those, 3 past them.
+    blank: u8,
     header: String,
     header_done: bool,
+    /// The first NUL: a broken character anywhere is said first.
+    nul: Option<Refusal>,
+}
+
+impl Seen {
+    fn blank_after(&mut self, piece: &str) {
+        for c in piece.chars() {
+            self.blank = match (self.blank, c) {
+                (3, _) => return,
+                (0, c) if c.is_whitespace() => 0,
+                (0 | 1, '\u{feff}') => 1,
+                (1 | 2, c) if c.is_whitespace() => 2,
+                _ => 3,
+            };
+        }
+    }
 }
 
 /// The longest header line kept to tell the delimiter.
@@ -122,10 +140,12 @@ pub fn prepare<R: Read + Seek, W: Write>(input: &mut R, out: &mut W) -> Result<u
     input.rewind()?;
     let mut seen = Seen::default();
     decode_stream(input, encoding, |position: &Position, piece: &str| {
-        refuse_nul(position, piece)?;
+        if seen.nul.is_none() {
+            seen.nul = refuse_nul(position, piece).err();
+        }
         seen.lf |= piece.contains('\n');
         seen.cr |= piece.contains('\r');
-        seen.text |= piece.chars().any(|c| !c.is_whitespace() && c != '\u{feff}');
+        seen.blank_after(piece);
         if !seen.header_done {
             let end = piece.find(['\r', '\n']);
             let part = &piece[..end.unwrap_or(piece.len())];
@@ -135,12 +155,15 @@ pub fn prepare<R: Read + Seek, W: Write>(input: &mut R, out: &mut W) -> Result<u
                 cut -= 1;
             }
             seen.header.push_str(&part[..cut]);
-            seen.header_done = end.is_some() || seen.header.len() >= HEADER_MAX;
+            seen.header_done = end.is_some() || cut < part.len();
         }
         Ok(())
     })?;
+    if let Some(nul) = seen.nul {
+        return Err(nul.into());
+    }
     // A UTF-16 file of white space only is empty too.
-    if !seen.text {
+    if seen.blank < 3 {
         return Err(Refusal {
             line: 1,
             reason: Reason::EmptyFile,
@@ -259,6 +282,38 @@ mod tests {
             text.replace("\r\n", "\n")
         );
         assert_eq!(estimate_rows(&mut text.as_bytes()).expect("rows"), 9000);
+    }
+
+    #[test]
+    fn a_broken_character_is_said_before_a_nul_and_blank_text_is_empty() {
+        let refused =
+            |bytes: &[u8]| match prepare(&mut std::io::Cursor::new(bytes), &mut Vec::new()) {
+                Err(Failed::Refused(r)) => (r.line, r.reason),
+                other => panic!("{:?}", other.map(|_| ())),
+            };
+        assert_eq!(
+            refused(&[0xFF, 0xFE, b'a', 0, 0, 0, 0x00, 0xD8, b'b', 0]),
+            (1, Reason::InvalidUtf16 { column: 3 })
+        );
+        let utf16 = |t: &str| -> Vec<u8> {
+            [0xFF, 0xFE]
+                .into_iter()
+                .chain(t.encode_utf16().flat_map(u16::to_le_bytes))
+                .collect()
+        };
+        assert_eq!(refused(&utf16(" \u{feff}\n ")), (1, Reason::EmptyFile));
+        // White space between two BOMs is not an empty file (the header
+        // is then what is wrong).
+        assert!(!matches!(
+            prepare(
+                &mut std::io::Cursor::new(utf16("\u{feff}\n\u{feff}")),
+                &mut Vec::new()
+            ),
+            Err(Failed::Refused(Refusal {
+                reason: Reason::EmptyFile,
+                ..
+            }))
+        ));
     }
 
     #[test]

@@ -137,6 +137,7 @@ fn page_query<'q>(
     scope: &'q crate::store::Scope,
     f: &'q Filter,
     page: &'q PageRequest,
+    read: Read,
 ) -> (QueryBuilder<'q, Sqlite>, bool) {
     let sort = page.sort;
     let mut keys = sort.keys().to_vec();
@@ -145,9 +146,14 @@ fn page_query<'q>(
     if sort == Sort::School && *scope != crate::store::Scope::All {
         keys[0].0 = "school_code";
     }
-    let mut q = QueryBuilder::<Sqlite>::new(format!("{prefix}SELECT {LIST_COLUMNS}"));
-    for (i, (expr, _)) in keys.iter().enumerate() {
-        q.push(format_args!(", {expr} AS k{i}"));
+    let mut q = QueryBuilder::<Sqlite>::new(prefix);
+    if read == Read::Probe {
+        q.push("SELECT COUNT(*) FROM (SELECT 1");
+    } else {
+        q.push(format_args!("SELECT {LIST_COLUMNS}"));
+        for (i, (expr, _)) in keys.iter().enumerate() {
+            q.push(format_args!(", {expr} AS k{i}"));
+        }
     }
     q.push(" FROM failures WHERE 1=1");
     push_filter(&mut q, scope, f);
@@ -172,12 +178,37 @@ fn page_query<'q>(
         }
         q.push(")");
     }
+    if read == Read::Probe {
+        q.push(format_args!(" LIMIT {PROBE})"));
+        return (q, back);
+    }
     let dir = if down { "DESC" } else { "ASC" };
-    let order: Vec<String> = keys.iter().map(|(e, _)| format!("{e} {dir}")).collect();
+    // `+`: the key is no index's order, so the planner filters by its
+    // narrowest index and sorts what matches.
+    let plus = if read == Read::Sorted { "+" } else { "" };
+    let order: Vec<String> = keys
+        .iter()
+        .map(|(e, _)| format!("{plus}{e} {dir}"))
+        .collect();
     q.push(format_args!(" ORDER BY {} LIMIT ", order.join(", ")))
         .push_bind(page.limit + 1);
     (q, back)
 }
+
+/// How a page is read. In the order's index (`Walk`), a page costs the
+/// rows walked to find it: nothing when matches are dense, the whole index
+/// when they are rare (a school with no open failure of a kind). Sorted
+/// (`Sorted`), it costs the matches: cheap when they are few. A bounded
+/// count (`Probe`, at most [`PROBE`] rows) tells which.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Read {
+    Walk,
+    Sorted,
+    Probe,
+}
+
+/// Matches below which a page is sorted rather than walked.
+const PROBE: i64 = 1000;
 
 /// The key of a row as read by the page query.
 fn key_of(r: &sqlx::sqlite::SqliteRow, sort: Sort) -> Vec<KeyValue> {
@@ -203,7 +234,14 @@ pub async fn list(
     f: &Filter,
     page: &PageRequest,
 ) -> Result<ListPage, sqlx::Error> {
-    let (mut q, back) = page_query("", scope, f, page);
+    let (mut probe, _) = page_query("", scope, f, page, Read::Probe);
+    let matches: i64 = probe.build_query_scalar().fetch_one(&mut *conn).await?;
+    let read = if matches < PROBE {
+        Read::Sorted
+    } else {
+        Read::Walk
+    };
+    let (mut q, back) = page_query("", scope, f, page, read);
     let mut rows = q.build().fetch_all(&mut *conn).await?;
     let more = rows.len() as i64 > page.limit;
     rows.truncate(page.limit.max(0) as usize);
@@ -282,7 +320,7 @@ mod tests {
         f: &Filter,
         page: &PageRequest,
     ) -> String {
-        let (mut q, _) = page_query("EXPLAIN QUERY PLAN ", scope, f, page);
+        let (mut q, _) = page_query("EXPLAIN QUERY PLAN ", scope, f, page, Read::Walk);
         let rows = q.build().fetch_all(pool).await.expect("plan");
         rows.iter()
             .map(|r| r.get::<String, _>("detail"))
