@@ -6,7 +6,7 @@
 
 use jointure::config::{Config, IdpConfig};
 use jointure::csv_io::export::{ExportKind, Exporter};
-use jointure::csv_io::import::{import_from, Source};
+use jointure::csv_io::import::{import, import_from, Source};
 use jointure::csv_io::{ImportKind, Options};
 use jointure::flow::{self, Context, Outcome};
 use jointure::saml::mint::{MintingIdp, ResponseSpec};
