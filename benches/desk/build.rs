@@ -219,10 +219,6 @@ pub async fn build(conn: &mut SqliteConnection, schools: usize, per_school: usiz
         "built {n} failures in {:.1} s",
         start.elapsed().as_secs_f64()
     );
-    sqlx::query("ANALYZE")
-        .execute(&mut *conn)
-        .await
-        .expect("analyze");
 }
 
 /// One year of failures, evenly spread, IDs growing with time; the last 30

@@ -97,6 +97,11 @@ async fn main() {
     if !existed {
         build(&mut conn, schools, per_school, n).await;
     }
+    // The planner's statistics, as the server keeps them (at start-up and
+    // hourly), not a full ANALYZE it never runs.
+    jointure::store::optimize(&mut conn)
+        .await
+        .expect("optimize");
     println!(
         "\n{n} failures, {schools} schools × {per_school} accounts, {iters} iterations each\n"
     );

@@ -54,7 +54,10 @@ impl Db {
         writer.check_writable().await?;
         // A large import's build that a crash interrupted (nothing of it
         // was visible): its table goes.
-        super::imports::swap::discard_all(&mut *writer.pool.acquire().await?).await?;
+        let mut conn = writer.pool.acquire().await?;
+        super::imports::swap::discard_all(&mut conn).await?;
+        super::optimize(&mut conn).await?;
+        drop(conn);
         Ok(Db { read, writer })
     }
 }

@@ -146,14 +146,9 @@ fn page_query<'q>(
     if sort == Sort::School && *scope != crate::store::Scope::All {
         keys[0].0 = "school_code";
     }
-    let mut q = QueryBuilder::<Sqlite>::new(prefix);
-    if read == Read::Probe {
-        q.push("SELECT COUNT(*) FROM (SELECT 1");
-    } else {
-        q.push(format_args!("SELECT {LIST_COLUMNS}"));
-        for (i, (expr, _)) in keys.iter().enumerate() {
-            q.push(format_args!(", {expr} AS k{i}"));
-        }
+    let mut q = QueryBuilder::<Sqlite>::new(format!("{prefix}SELECT {LIST_COLUMNS}"));
+    for (i, (expr, _)) in keys.iter().enumerate() {
+        q.push(format_args!(", {expr} AS k{i}"));
     }
     q.push(" FROM failures WHERE 1=1");
     push_filter(&mut q, scope, f);
@@ -178,10 +173,6 @@ fn page_query<'q>(
         }
         q.push(")");
     }
-    if read == Read::Probe {
-        q.push(format_args!(" LIMIT {PROBE})"));
-        return (q, back);
-    }
     let dir = if down { "DESC" } else { "ASC" };
     // `+`: the key is no index's order, so the planner filters by its
     // narrowest index and sorts what matches.
@@ -198,17 +189,51 @@ fn page_query<'q>(
 /// How a page is read. In the order's index (`Walk`), a page costs the
 /// rows walked to find it: nothing when matches are dense, the whole index
 /// when they are rare (a school with no open failure of a kind). Sorted
-/// (`Sorted`), it costs the matches: cheap when they are few. A bounded
-/// count (`Probe`, at most [`PROBE`] rows) tells which.
+/// (`Sorted`), it costs the matches: cheap when they are few.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Read {
     Walk,
     Sorted,
-    Probe,
 }
 
 /// Matches below which a page is sorted rather than walked.
-const PROBE: i64 = 1000;
+const SORT_BELOW: i64 = 2000;
+
+/// Which way to read: the open failures' counters (migration 0011) tell
+/// how many open failures match a status, kind, school and form filter,
+/// without reading them; other filters walk (their matches are the old,
+/// plentiful rows).
+async fn read_for(
+    conn: &mut SqliteConnection,
+    scope: &crate::store::Scope,
+    f: &Filter,
+) -> Result<Read, sqlx::Error> {
+    let counted = f.status == Some(FailureStatus::Open)
+        && f.idp.is_none()
+        && f.text.as_deref().is_none_or(|t| t.trim().is_empty())
+        && f.from.as_deref().is_none_or(str::is_empty)
+        && f.to.as_deref().is_none_or(str::is_empty);
+    if !counted {
+        return Ok(Read::Walk);
+    }
+    let n = if f.form_sent { "reported" } else { "n" };
+    let mut q = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT COALESCE(SUM({n}), 0) FROM failure_open_counts WHERE 1=1"
+    ));
+    scope.push_condition(&mut q, "school_code");
+    if let Some(k) = f.kind.as_deref().filter(|k| !k.is_empty()) {
+        q.push(" AND kind = ").push_bind(k);
+    }
+    if let Some(s) = f.school.as_deref().filter(|s| !s.is_empty()) {
+        q.push(" AND school_code = ").push_bind(s);
+    }
+    let matches: i64 = q.build_query_scalar().fetch_one(&mut *conn).await?;
+    Ok(if matches < SORT_BELOW {
+        Read::Sorted
+    } else {
+        Read::Walk
+    })
+}
 
 /// The key of a row as read by the page query.
 fn key_of(r: &sqlx::sqlite::SqliteRow, sort: Sort) -> Vec<KeyValue> {
@@ -234,13 +259,7 @@ pub async fn list(
     f: &Filter,
     page: &PageRequest,
 ) -> Result<ListPage, sqlx::Error> {
-    let (mut probe, _) = page_query("", scope, f, page, Read::Probe);
-    let matches: i64 = probe.build_query_scalar().fetch_one(&mut *conn).await?;
-    let read = if matches < PROBE {
-        Read::Sorted
-    } else {
-        Read::Walk
-    };
+    let read = read_for(conn, scope, f).await?;
     let (mut q, back) = page_query("", scope, f, page, read);
     let mut rows = q.build().fetch_all(&mut *conn).await?;
     let more = rows.len() as i64 > page.limit;
