@@ -263,9 +263,8 @@ impl Service {
 
     /// Drops expired replay entries, requests and sessions, and forgets the
     /// personal details of old failures.
-    /// Then cuts the WAL back and refreshes the planner's statistics (an
-    /// idle moment: the task runs between requests' writes, through the
-    /// writer).
+    /// Then cuts the WAL back (an idle moment: the task runs between
+    /// requests' writes, through the writer).
     pub async fn housekeeping(&self) -> Result<(), sqlx::Error> {
         let long = std::time::Duration::from_secs(60);
         let mut tx = self.writer.begin_within(long).await?;
@@ -275,8 +274,6 @@ impl Service {
         store::failures::purge_personal_data(&mut tx, self.config.retention_days).await?;
         tx.commit().await?;
         self.writer.checkpoint().await?;
-        let mut conn = self.writer.pool().acquire().await?;
-        store::optimize(&mut conn).await?;
         Ok(())
     }
 }

@@ -84,23 +84,6 @@ pub async fn open(path: &Path) -> Result<SqlitePool, sqlx::Error> {
     Ok(pool)
 }
 
-/// Keeps the query planner's statistics (`sqlite_stat1`) current, as
-/// SQLite advises: without them it guesses, and at a million failures a
-/// guess can turn a 2 ms list page or candidate search into 40 ms or more
-/// (BENCHMARKS.md, "Desk at scale"). `analysis_limit` makes each index's
-/// analysis a sample of a thousand rows (milliseconds, whatever the
-/// size); `optimize` analyses only the tables whose statistics are missing
-/// or stale. Run at start-up and by the hourly housekeeping, on the writer.
-pub async fn optimize(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("PRAGMA analysis_limit = 1000")
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("PRAGMA optimize = 0x10002")
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
 /// Applies the migrations embedded from `migrations/`.
 pub async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     sqlx::migrate!("./migrations").run(pool).await?;

@@ -56,7 +56,6 @@ impl Db {
         // was visible): its table goes.
         let mut conn = writer.pool.acquire().await?;
         super::imports::swap::discard_all(&mut conn).await?;
-        super::optimize(&mut conn).await?;
         drop(conn);
         Ok(Db { read, writer })
     }
