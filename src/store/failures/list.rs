@@ -64,14 +64,26 @@ const LIST_COLUMNS: &str =
     last_seen, count, report_json, resolved_account_id, resolved_by, resolved_at";
 
 /// Pushes the scope and the filter's conditions (after a `WHERE 1=1`).
+/// `walk`: the page walks its order's index; with one school fixed (the
+/// filter, or a one-school scope), the school's index is the one to walk
+/// (its rows are the fewest), so the status is written `+status`, which no
+/// index serves.
 fn push_filter<'q>(
     q: &mut QueryBuilder<'q, Sqlite>,
     scope: &'q crate::store::Scope,
     f: &'q Filter,
+    walk: bool,
 ) {
     scope.push_condition(q, "school_code");
+    let one_school = f.school.as_deref().is_some_and(|s| !s.is_empty())
+        || matches!(scope, crate::store::Scope::Schools(s) if s.len() == 1);
+    let status = if walk && one_school {
+        "+status"
+    } else {
+        "status"
+    };
     let equal = [
-        ("status", f.status.map(|s| s.as_str())),
+        (status, f.status.map(|s| s.as_str())),
         ("kind", f.kind.as_deref()),
         ("school_code", f.school.as_deref()),
         ("idp_entity_id", f.idp.as_deref()),
@@ -151,7 +163,7 @@ fn page_query<'q>(
         q.push(format_args!(", {expr} AS k{i}"));
     }
     q.push(" FROM failures WHERE 1=1");
-    push_filter(&mut q, scope, f);
+    push_filter(&mut q, scope, f, read == Read::Walk);
     if f.verified_only {
         q.push(" AND asserted_verified = 1");
     }
@@ -304,7 +316,7 @@ pub async fn totals(
     let mut q = QueryBuilder::<Sqlite>::new(
         "SELECT COUNT(*), COALESCE(SUM(asserted_verified = 0), 0) FROM failures WHERE 1=1",
     );
-    push_filter(&mut q, scope, f);
+    push_filter(&mut q, scope, f, false);
     let row = q.build().fetch_one(&mut *conn).await?;
     let (all, unverified): (i64, i64) = (row.get(0), row.get(1));
     Ok(Totals {
@@ -422,7 +434,7 @@ mod tests {
             let mut q = QueryBuilder::<Sqlite>::new(
                 "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM failures WHERE 1=1",
             );
-            push_filter(&mut q, &Scope::All, &code);
+            push_filter(&mut q, &Scope::All, &code, false);
             (q, ())
         };
         let rows = q.build().fetch_all(&pool).await.expect("plan");
