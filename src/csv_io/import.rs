@@ -8,6 +8,7 @@
 //! grow with the number of bad rows. The statements are in `store::imports`;
 //! the row checks in `rows`.
 
+mod large;
 mod preview;
 
 use super::decode::Failed;
@@ -238,10 +239,11 @@ async fn import_on(
     if let Some((counts, generation)) = plan {
         // Rows to write: the new and changed ones, and the deactivated.
         let delta = report.rows - counts.unchanged + counts.deactivated;
+        let plan = large::Plan { counts, generation };
         let done = if delta < opts.swap_from_rows {
-            apply_marked(conn, idps, opts, report, errors, counts, generation).await?
+            large::apply_marked(conn, idps, opts, report, errors, plan).await?
         } else {
-            swap_in(conn, idps, opts, report, errors, counts, generation).await?
+            large::swap_in(conn, idps, opts, report, errors, plan).await?
         };
         if done {
             return Ok(());
@@ -271,171 +273,6 @@ async fn write_turn(opts: &Options) -> Result<Option<PoolConnection<Sqlite>>, sq
         Some(w) => Ok(Some(w.pool().acquire().await?)),
         None => Ok(None),
     }
-}
-
-/// A short write transaction of the build, in the writer's turn: `step`
-/// runs unless accounts moved since `generation` (then `None`).
-macro_rules! build_step {
-    ($conn:expr, $opts:expr, $generation:expr, |$tx:ident| $step:expr) => {{
-        let _turn = write_turn($opts).await?;
-        let mut $tx = $conn.begin_with("BEGIN IMMEDIATE").await?;
-        if swap::generation(&mut $tx).await? != $generation {
-            None
-        } else {
-            let out = $step;
-            $tx.commit().await?;
-            Some(out)
-        }
-    }};
-}
-
-/// A large accounts import: builds the next accounts table in short
-/// transactions (the writer's turn each), checks it, then swaps it in with
-/// the failures it resolves and the audit record, in one short transaction.
-/// False, with nothing changed, when accounts moved meanwhile (or their
-/// schema is not the one the build copies). The build's table is dropped
-/// whenever it is not swapped in, errors included.
-async fn swap_in(
-    conn: &mut SqliteConnection,
-    idps: &KnownIdps,
-    opts: &Options,
-    report: &mut ImportReport,
-    errors: &mut Errors,
-    counts: imports::Counts,
-    generation: i64,
-) -> Result<bool, sqlx::Error> {
-    let build = swap::Build::new();
-    let plan = (counts, generation);
-    match build_and_swap(&build, conn, idps, opts, report, errors, plan).await {
-        Ok(true) => Ok(true),
-        Ok(false) => {
-            tracing::info!(
-                "a large import was not swapped in (accounts changed meanwhile, or a schema it does not copy): applied in one transaction instead"
-            );
-            discard(&build, conn, opts).await?;
-            Ok(false)
-        }
-        Err(e) => {
-            if let Err(d) = discard(&build, conn, opts).await {
-                tracing::warn!("a large import's unfinished table could not be dropped ({d}); start-up drops it");
-            }
-            Err(e)
-        }
-    }
-}
-
-async fn build_and_swap(
-    build: &swap::Build,
-    conn: &mut SqliteConnection,
-    idps: &KnownIdps,
-    opts: &Options,
-    report: &mut ImportReport,
-    errors: &mut Errors,
-    (counts, generation): (imports::Counts, i64),
-) -> Result<bool, sqlx::Error> {
-    let now = crate::store::now_text();
-    let replace = opts.replace_school.as_deref();
-    match build_step!(conn, opts, generation, |tx| build.prepare(&mut tx).await?) {
-        Some(true) => {}
-        _ => return Ok(false),
-    }
-    let mut after = String::new();
-    loop {
-        let step = build_step!(conn, opts, generation, |tx| {
-            build.copy_live(&mut tx, &after, replace, &now).await?
-        });
-        match step {
-            None => return Ok(false),
-            Some(Some(last)) => after = last,
-            Some(None) => break,
-        }
-    }
-    let mut at = 0;
-    loop {
-        let step = build_step!(conn, opts, generation, |tx| {
-            build.copy_new(&mut tx, at, &now).await?
-        });
-        match step {
-            None => return Ok(false),
-            Some(Some(next)) => at = next,
-            Some(None) => break,
-        }
-    }
-    match build.complete(conn, counts.created, generation).await? {
-        None => return Ok(false),
-        Some(false) => {
-            return Err(sqlx::Error::Protocol(
-                "the next accounts table is incomplete: nothing was changed".into(),
-            ))
-        }
-        Some(true) => {}
-    }
-    // Dropping the live table must not delete through the mappings'
-    // reference (the next table holds every account, checked above and
-    // again in the swap); `import` makes sure they are back on.
-    sqlx::query("PRAGMA foreign_keys = OFF")
-        .execute(&mut *conn)
-        .await?;
-    let turn = write_turn(opts).await?;
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let swapped = build.swap(&mut tx, generation).await?;
-    if swapped {
-        fill_counts(report, counts);
-        finish(&mut tx, idps, ImportKind::Accounts, opts, report, errors).await?;
-        tx.commit().await?;
-    } else {
-        tx.rollback().await?;
-    }
-    drop(turn);
-    let on = sqlx::query("PRAGMA foreign_keys = ON")
-        .execute(&mut *conn)
-        .await;
-    match on {
-        // Not swapped: the direct way follows on this connection, which
-        // needs them.
-        Err(e) if !swapped => return Err(e),
-        // Committed: a failure here is not the import's (`import` closes
-        // the connection rather than pool it with foreign keys off).
-        Err(e) => tracing::warn!("foreign keys could not be turned back on after a swap: {e}"),
-        Ok(_) => {}
-    }
-    Ok(swapped)
-}
-
-/// A large accounts file that changes few rows: only those are written,
-/// in one short transaction. False, with nothing changed, when accounts
-/// moved since the marks were taken.
-async fn apply_marked(
-    conn: &mut SqliteConnection,
-    idps: &KnownIdps,
-    opts: &Options,
-    report: &mut ImportReport,
-    errors: &mut Errors,
-    counts: imports::Counts,
-    generation: i64,
-) -> Result<bool, sqlx::Error> {
-    let _turn = write_turn(opts).await?;
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    if swap::generation(&mut tx).await? != generation {
-        tx.rollback().await?;
-        return Ok(false);
-    }
-    let now = crate::store::now_text();
-    imports::apply_marked_accounts(&mut tx, opts.replace_school.as_deref(), &now).await?;
-    fill_counts(report, counts);
-    finish(&mut tx, idps, ImportKind::Accounts, opts, report, errors).await?;
-    tx.commit().await?;
-    Ok(true)
-}
-
-/// Drops a build's table, in the writer's turn.
-async fn discard(
-    build: &swap::Build,
-    conn: &mut SqliteConnection,
-    opts: &Options,
-) -> Result<(), sqlx::Error> {
-    let _turn = write_turn(opts).await?;
-    build.discard(conn).await
 }
 
 /// The end of a real import, in its write transaction: the open failures

@@ -99,6 +99,26 @@ async fn scalar(app: &TestApp, sql: &str) -> i64 {
         .expect(sql)
 }
 
+/// The import of `text`, running in its own task.
+fn spawn_import(
+    app: &TestApp,
+    text: &str,
+    opts: &Options,
+) -> tokio::task::JoinHandle<Result<ImportReport, sqlx::Error>> {
+    let (svc, text, opts) = (app.svc.clone(), text.to_string(), opts.clone());
+    tokio::spawn(async move {
+        import(
+            &svc.pool,
+            &svc.known_idps(),
+            ImportKind::Accounts,
+            "big.csv",
+            text.as_bytes(),
+            &opts,
+        )
+        .await
+    })
+}
+
 /// Waits until the build has copied some rows into the next table.
 async fn building(app: &TestApp) {
     for _ in 0..2000 {
@@ -318,20 +338,7 @@ async fn a_change_made_during_the_build_cancels_the_swap_and_is_kept() {
         ..swapped(None)
     };
     let text = file(30_000, "6A", |_| false);
-    let task = {
-        let (svc, text, opts) = (app.svc.clone(), text.clone(), opts.clone());
-        tokio::spawn(async move {
-            import(
-                &svc.pool,
-                &svc.known_idps(),
-                ImportKind::Accounts,
-                "big.csv",
-                text.as_bytes(),
-                &opts,
-            )
-            .await
-        })
-    };
+    let task = spawn_import(&app, &text, &opts);
     building(&app).await;
     // The writer's turn: the build waits for it between its transactions.
     // Another writer changes an account the file does not name.
@@ -390,20 +397,7 @@ async fn a_build_stopped_midway_changes_nothing_and_start_up_drops_its_table() {
         ..swapped(None)
     };
     let text = file(30_000, "6A", |_| false);
-    let task = {
-        let (svc, text, opts) = (app.svc.clone(), text.clone(), opts.clone());
-        tokio::spawn(async move {
-            import(
-                &svc.pool,
-                &svc.known_idps(),
-                ImportKind::Accounts,
-                "big.csv",
-                text.as_bytes(),
-                &opts,
-            )
-            .await
-        })
-    };
+    let task = spawn_import(&app, &text, &opts);
     building(&app).await;
     // Stopped while it waits for its next turn (what a crash between two
     // build transactions leaves).

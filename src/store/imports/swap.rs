@@ -18,6 +18,7 @@
 //! cancels the swap and the caller falls back to the direct upsert.
 
 use super::count;
+use crate::resolve::ImportKind;
 use sqlx::{Row, SqliteConnection};
 
 /// The names of the tables being built start so.
@@ -25,13 +26,11 @@ const NEXT: &str = "accounts_next_";
 /// Rows per build transaction: a few milliseconds of write lock each.
 pub const CHUNK: i64 = 5_000;
 
-/// The value columns, in table order after `account_id`, without the dates
-/// (the middle of [`COLUMNS`]).
-const VALUES: &[&str] = {
-    let (_, rest) = COLUMNS.split_at(1);
-    let (values, _) = rest.split_at(rest.len() - 2);
-    values
-};
+/// The value columns, in table order after `account_id`, without the dates:
+/// the staged ones.
+fn values() -> &'static [&'static str] {
+    &super::columns(ImportKind::Accounts)[1..]
+}
 
 /// The accounts generation: moves with every change to accounts.
 pub async fn generation(conn: &mut SqliteConnection) -> sqlx::Result<i64> {
@@ -77,24 +76,10 @@ fn index_name(name: &str, token: &str) -> String {
 /// Hex digits of a build's token (64 bits: two builds never draw the same).
 const TOKEN_LEN: usize = 16;
 
-/// The columns the copy writes, in table order, and the triggers the swap
-/// puts back: a schema that differs (a later migration) is not swapped but
-/// applied the direct way, until this module is taught it.
-const COLUMNS: [&str; 13] = [
-    "account_id",
-    "school_code",
-    "last_name",
-    "first_name",
-    "birth_date",
-    "role",
-    "class_name",
-    "email",
-    "folded_last",
-    "folded_first",
-    "active",
-    "created_at",
-    "updated_at",
-];
+/// The triggers the swap puts back; with the columns the copy writes (the
+/// staged ones and the two dates), what a schema must be for a swap: one
+/// that differs (a later migration) is applied the direct way until this
+/// module is taught it.
 const TRIGGERS: [&str; 3] = [
     "accounts_generation_delete",
     "accounts_generation_insert",
@@ -125,7 +110,7 @@ impl Build {
     /// Creates the empty next table with the live table's definition and
     /// its indexes, read from the schema. False, with nothing created, when
     /// the accounts table is not the one this module copies (see
-    /// [`COLUMNS`]).
+    /// [`TRIGGERS`]).
     pub async fn prepare(&self, conn: &mut SqliteConnection) -> sqlx::Result<bool> {
         let columns: Vec<String> =
             sqlx::query_scalar("SELECT name FROM pragma_table_info('accounts') ORDER BY cid")
@@ -143,7 +128,12 @@ impl Build {
         )
         .fetch_one(&mut *conn)
         .await?;
-        if columns != COLUMNS || triggers != TRIGGERS || mentions > 0 {
+        let expected: Vec<&str> = super::columns(ImportKind::Accounts)
+            .iter()
+            .copied()
+            .chain(["created_at", "updated_at"])
+            .collect();
+        if columns != expected || triggers != TRIGGERS || mentions > 0 {
             tracing::warn!("the accounts schema is not the one a large import's swap copies: applied in one transaction (store::imports::swap)");
             return Ok(false);
         }
@@ -206,7 +196,7 @@ impl Build {
         };
         let takes = format!("(t.account_id IS NOT NULL AND ({}))", differs());
         let missing = "(t.account_id IS NULL AND a.school_code = ?2 AND a.active = 1)";
-        let cols = VALUES
+        let cols = values()
             .iter()
             .map(|c| match *c {
                 "active" => format!(
@@ -222,7 +212,7 @@ impl Build {
              FROM accounts a LEFT JOIN imp t ON t.account_id = a.account_id
              WHERE a.account_id > ?3 AND a.account_id <= ?4",
             self.table,
-            VALUES.join(", ")
+            values().join(", ")
         ))
         .bind(now)
         .bind(replace_school)
@@ -246,7 +236,7 @@ impl Build {
         if after >= staged {
             return Ok(None);
         }
-        let values: Vec<String> = VALUES
+        let picked: Vec<String> = values()
             .iter()
             .map(|c| match *c {
                 "active" => "CAST(t.active AS INTEGER)".to_string(),
@@ -259,8 +249,8 @@ impl Build {
              WHERE t.rowid > ?2 AND t.rowid <= ?2 + ?3
                AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = t.account_id)",
             self.table,
-            VALUES.join(", "),
-            values.join(", ")
+            values().join(", "),
+            picked.join(", ")
         ))
         .bind(now)
         .bind(after)
@@ -368,7 +358,7 @@ impl Build {
 /// Whether a live account `a` differs from its staged row `t` (what the
 /// direct upsert compares: the folded names follow the names).
 fn differs() -> String {
-    VALUES
+    values()
         .iter()
         .filter(|c| !c.starts_with("folded_"))
         .map(|c| match *c {
@@ -417,7 +407,6 @@ mod tests {
         );
         // A name of its own with `__` keeps it.
         assert_eq!(index_name("accounts__a", t1), format!("accounts__a__{t1}"));
-        assert_eq!(COLUMNS.len(), VALUES.len() + 3);
     }
 
     #[test]
