@@ -113,7 +113,7 @@ pub enum Encoding {
 const CHUNK: usize = 64 * 1024;
 
 /// Reads up to `CHUNK` bytes (fewer only at the end).
-fn fill(input: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<usize> {
+pub(super) fn fill(input: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<usize> {
     buf.resize(CHUNK, 0);
     let mut n = 0;
     while n < CHUNK {

@@ -226,21 +226,25 @@ async fn import_on(
             report.failures_resolved = would_resolve(&mut read, idps, kind, opts).await?;
         }
     } else if loaded && errors.is_empty() && large {
-        // What the swap will change, counted in the same snapshot as the
-        // checks; the generation tells at the swap whether it still holds.
+        // What the import will change, counted in the same snapshot as
+        // the checks; the generation tells at the write whether it still
+        // holds. Rows to write: the new and changed ones, and the
+        // deactivated; when they are few only they are written, and only
+        // then are they marked.
         let counts = imports::counts(&mut read, kind, opts.replace_school.as_deref()).await?;
-        swap::mark_changes(&mut read).await?;
-        plan = Some((counts, swap::generation(&mut read).await?));
+        let few = report.rows - counts.unchanged + counts.deactivated < opts.swap_from_rows;
+        if few {
+            swap::mark_changes(&mut read).await?;
+        }
+        let generation = swap::generation(&mut read).await?;
+        plan = Some((large::Plan { counts, generation }, few));
     }
     read.commit().await?;
     if !loaded || !errors.is_empty() || opts.dry_run {
         return Ok(());
     }
-    if let Some((counts, generation)) = plan {
-        // Rows to write: the new and changed ones, and the deactivated.
-        let delta = report.rows - counts.unchanged + counts.deactivated;
-        let plan = large::Plan { counts, generation };
-        let done = if delta < opts.swap_from_rows {
+    if let Some((plan, few)) = plan {
+        let done = if few {
             large::apply_marked(conn, idps, opts, report, errors, plan).await?
         } else {
             large::swap_in(conn, idps, opts, report, errors, plan).await?

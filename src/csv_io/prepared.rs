@@ -6,7 +6,7 @@
 //! the CSV reader counts right, written out (to a file beside the upload,
 //! or to memory for a file given in memory). The reader then reads that.
 
-use super::decode::{decode_stream, refuse_nul, sniff, Failed, Position, Refusal};
+use super::decode::{decode_stream, fill, refuse_nul, sniff, Failed, Position, Refusal};
 use super::detect_delimiter;
 use super::reason::Reason;
 use std::borrow::Cow;
@@ -194,17 +194,11 @@ pub fn prepare<R: Read + Seek, W: Write>(input: &mut R, out: &mut W) -> Result<u
 /// Records in a file, to show progress against: its LFs, read in pieces.
 pub fn estimate_rows(input: &mut impl Read) -> io::Result<u64> {
     let (mut lfs, mut last, mut any) = (0u64, b'\n', false);
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
+    let mut buf = Vec::new();
+    while fill(input, &mut buf)? > 0 {
         any = true;
-        lfs += buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
-        last = buf[n - 1];
+        lfs += buf.iter().filter(|b| **b == b'\n').count() as u64;
+        last = buf[buf.len() - 1];
     }
     Ok(lfs.saturating_sub(1) + u64::from(any && last != b'\n'))
 }

@@ -78,6 +78,16 @@ async fn index_names(app: &TestApp) -> Vec<String> {
     .expect("indexes")
 }
 
+/// Applied the direct way: a swap would have left its token in the index
+/// names.
+async fn assert_not_swapped(app: &TestApp) {
+    let names = index_names(app).await;
+    assert!(
+        names.iter().all(|n| !n.contains("__")),
+        "not swapped: {names:?}"
+    );
+}
+
 /// Rows in the build's table (0 when there is none).
 async fn build_rows(app: &TestApp) -> i64 {
     let table: Option<String> = sqlx::query_scalar(
@@ -371,13 +381,7 @@ async fn a_change_made_during_the_build_cancels_the_swap_and_is_kept() {
         kept, "changed meanwhile",
         "the other writer's change is not lost"
     );
-    // Applied the direct way: a swap would have left its token in the
-    // index names.
-    let names = index_names(&app).await;
-    assert!(
-        names.iter().all(|n| !n.contains("__")),
-        "the swap was cancelled: {names:?}"
-    );
+    assert_not_swapped(&app).await;
     assert_eq!(
         scalar(
             &app,
@@ -447,11 +451,7 @@ async fn an_accounts_schema_the_build_does_not_copy_is_applied_the_direct_way() 
     let r = run(&app, &file(3_000, "6A", |_| false), swapped(None)).await;
     assert!(r.errors.is_empty(), "{}", r.summary());
     assert_eq!(r.created, 3_000);
-    let names = index_names(&app).await;
-    assert!(
-        names.iter().all(|n| !n.contains("__")),
-        "not swapped: {names:?}"
-    );
+    assert_not_swapped(&app).await;
     assert_eq!(
         scalar(
             &app,

@@ -14,8 +14,9 @@ pub(super) struct Plan {
     pub generation: i64,
 }
 
-/// A short write transaction of the build, in the writer's turn: `step`
-/// runs unless accounts moved since `generation` (then `None`).
+/// A short write transaction of the import, in the writer's turn: `step`
+/// runs and commits unless accounts moved since `generation` (then `None`,
+/// and the transaction rolls back as it is dropped).
 macro_rules! build_step {
     ($conn:expr, $opts:expr, $generation:expr, |$tx:ident| $step:expr) => {{
         let _turn = write_turn($opts).await?;
@@ -152,18 +153,13 @@ pub(super) async fn apply_marked(
     errors: &mut Errors,
     Plan { counts, generation }: Plan,
 ) -> Result<bool, sqlx::Error> {
-    let _turn = write_turn(opts).await?;
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    if swap::generation(&mut tx).await? != generation {
-        tx.rollback().await?;
-        return Ok(false);
-    }
     let now = crate::store::now_text();
-    imports::apply_marked_accounts(&mut tx, opts.replace_school.as_deref(), &now).await?;
-    fill_counts(report, counts);
-    finish(&mut tx, idps, ImportKind::Accounts, opts, report, errors).await?;
-    tx.commit().await?;
-    Ok(true)
+    let done = build_step!(conn, opts, generation, |tx| {
+        imports::apply_marked_accounts(&mut tx, opts.replace_school.as_deref(), &now).await?;
+        fill_counts(report, counts);
+        finish(&mut tx, idps, ImportKind::Accounts, opts, report, errors).await?;
+    });
+    Ok(done.is_some())
 }
 
 /// Drops a build's table, in the writer's turn.

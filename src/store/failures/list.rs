@@ -351,7 +351,12 @@ mod tests {
         f: &Filter,
         page: &PageRequest,
     ) -> String {
-        let (mut q, _) = page_query("EXPLAIN QUERY PLAN ", scope, f, page, Read::Walk);
+        let (q, _) = page_query("EXPLAIN QUERY PLAN ", scope, f, page, Read::Walk);
+        explained(pool, q).await
+    }
+
+    /// The plan's lines of an `EXPLAIN QUERY PLAN` query.
+    async fn explained(pool: &sqlx::SqlitePool, mut q: QueryBuilder<'_, Sqlite>) -> String {
         let rows = q.build().fetch_all(pool).await.expect("plan");
         rows.iter()
             .map(|r| r.get::<String, _>("detail"))
@@ -430,16 +435,12 @@ mod tests {
             text: Some("JNT-7K3".into()),
             ..Default::default()
         };
-        let (mut q, _) = {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM failures WHERE 1=1",
-            );
-            push_filter(&mut q, &Scope::All, &code, false);
-            (q, ())
-        };
-        let rows = q.build().fetch_all(&pool).await.expect("plan");
-        let p: Vec<String> = rows.iter().map(|r| r.get::<String, _>("detail")).collect();
-        assert!(p.join(" ").contains("support_code>?"), "{p:?}");
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM failures WHERE 1=1",
+        );
+        push_filter(&mut q, &Scope::All, &code, false);
+        let p = explained(&pool, q).await;
+        assert!(p.contains("support_code>?"), "{p}");
     }
 
     #[tokio::test]
