@@ -11,7 +11,7 @@
 
 use jointure::resolve::ranking::{rank, CandidateAccount, Claimed, Probe};
 use jointure::resolve::FailureStatus;
-use jointure::store::failures::{self, Cursor, Filter};
+use jointure::store::failures::{self, Cursor, Filter, Sort};
 use jointure::store::{accounts, audit, Scope};
 use sqlx::SqliteConnection;
 use std::time::Instant;
@@ -64,20 +64,22 @@ fn budget_secs() -> u64 {
     env("JOINTURE_BENCH_BUDGET", 5) as u64
 }
 
-/// One list page: the one place to adapt when `failures::list` changes.
+/// One list page as the desk reads it: the page and the totals above it
+/// (the one place to adapt when `failures::list` changes).
 async fn list_page(
     conn: &mut SqliteConnection,
     scope: &Scope,
     f: &Filter,
+    sort: Sort,
     after: Option<&Cursor>,
 ) -> (usize, Option<Cursor>) {
-    // The desk's default order ("needs you"), as the list page reads it.
     let page = failures::PageRequest {
-        sort: failures::Sort::default(),
+        sort,
         cursor: after.cloned(),
         limit: 50,
     };
     let p = failures::list(conn, scope, f, &page).await.expect("list");
+    std::hint::black_box(failures::totals(conn, scope, f).await.expect("totals"));
     (p.items.len(), p.next)
 }
 
@@ -135,7 +137,44 @@ async fn lists(conn: &mut SqliteConnection, iters: usize) {
         school,
         ..Filter::default()
     };
-    let combos: Vec<(&str, Scope, Filter)> = vec![
+    let three = Scope::Schools((10..13).map(school_code).collect());
+    let text = |t: &str| Filter {
+        text: Some(t.into()),
+        ..Filter::default()
+    };
+    let needs = Sort::NeedsYou;
+    let mut combos: Vec<(String, Scope, Filter, Sort)> = Sort::ALL
+        .into_iter()
+        .map(|sort| {
+            (
+                format!("three-school admin, status=open, sort={}", sort.as_str()),
+                three.clone(),
+                f(open, None, None),
+                sort,
+            )
+        })
+        .collect();
+    combos.extend(Sort::ALL.into_iter().skip(1).map(|sort| {
+        (
+            format!("no filter, sort={}", sort.as_str()),
+            Scope::All,
+            Filter::default(),
+            sort,
+        )
+    }));
+    let named: Vec<(&str, Scope, Filter)> = vec![
+        (
+            "text: first and last name",
+            Scope::All,
+            text("dupont chloé"),
+        ),
+        ("text: a last name", Scope::All, text("Lefèvre")),
+        (
+            "text: a last name, one-school admin",
+            Scope::Schools(vec![school_code(7)]),
+            text("lefevre"),
+        ),
+        ("text: a NameID", Scope::All, text("s123456")),
         ("no filter", Scope::All, Filter::default()),
         ("status=open", Scope::All, f(open, None, None)),
         (
@@ -190,14 +229,20 @@ async fn lists(conn: &mut SqliteConnection, iters: usize) {
             },
         ),
     ];
-    for (name, scope, filter) in &combos {
+    combos.extend(
+        named
+            .into_iter()
+            .map(|(name, scope, filter)| (name.to_string(), scope, filter, needs)),
+    );
+    for (name, scope, filter, sort) in &combos {
+        let sort = *sort;
         time(
             conn,
             &format!("list page 1: {name}"),
             30.0,
             iters,
             async |c, _| {
-                std::hint::black_box(list_page(c, scope, filter, None).await);
+                std::hint::black_box(list_page(c, scope, filter, sort, None).await);
             },
         )
         .await;
@@ -209,7 +254,10 @@ async fn lists(conn: &mut SqliteConnection, iters: usize) {
                 cursor = None;
                 break;
             }
-            match list_page(conn, scope, filter, cursor.as_ref()).await.1 {
+            match list_page(conn, scope, filter, sort, cursor.as_ref())
+                .await
+                .1
+            {
                 Some(c) => cursor = Some(c),
                 None => break,
             }
@@ -221,7 +269,7 @@ async fn lists(conn: &mut SqliteConnection, iters: usize) {
                 30.0,
                 iters,
                 async |c, _| {
-                    std::hint::black_box(list_page(c, scope, filter, Some(&at)).await);
+                    std::hint::black_box(list_page(c, scope, filter, sort, Some(&at)).await);
                 },
             )
             .await;

@@ -421,3 +421,68 @@ async fn the_list_page_never_shows_the_raw_response() {
         assert!(!html.contains("RAW-RESPONSE-TEXT-42"), "{q}");
     }
 }
+
+/// Sets a seeded failure's asserted names and form, as a login and the
+/// failure form would.
+async fn name_it(app: &TestApp, row: &Row, last: &str, first: &str, report: Option<&str>) {
+    sqlx::query(
+        "UPDATE failures SET asserted_last_name = ?, asserted_first_name = ?, report_json = ? WHERE id = ?",
+    )
+    .bind(last)
+    .bind(first)
+    .bind(report)
+    .bind(row.id)
+    .execute(&app.svc.pool)
+    .await
+    .expect("name");
+}
+
+#[tokio::test]
+async fn the_text_search_finds_names_and_the_forms_words_folded_and_in_scope() {
+    let app = TestApp::spawn().await;
+    let rows = seed(
+        &app,
+        &[
+            Seed::open(UAI, 1, 1),
+            Seed::open(UAI, 1, 2),
+            Seed::open(BRIN, 1, 3),
+        ],
+    )
+    .await;
+    let report = r#"{"last_name":"Nguyễn","first_name":"Thu","email":"thu.nguyen@mail.test","message":"mon fils est en 6e B","children":[{"last_name":"Lefèvre","first_name":"Noé","birth_date":"2013-04-02","class_name":"6B"}]}"#;
+    name_it(&app, &rows[0], "Dupont-Martin", "Éloïse", None).await;
+    name_it(&app, &rows[1], "Durand", "Paul", Some(report)).await;
+    name_it(&app, &rows[2], "Dupont", "Éloi", None).await;
+    let (c, _) = root(&app).await;
+    let found = async |q: &str| references(&page(&c, &app, &format!("q={q}")).await);
+    let r = |i: usize| rows[i].reference.clone();
+    // Case and accents folded both ways; each word a prefix; all required.
+    assert_eq!(found("ELOISE").await, vec![r(0)]);
+    assert_eq!(found("martin%20%C3%A9lo%C3%AFse").await, vec![r(0)]);
+    let mut both = found("dupont").await;
+    both.sort();
+    let mut want = vec![r(0), r(2)];
+    want.sort();
+    assert_eq!(both, want);
+    assert_eq!(
+        found("dupont%20eloi").await.len(),
+        2,
+        "eloi is a prefix of eloise"
+    );
+    assert_eq!(found("dupont%20paul").await, Vec::<String>::new());
+    // From the form: declared names, a child's, the e-mail, the message.
+    for q in ["nguyen", "lefevre%20noe", "thu.nguyen%40mail.test", "fils"] {
+        assert_eq!(found(q).await, vec![r(1)], "{q}");
+    }
+    // A reference exactly; punctuation alone searches nothing.
+    assert_eq!(found(&rows[2].reference).await, vec![r(2)]);
+    assert_eq!(found("%22%2A%28").await, Vec::<String>::new());
+    // A changed name is searched by its new words, not the old ones.
+    name_it(&app, &rows[0], "Moreau", "Éloïse", None).await;
+    assert_eq!(found("martin").await, Vec::<String>::new());
+    assert_eq!(found("moreau").await, vec![r(0)]);
+    // A school admin finds only their schools' failures.
+    app.add_admin("admin@a.test", "school_admin", &[UAI]).await;
+    let (a, _) = app.admin_client("admin@a.test").await;
+    assert_eq!(references(&page(&a, &app, "q=eloi").await), vec![r(0)]);
+}

@@ -102,22 +102,14 @@ fn push_filter<'q>(
             .push(" AND support_code < ")
             .push_bind(format!("{code}\u{10FFFF}"));
     } else if let Some(t) = text {
-        let p = crate::store::like_pattern(t);
-        q.push(" AND (");
-        let mut any = q.separated(" OR ");
-        any.push("support_code LIKE ")
-            .push_bind_unseparated(p.clone())
-            .push_unseparated(" ESCAPE '\\'");
-        any.push("reference = ").push_bind_unseparated(t);
-        for col in [
-            "subject",
-            "asserted_last_name",
-            "asserted_first_name",
-            "report_json",
-        ] {
-            any.push(format_args!("{col} LIKE "))
-                .push_bind_unseparated(p.clone())
-                .push_unseparated(" ESCAPE '\\'");
+        // A reference exactly (pasted from a log), or words of a name, an
+        // e-mail address, a NameID, the form's message: each word the
+        // beginning of one of the failure's words (migration 0017).
+        q.push(" AND (reference = ").push_bind(t);
+        if let Some(m) = words_query(t) {
+            q.push(" OR id IN (SELECT rowid FROM failure_words WHERE failure_words MATCH ")
+                .push_bind(m)
+                .push(")");
         }
         q.push(")");
     }
@@ -140,6 +132,26 @@ fn support_code_prefix(text: &str) -> Option<String> {
     let upper = text.to_ascii_uppercase();
     let rest = upper.strip_prefix("JNT-")?;
     (rest.len() <= 6 && rest.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(upper)
+}
+
+/// Words searched at most: more say nothing more about whom is searched.
+const MAX_WORDS: usize = 8;
+
+/// The full-text query for a searched text: its words (split where a
+/// character is neither a letter, a digit nor an accent), each one quoted
+/// (a word holds no `"`, so nothing in it is read as query syntax) and
+/// searched as a prefix, all of them required. `None` when it has no word.
+/// Case and accents are folded by the index's tokenizer, on both sides.
+fn words_query(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| {
+            !(c.is_alphanumeric() || unicode_normalization::char::is_combining_mark(c))
+        })
+        .filter(|w| !w.is_empty())
+        .take(MAX_WORDS)
+        .map(|w| format!("\"{w}\"*"))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
 }
 
 /// The page's query, `prefix` before it (`EXPLAIN QUERY PLAN` in a test).
@@ -220,9 +232,29 @@ async fn read_for(
     scope: &crate::store::Scope,
     f: &Filter,
 ) -> Result<Read, sqlx::Error> {
+    let text = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    if let Some(words) = text
+        .filter(|t| support_code_prefix(t).is_none())
+        .and_then(words_query)
+    {
+        // The failures with these words, counted up to the threshold in
+        // the full-text index: the other filters only narrow them.
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM failure_words WHERE failure_words MATCH ? LIMIT ?)",
+        )
+        .bind(words)
+        .bind(SORT_BELOW)
+        .fetch_one(&mut *conn)
+        .await?;
+        return Ok(if n < SORT_BELOW {
+            Read::Sorted
+        } else {
+            Read::Walk
+        });
+    }
     let counted = f.status == Some(FailureStatus::Open)
         && f.idp.is_none()
-        && f.text.as_deref().is_none_or(|t| t.trim().is_empty())
+        && text.is_none()
         && f.from.as_deref().is_none_or(str::is_empty)
         && f.to.as_deref().is_none_or(str::is_empty);
     if !counted {
@@ -301,24 +333,59 @@ pub async fn list(
 /// attempts (counted whether or not the filter hides them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Totals {
-    /// Rows the list shows over all its pages.
+    /// Rows the list shows over all its pages; with `capped`, at least
+    /// this many.
     pub shown: i64,
-    /// Unverified attempts among the matches, hidden when `verified_only`.
+    /// Unverified attempts among the matches, hidden when `verified_only`;
+    /// with `capped`, among the first `TOTALS_CAP` matches.
     pub unverified: i64,
+    /// More than `TOTALS_CAP` rows match a filter the counters do not
+    /// cover (words, dates): counting stopped there.
+    pub capped: bool,
 }
 
-/// The totals for the filter, in scope.
+/// Matches counted at most for a filter the counters do not cover.
+pub const TOTALS_CAP: i64 = 10_000;
+
+/// The totals for the filter, in scope: from the maintained counters
+/// (migration 0018) when the filter is status, kind, school, IdP and form
+/// only, whatever the number of failures; otherwise counted, up to
+/// `TOTALS_CAP`.
 pub async fn totals(
     conn: &mut SqliteConnection,
     scope: &crate::store::Scope,
     f: &Filter,
 ) -> Result<Totals, sqlx::Error> {
-    let mut q = QueryBuilder::<Sqlite>::new(
-        "SELECT COUNT(*), COALESCE(SUM(asserted_verified = 0), 0) FROM failures WHERE 1=1",
-    );
-    push_filter(&mut q, scope, f, false);
-    let row = q.build().fetch_one(&mut *conn).await?;
-    let (all, unverified): (i64, i64) = (row.get(0), row.get(1));
+    let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+    let (all, unverified, capped) = if !given(&f.text) && !given(&f.from) && !given(&f.to) {
+        let n = if f.form_sent { "reported" } else { "n" };
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT COALESCE(SUM({n}), 0), COALESCE(SUM({n}) FILTER (WHERE verified = 0), 0) FROM failure_counts WHERE 1=1"
+        ));
+        scope.push_condition(&mut q, "school_code");
+        let equal = [
+            ("status", f.status.map(|s| s.as_str())),
+            ("kind", f.kind.as_deref()),
+            ("school_code", f.school.as_deref()),
+            ("idp_entity_id", f.idp.as_deref()),
+        ];
+        for (col, v) in equal {
+            if let Some(v) = v.filter(|v| !v.is_empty()) {
+                q.push(format_args!(" AND {col} = ")).push_bind(v);
+            }
+        }
+        let row = q.build().fetch_one(&mut *conn).await?;
+        (row.get::<i64, _>(0), row.get::<i64, _>(1), false)
+    } else {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT COUNT(*), COALESCE(SUM(asserted_verified = 0), 0) FROM (SELECT asserted_verified FROM failures WHERE 1=1",
+        );
+        push_filter(&mut q, scope, f, false);
+        q.push(" LIMIT ").push_bind(TOTALS_CAP + 1).push(")");
+        let row = q.build().fetch_one(&mut *conn).await?;
+        let all: i64 = row.get(0);
+        (all.min(TOTALS_CAP), row.get::<i64, _>(1), all > TOTALS_CAP)
+    };
     Ok(Totals {
         shown: if f.verified_only {
             all - unverified
@@ -326,6 +393,7 @@ pub async fn totals(
             all
         },
         unverified,
+        capped,
     })
 }
 
@@ -441,6 +509,191 @@ mod tests {
         push_filter(&mut q, &Scope::All, &code, false);
         let p = explained(&pool, q).await;
         assert!(p.contains("support_code>?"), "{p}");
+    }
+
+    #[test]
+    fn searched_words_are_quoted_prefixes_and_punctuation_is_no_syntax() {
+        assert_eq!(
+            words_query("Dupont-Martin, Éloïse").as_deref(),
+            Some(r#""Dupont"* "Martin"* "Éloïse"*"#)
+        );
+        assert_eq!(
+            words_query(r#"a" OR b* NEAR(c"#).as_deref(),
+            Some(r#""a"* "OR"* "b"* "NEAR"* "c"*"#)
+        );
+        assert_eq!(words_query(" \"*()-: "), None);
+        assert_eq!(
+            words_query("a b c d e f g h i j").map(|q| q.matches('*').count()),
+            Some(MAX_WORDS)
+        );
+    }
+
+    #[tokio::test]
+    async fn words_are_searched_in_the_full_text_index_in_every_order() {
+        let pool = memory().await;
+        let f = Filter {
+            text: Some("dupont eloise".into()),
+            verified_only: true,
+            ..Default::default()
+        };
+        for sort in Sort::ALL {
+            for scope in [
+                Scope::All,
+                Scope::Schools(vec!["0751234J".into(), "0761234K".into()]),
+            ] {
+                let page = PageRequest {
+                    sort,
+                    cursor: None,
+                    limit: 50,
+                };
+                let (q, _) = page_query("EXPLAIN QUERY PLAN ", &scope, &f, &page, Read::Sorted);
+                let p = explained(&pool, q).await;
+                assert!(p.contains("VIRTUAL TABLE INDEX"), "{sort:?} {scope:?}: {p}");
+                assert!(!p.contains("SCAN failures"), "{sort:?} {scope:?}: {p}");
+            }
+        }
+    }
+
+    /// The totals read directly, by counting every matching row.
+    async fn counted(pool: &sqlx::SqlitePool, scope: &Scope, f: &Filter) -> (i64, i64) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT COUNT(*), COALESCE(SUM(asserted_verified = 0), 0) FROM failures WHERE 1=1",
+        );
+        push_filter(&mut q, scope, f, false);
+        let row = q.build().fetch_one(pool).await.expect("count");
+        let (all, unverified): (i64, i64) = (row.get(0), row.get(1));
+        (
+            if f.verified_only {
+                all - unverified
+            } else {
+                all
+            },
+            unverified,
+        )
+    }
+
+    #[tokio::test]
+    async fn the_counters_agree_with_counting_through_inserts_updates_and_deletes() {
+        let pool = memory().await;
+        for i in 0..60i64 {
+            sqlx::query(
+                "INSERT INTO failures (reference, support_code, kind, status, idp_entity_id, school_code, detail, asserted_verified, first_seen, last_seen, report_json)
+                 VALUES (?, ?, ?, ?, ?, ?, 'x', ?, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', ?)",
+            )
+            .bind(format!("r{i}"))
+            .bind(format!("JNT-{i:06}"))
+            .bind(["identity_mismatch", "expired", "unknown_school"][i as usize % 3])
+            .bind(["open", "resolved", "dismissed", "open"][i as usize % 4])
+            .bind((i % 5 != 0).then(|| ["https://a", "https://b"][i as usize % 2]))
+            .bind((i % 7 != 0).then(|| ["0751234J", "0761234K", "01AB"][i as usize % 3]))
+            .bind(i % 6 != 0)
+            .bind((i % 4 == 0).then_some("{}"))
+            .execute(&pool)
+            .await
+            .expect("insert");
+        }
+        for sql in [
+            "UPDATE failures SET status = 'resolved' WHERE id % 9 = 0",
+            "UPDATE failures SET report_json = NULL WHERE id % 8 = 0",
+            "UPDATE failures SET report_json = '{}' WHERE id % 11 = 0",
+            "UPDATE failures SET school_code = '0761234K', kind = 'expired' WHERE id % 13 = 0",
+            "UPDATE failures SET asserted_verified = 1, idp_entity_id = 'https://b' WHERE id % 17 = 0",
+            "DELETE FROM failures WHERE id % 10 = 3",
+        ] {
+            sqlx::query(sql).execute(&pool).await.expect(sql);
+        }
+        let scopes = [
+            Scope::All,
+            Scope::Schools(vec!["0751234J".into()]),
+            Scope::Schools(vec!["0761234K".into(), "01AB".into()]),
+        ];
+        let mut checked = 0;
+        for scope in &scopes {
+            for status in [
+                None,
+                Some(FailureStatus::Open),
+                Some(FailureStatus::Resolved),
+            ] {
+                for kind in [None, Some("expired")] {
+                    for school in [None, Some("0761234K")] {
+                        for idp in [None, Some("https://b")] {
+                            for (form_sent, verified_only) in
+                                [(false, false), (true, false), (false, true), (true, true)]
+                            {
+                                let f = Filter {
+                                    status,
+                                    kind: kind.map(str::to_string),
+                                    school: school.map(str::to_string),
+                                    idp: idp.map(str::to_string),
+                                    form_sent,
+                                    verified_only,
+                                    ..Default::default()
+                                };
+                                let mut conn = pool.acquire().await.expect("conn");
+                                let t = totals(&mut conn, scope, &f).await.expect("totals");
+                                drop(conn);
+                                assert_eq!(
+                                    (t.shown, t.unverified),
+                                    counted(&pool, scope, &f).await,
+                                    "{scope:?} {f:?}"
+                                );
+                                assert!(!t.capped);
+                                checked += (t.shown > 0) as i32;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 50, "the combinations match rows: {checked}");
+    }
+
+    #[tokio::test]
+    async fn totals_of_words_or_dates_count_up_to_the_cap_and_say_so() {
+        let pool = memory().await;
+        let rows: Vec<i64> = (0..TOTALS_CAP + 5).collect();
+        for chunk in rows.chunks(1000) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO failures (reference, support_code, kind, detail, asserted_last_name, first_seen, last_seen) ",
+            );
+            q.push_values(chunk, |mut b, i| {
+                b.push_bind(format!("r{i}"))
+                    .push_bind(format!("JNT-{i:06}"))
+                    .push_bind("expired")
+                    .push_bind("x")
+                    .push_bind(if *i < 3 { "Lefèvre" } else { "Martin" })
+                    .push_bind("2026-01-01T00:00:00Z")
+                    .push_bind("2026-01-01T00:00:00Z");
+            });
+            q.build().execute(&pool).await.expect("insert");
+        }
+        let mut conn = pool.acquire().await.expect("conn");
+        let words = |t: &str| Filter {
+            text: Some(t.into()),
+            ..Default::default()
+        };
+        let few = totals(&mut conn, &Scope::All, &words("lefevre"))
+            .await
+            .expect("few");
+        assert_eq!((few.shown, few.capped), (3, false));
+        let many = totals(&mut conn, &Scope::All, &words("martin"))
+            .await
+            .expect("many");
+        assert_eq!((many.shown, many.capped), (TOTALS_CAP, true));
+        let dated = Filter {
+            from: Some("2026-01-01".into()),
+            ..Default::default()
+        };
+        let all = totals(&mut conn, &Scope::All, &dated).await.expect("dated");
+        assert_eq!((all.shown, all.capped), (TOTALS_CAP, true));
+        let none = totals(&mut conn, &Scope::All, &Filter::default())
+            .await
+            .expect("exact");
+        assert_eq!(
+            (none.shown, none.capped),
+            (TOTALS_CAP + 5, false),
+            "the counters are exact"
+        );
     }
 
     #[tokio::test]

@@ -168,6 +168,8 @@ struct ListPage<'a> {
     q: &'a ListQuery,
     items: Vec<Failure>,
     total: i64,
+    /// More failures match than were counted (`total` is a lower bound).
+    capped: bool,
     /// Unverified attempts matching the filters that the list hides.
     hidden: i64,
     next: Option<String>,
@@ -185,6 +187,16 @@ struct ListPage<'a> {
 }
 
 impl ListPage<'_> {
+    /// "Failures found: n", or "more than n" when counting stopped.
+    fn total_text(&self) -> String {
+        let key = if self.capped {
+            "admin.list.total_over"
+        } else {
+            "admin.list.total"
+        };
+        self.count_text(key, &self.total)
+    }
+
     /// The text of a key with `{n}` filled in.
     fn count_text(&self, key: &str, n: &i64) -> String {
         self.chrome.t.get(key).replace("{n}", &n.to_string())
@@ -251,6 +263,7 @@ pub async fn list(
             q: &q,
             items: page.items,
             total: totals.shown,
+            capped: totals.capped,
             hidden: if filter.verified_only {
                 totals.unverified
             } else {
