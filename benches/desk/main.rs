@@ -7,7 +7,7 @@
 //! `JOINTURE_BENCH_ACCOUNTS` (per school), `JOINTURE_BENCH_ITERS`;
 //! `JOINTURE_BENCH_DB=path` keeps the database there and reuses it when it
 //! exists (the build is the slow part); `JOINTURE_BENCH_LISTS=0` skips the
-//! list pages.
+//! list pages, `JOINTURE_BENCH_ONLY=word` keeps only the lists named with it.
 
 use jointure::resolve::ranking::{rank, CandidateAccount, Claimed, Probe};
 use jointure::resolve::FailureStatus;
@@ -154,6 +154,17 @@ async fn lists(conn: &mut SqliteConnection, iters: usize) {
             )
         })
         .collect();
+    combos.extend(Sort::ALL.into_iter().map(|sort| {
+        (
+            format!("three-school admin, every status, sort={}", sort.as_str()),
+            three.clone(),
+            Filter {
+                verified_only: true,
+                ..Filter::default()
+            },
+            sort,
+        )
+    }));
     combos.extend(Sort::ALL.into_iter().skip(1).map(|sort| {
         (
             format!("no filter, sort={}", sort.as_str()),
@@ -234,6 +245,9 @@ async fn lists(conn: &mut SqliteConnection, iters: usize) {
             .into_iter()
             .map(|(name, scope, filter)| (name.to_string(), scope, filter, needs)),
     );
+    // `JOINTURE_BENCH_ONLY=text`: only the lists whose name holds it.
+    let only = std::env::var("JOINTURE_BENCH_ONLY").unwrap_or_default();
+    combos.retain(|(name, ..)| name.contains(&only));
     for (name, scope, filter, sort) in &combos {
         let sort = *sort;
         time(

@@ -193,14 +193,11 @@ async fn the_default_order_puts_the_failure_whose_user_sent_the_form_first() {
     assert!(html.contains("class=\"form-sent\""));
 }
 
-#[tokio::test]
-async fn every_order_pages_forwards_then_back_over_the_same_rows_without_gaps_or_repeats() {
-    let app = TestApp::spawn().await;
-    let rows = seed(&app, &mixed()).await;
-    let (c, _) = root(&app).await;
+/// Pages through every order forwards then back as `c`, who sees `rows`.
+async fn pages_every_order(app: &TestApp, c: &reqwest::Client, rows: &[Row], pages: usize) {
     for sort in ["needs_you", "last_seen", "first_seen", "count", "school"] {
         let mut forwards: Vec<Vec<String>> = Vec::new();
-        let mut html = page(&c, &app, &format!("sort={sort}&per=7")).await;
+        let mut html = page(c, app, &format!("sort={sort}&per=7")).await;
         assert!(
             link(&html, "prev-page").is_none(),
             "{sort}: no page before the first"
@@ -208,25 +205,49 @@ async fn every_order_pages_forwards_then_back_over_the_same_rows_without_gaps_or
         loop {
             forwards.push(references(&html));
             match link(&html, "next-page") {
-                Some(q) => html = page(&c, &app, &q).await,
+                Some(q) => html = page(c, app, &q).await,
                 None => break,
             }
         }
         let all: Vec<String> = forwards.concat();
         assert_eq!(
             all,
-            expected(&rows, sort),
+            expected(rows, sort),
             "{sort}: the order, every row once"
         );
-        assert_eq!(forwards.len(), 5, "{sort}: 33 rows in pages of 7");
+        assert_eq!(forwards.len(), pages, "{sort}: pages of 7");
         let mut backwards = vec![references(&html)];
         while let Some(q) = link(&html, "prev-page") {
-            html = page(&c, &app, &q).await;
+            html = page(c, app, &q).await;
             backwards.push(references(&html));
         }
         backwards.reverse();
         assert_eq!(backwards, forwards, "{sort}: back over the same pages");
     }
+}
+
+#[tokio::test]
+async fn every_order_pages_forwards_then_back_over_the_same_rows_without_gaps_or_repeats() {
+    let app = TestApp::spawn().await;
+    let rows = seed(&app, &mixed()).await;
+    let (c, _) = root(&app).await;
+    pages_every_order(&app, &c, &rows, 5).await;
+}
+
+#[tokio::test]
+async fn an_admin_of_several_schools_pages_their_failures_merged_in_every_order() {
+    let app = TestApp::spawn().await;
+    let rows = seed(&app, &mixed()).await;
+    app.add_admin("two@x.test", "school_admin", &[UAI, BRIN])
+        .await;
+    let (c, _) = app.admin_client("two@x.test").await;
+    let theirs: Vec<Row> = rows
+        .into_iter()
+        .filter(|r| r.seed.school.is_some())
+        .collect();
+    assert_eq!(theirs.len(), 30);
+    // Every status: each school's index walked, the pages merged.
+    pages_every_order(&app, &c, &theirs, 5).await;
 }
 
 #[tokio::test]

@@ -79,8 +79,9 @@ impl Sort {
     }
 }
 
-/// One key value of a cursor.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One key value of a cursor. Ordered as SQLite orders the column (one
+/// type per key position; text by bytes, SQLite's BINARY collation).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum KeyValue {
     Int(i64),
     Text(String),
