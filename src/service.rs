@@ -28,6 +28,9 @@ pub struct Service {
     /// A secret for stateless tokens (the failure form's CSRF token),
     /// derived from the SP key so it survives restarts.
     pub form_secret: String,
+    /// Logins that took the returning user's short way (`flow::returning`)
+    /// since start: the rest went the full way.
+    pub short_logins: std::sync::atomic::AtomicU64,
     /// Where the IdPs come from, for federation refreshes.
     sources: tokio::sync::Mutex<Vec<feeds::Source>>,
     extra_idps: Vec<(IdpMetadata, IdpConfig)>,
@@ -200,6 +203,7 @@ impl Service {
             sp_keys,
             sp_metadata,
             form_secret,
+            short_logins: Default::default(),
         })
     }
 

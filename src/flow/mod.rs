@@ -5,7 +5,8 @@
 //!
 //! Here the entry points and the recording of refusals; in `claims` what is
 //! read and kept of the claims; in `steps` the verified login's steps up to
-//! its school and subject; in `account` the account it resolves to.
+//! its school and subject; in `account` the account it resolves to; in
+//! `returning` the short way of an identity already mapped.
 
 use crate::resolve::{parse_school_code, FailureKind};
 use crate::saml::{Rejection, Verified};
@@ -29,6 +30,7 @@ macro_rules! step {
 mod account;
 mod claims;
 pub mod recheck;
+mod returning;
 mod steps;
 
 pub use claims::{
@@ -254,6 +256,9 @@ async fn resolve_verified(
         let rej = Rejection::new(FailureKind::UnknownIssuer, "issuer vanished");
         return Ok((record_rejection(svc, rej, Some(xml), ctx).await?, None));
     };
+    if let Some(done) = returning::returning(svc, &idp, &v, ctx, wish).await? {
+        return Ok(done);
+    }
     let mut tx = svc.begin_write().await?;
     let attempt = steps::steps(&mut tx, &idp, &v, ctx).await?;
     let (outcome, opened) = match attempt {
@@ -262,15 +267,7 @@ async fn resolve_verified(
                 Some(w) => Some(open_session(&mut tx, w, &account_id, &v).await?),
                 None => None,
             };
-            let outcome = Outcome::Resolved {
-                account_id,
-                relay_state,
-                idp_entity_id: v.issuer.clone(),
-                name_id: v.claims.name_id.clone(),
-                name_id_format: v.claims.name_id_format.clone(),
-                session: v.session.clone(),
-            };
-            (outcome, opened)
+            (resolved(&v, account_id, relay_state), opened)
         }
         Err(refusal) => {
             let mut f = failures::NewFailure {
@@ -302,6 +299,44 @@ async fn resolve_verified(
     Ok((outcome, opened))
 }
 
+/// The outcome of a login resolved to `account_id`.
+fn resolved(v: &Verified, account_id: String, relay_state: Option<String>) -> Outcome {
+    Outcome::Resolved {
+        account_id,
+        relay_state,
+        idp_entity_id: v.issuer.clone(),
+        name_id: v.claims.name_id.clone(),
+        name_id_format: v.claims.name_id_format.clone(),
+        session: v.session.clone(),
+    }
+}
+
+/// How long a login's session may live: the wished longest life, cut to
+/// the IdP's SessionNotOnOrAfter; `None` when the IdP session has ended.
+fn session_ttl(wish: &SessionWish, v: &Verified) -> Option<i64> {
+    let mut ttl = wish.max_seconds;
+    if let Some(end) = v.session.not_on_or_after {
+        let left = (end - chrono::Utc::now()).num_seconds();
+        if left <= 0 {
+            return None;
+        }
+        ttl = ttl.min(left);
+    }
+    Some(ttl)
+}
+
+/// The IdP session a user session keeps, for single logout.
+fn idp_session_of(v: &Verified) -> store::sessions::IdpSession {
+    store::sessions::IdpSession {
+        idp_entity_id: v.issuer.clone(),
+        name_id: v.claims.name_id.clone(),
+        name_id_format: v.claims.name_id_format.clone(),
+        name_qualifier: v.session.name_qualifier.clone(),
+        sp_name_qualifier: v.session.sp_name_qualifier.clone(),
+        session_index: v.session.session_index.clone(),
+    }
+}
+
 /// Opens the user session of a resolved login, inside its transaction.
 /// The session never outlives the IdP's SessionNotOnOrAfter; a new session
 /// ID at every login (the browser's previous one, another person's on a
@@ -312,25 +347,12 @@ async fn open_session(
     account_id: &str,
     v: &Verified,
 ) -> Result<Opened, sqlx::Error> {
-    let mut ttl = wish.max_seconds;
-    if let Some(end) = v.session.not_on_or_after {
-        let left = (end - chrono::Utc::now()).num_seconds();
-        if left <= 0 {
-            return Ok(Opened::IdpSessionEnded);
-        }
-        ttl = ttl.min(left);
-    }
+    let Some(ttl) = session_ttl(wish, v) else {
+        return Ok(Opened::IdpSessionEnded);
+    };
     if let Some(old) = &wish.replaces {
         store::sessions::delete(conn, old).await?;
     }
-    let idp_session = store::sessions::IdpSession {
-        idp_entity_id: v.issuer.clone(),
-        name_id: v.claims.name_id.clone(),
-        name_id_format: v.claims.name_id_format.clone(),
-        name_qualifier: v.session.name_qualifier.clone(),
-        sp_name_qualifier: v.session.sp_name_qualifier.clone(),
-        session_index: v.session.session_index.clone(),
-    };
-    let token = store::sessions::create_user(conn, account_id, &idp_session, ttl).await?;
+    let token = store::sessions::create_user(conn, account_id, &idp_session_of(v), ttl).await?;
     Ok(Opened::Session { token, ttl })
 }

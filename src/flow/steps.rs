@@ -86,17 +86,39 @@ async fn solicited(
             "InResponseTo names no pending request of ours (unknown, used or expired)",
         );
     };
+    match answered_by(p, v, ctx) {
+        Ok(relay_state) => Ok(Ok(relay_state)),
+        Err(why) => replayed(why),
+    }
+}
+
+/// Whether our pending request `p` is answered by this response from this
+/// browser: the RelayState to honour, or why not.
+pub(super) fn answered_by(
+    p: replay::Pending,
+    v: &Verified,
+    ctx: &Context,
+) -> Result<Option<String>, &'static str> {
     let browser = ctx
         .browser_token
         .as_deref()
         .map(store::sessions::hash_token);
     if p.browser_hash.is_some() && browser != p.browser_hash {
-        return replayed("the answer to our request came from another browser than the one that started the login (no or another login cookie)");
+        return Err("the answer to our request came from another browser than the one that started the login (no or another login cookie)");
     }
     if p.idp_entity_id != v.issuer {
-        return replayed("InResponseTo names a request sent to another IdP");
+        return Err("InResponseTo names a request sent to another IdP");
     }
-    Ok(Ok(p.relay_state.or_else(|| ctx.relay_state.clone())))
+    Ok(p.relay_state.or_else(|| ctx.relay_state.clone()))
+}
+
+/// Whether the IdP's configuration (`[[idp]] schools`) trusts it for a
+/// school; otherwise the school must list the IdP itself.
+pub(super) fn trusted_by_config(idp: &crate::saml::Idp, code: &SchoolCode) -> bool {
+    idp.config
+        .schools
+        .as_ref()
+        .is_some_and(|t| t.includes_code(code.as_str()))
 }
 
 /// The asserted schools this IdP may speak for. School code: the
@@ -140,12 +162,9 @@ pub(super) async fn trusted_schools(
     }
     let mut trusted = Vec::new();
     for code in &registered {
-        let by_config = idp
-            .config
-            .schools
-            .as_ref()
-            .is_some_and(|t| t.includes_code(code.as_str()));
-        if by_config || schools::lists_idp(conn, code.as_str(), &v.issuer).await? {
+        if trusted_by_config(idp, code)
+            || schools::lists_idp(conn, code.as_str(), &v.issuer).await?
+        {
             trusted.push(code.clone());
         }
     }

@@ -9,6 +9,7 @@ pub mod desk;
 pub mod failures;
 pub mod imports;
 pub mod jobs;
+pub mod login;
 pub mod mail;
 pub mod mappings;
 pub mod replay;

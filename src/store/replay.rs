@@ -2,6 +2,12 @@
 
 use sqlx::{Row, SqliteConnection};
 
+/// Remembers an assertion ID (IdP, ID, expiry): one row written when it is
+/// new, none when it was already there (a replay).
+pub(super) const REMEMBER: &str =
+    "INSERT INTO seen_assertions (idp_entity_id, assertion_id, expires_at) VALUES (?, ?, ?)
+   ON CONFLICT (idp_entity_id, assertion_id) DO NOTHING";
+
 /// Remembers an assertion ID until `expires_at`; `false` if it was already
 /// there (a replay). The primary key makes this atomic.
 pub async fn remember_assertion(
@@ -10,15 +16,13 @@ pub async fn remember_assertion(
     assertion_id: &str,
     expires_at: i64,
 ) -> Result<bool, sqlx::Error> {
-    let r = sqlx::query(
-        "INSERT INTO seen_assertions (idp_entity_id, assertion_id, expires_at) VALUES (?, ?, ?)",
-    )
-    .bind(idp)
-    .bind(assertion_id)
-    .bind(expires_at)
-    .execute(&mut *conn)
-    .await;
-    super::inserted(r)
+    let r = sqlx::query(REMEMBER)
+        .bind(idp)
+        .bind(assertion_id)
+        .bind(expires_at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 /// An AuthnRequest we sent and may be answered.
@@ -73,24 +77,47 @@ pub async fn add_pending(
     Ok(true)
 }
 
+/// Consumes a pending request (ID, now) that has not expired, returning it.
+pub(super) const TAKE_PENDING: &str = "DELETE FROM pending_requests WHERE id = ? AND expires_at > ?
+   RETURNING idp_entity_id, relay_state, browser_hash";
+
+fn pending_of(r: &sqlx::sqlite::SqliteRow) -> Pending {
+    Pending {
+        idp_entity_id: r.get("idp_entity_id"),
+        relay_state: r.get("relay_state"),
+        browser_hash: r.get("browser_hash"),
+    }
+}
+
 /// Takes (and so consumes) a pending request that has not expired.
 pub async fn take_pending(
     conn: &mut SqliteConnection,
     id: &str,
     now: i64,
 ) -> Result<Option<Pending>, sqlx::Error> {
+    let row = sqlx::query(TAKE_PENDING)
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.as_ref().map(pending_of))
+}
+
+/// A pending request that has not expired, read and left in place (a
+/// returning user's login reads it first; `store::login` consumes it).
+pub async fn peek_pending(
+    conn: &mut SqliteConnection,
+    id: &str,
+    now: i64,
+) -> Result<Option<Pending>, sqlx::Error> {
     let row = sqlx::query(
-        "DELETE FROM pending_requests WHERE id = ? AND expires_at > ? RETURNING idp_entity_id, relay_state, browser_hash",
+        "SELECT idp_entity_id, relay_state, browser_hash FROM pending_requests WHERE id = ? AND expires_at > ?",
     )
     .bind(id)
     .bind(now)
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(row.map(|r| Pending {
-        idp_entity_id: r.get("idp_entity_id"),
-        relay_state: r.get("relay_state"),
-        browser_hash: r.get("browser_hash"),
-    }))
+    Ok(row.as_ref().map(pending_of))
 }
 
 /// Drops expired replay-cache entries, pending requests and sessions.

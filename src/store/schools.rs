@@ -154,15 +154,19 @@ pub async fn list(
         .collect())
 }
 
+/// The condition that a school's `idp_entity_ids` lists the bound entity
+/// ID (one of its space-separated words).
+pub(super) const LISTS_IDP: &str = "instr(' ' || idp_entity_ids || ' ', ' ' || ? || ' ') > 0";
+
 /// Whether the school's own list (`idp_entity_ids`) trusts `entity_id`.
 pub async fn lists_idp(
     conn: &mut SqliteConnection,
     code: &str,
     entity_id: &str,
 ) -> Result<bool, sqlx::Error> {
-    let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM schools WHERE code = ? AND instr(' ' || idp_entity_ids || ' ', ' ' || ? || ' ') > 0",
-    )
+    let found: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT 1 FROM schools WHERE code = ? AND {LISTS_IDP}"
+    ))
     .bind(code)
     .bind(entity_id)
     .fetch_optional(&mut *conn)

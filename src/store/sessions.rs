@@ -115,29 +115,44 @@ pub async fn create_user(
     idp: &IdpSession,
     ttl_seconds: i64,
 ) -> Result<String, sqlx::Error> {
+    let (token, q) = bind_user(sqlx::query(INSERT_USER), account_id, idp, ttl_seconds);
+    q.execute(&mut *conn).await?;
+    Ok(token)
+}
+
+/// Opens a user session: its values are bound by `bind_user`.
+pub(super) const INSERT_USER: &str = "INSERT INTO sessions (token_hash, kind, principal, csrf_token, created_at, last_seen, expires_at,
+   idp_entity_id, name_id, name_id_format, name_qualifier, sp_name_qualifier, session_index)
+ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// Binds a new user session's values for `INSERT_USER` onto `q`: a fresh
+/// token (returned; only its hash is stored) and CSRF token.
+pub(super) fn bind_user<'q>(
+    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    account_id: &'q str,
+    idp: &'q IdpSession,
+    ttl_seconds: i64,
+) -> (
+    String,
+    sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+) {
     let token = random_token();
     let now = chrono::Utc::now().timestamp();
-    sqlx::query(
-        "INSERT INTO sessions (token_hash, kind, principal, csrf_token, created_at, last_seen, expires_at,
-           idp_entity_id, name_id, name_id_format, name_qualifier, sp_name_qualifier, session_index)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(hash_token(&token))
-    .bind(SessionKind::User.as_str())
-    .bind(account_id)
-    .bind(random_token())
-    .bind(now)
-    .bind(now)
-    .bind(now + ttl_seconds)
-    .bind(&idp.idp_entity_id)
-    .bind(&idp.name_id)
-    .bind(&idp.name_id_format)
-    .bind(&idp.name_qualifier)
-    .bind(&idp.sp_name_qualifier)
-    .bind(&idp.session_index)
-    .execute(&mut *conn)
-    .await?;
-    Ok(token)
+    let q = q
+        .bind(hash_token(&token))
+        .bind(SessionKind::User.as_str())
+        .bind(account_id)
+        .bind(random_token())
+        .bind(now)
+        .bind(now)
+        .bind(now + ttl_seconds)
+        .bind(&idp.idp_entity_id)
+        .bind(&idp.name_id)
+        .bind(&idp.name_id_format)
+        .bind(&idp.name_qualifier)
+        .bind(&idp.sp_name_qualifier)
+        .bind(&idp.session_index);
+    (token, q)
 }
 
 /// The IdP session of a live user session, if it has one.
@@ -242,9 +257,12 @@ pub async fn touch(conn: &mut SqliteConnection, token: &str) -> Result<(), sqlx:
     Ok(())
 }
 
+/// Ends a session, by the hash of its token.
+pub(super) const DELETE: &str = "DELETE FROM sessions WHERE token_hash = ?";
+
 /// Deletes a session (logout, or a new login in the same browser).
 pub async fn delete(conn: &mut SqliteConnection, token: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+    sqlx::query(DELETE)
         .bind(hash_token(token))
         .execute(&mut *conn)
         .await?;

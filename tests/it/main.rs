@@ -24,6 +24,7 @@ mod import_jobs;
 mod import_swap;
 mod logout;
 mod mail;
+mod returning;
 mod review;
 mod simplesamlphp;
 mod sp_initiated;

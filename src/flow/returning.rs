@@ -1,0 +1,98 @@
+//! The short way of a returning user: a verified login whose identity is
+//! already mapped to an active account of a school the IdP may speak for
+//! (most logins of a school day). Everything it needs is read on a reader,
+//! beside other logins; the writer then takes one list of statements
+//! (`store::login`) that consumes the request, remembers the assertion,
+//! re-checks the mapping, the account, the school and its trust, and opens
+//! the session, in one commit. Any other login, and any re-check that
+//! fails, goes the full way (`steps`), which decides and records alone:
+//! this path never refuses, it only accepts what the full way would.
+
+use super::claims::{subject_of, MAX_SUBJECT_BYTES};
+use super::steps::{answered_by, trusted_by_config, trusted_schools};
+use super::{idp_session_of, resolved, session_ttl, Context, Known, Opened, Outcome, SessionWish};
+use crate::saml::Verified;
+use crate::service::Service;
+use crate::store::{self, login, replay};
+
+/// The login, done, when it is a returning user's; `None` for the full way.
+pub(super) async fn returning(
+    svc: &Service,
+    idp: &crate::saml::Idp,
+    v: &Verified,
+    ctx: &Context,
+    wish: Option<&SessionWish>,
+) -> Result<Option<(Outcome, Option<Opened>)>, sqlx::Error> {
+    if v.in_response_to.len() > 1 {
+        return Ok(None);
+    }
+    let now = chrono::Utc::now().timestamp();
+    let mut conn = svc.pool.acquire().await?;
+    let (pending, relay_state) = match v.in_response_to.iter().next() {
+        None if idp.config.allow_idp_initiated => (None, ctx.relay_state.clone()),
+        None => return Ok(None),
+        Some(id) => match replay::peek_pending(&mut conn, id, now).await? {
+            Some(p) => match answered_by(p, v, ctx) {
+                Ok(relay_state) => (Some(id.as_str()), relay_state),
+                Err(_) => return Ok(None),
+            },
+            None => return Ok(None),
+        },
+    };
+    let subject = match subject_of(&v.claims, &idp.config.subject) {
+        Ok(s) if s.len() <= MAX_SUBJECT_BYTES => s,
+        _ => return Ok(None),
+    };
+    let known = Known {
+        school_code: None,
+        subject: Some(subject.clone()),
+    };
+    let Ok((_, schools)) = trusted_schools(&mut conn, idp, v, known).await? else {
+        return Ok(None);
+    };
+    let Some(account) = login::mapped_account(&mut conn, &v.issuer, &subject).await? else {
+        return Ok(None);
+    };
+    let Some(school) = schools.iter().find(|c| c.is(&account.school_code)) else {
+        return Ok(None);
+    };
+    if !account.active {
+        return Ok(None);
+    }
+    drop(conn);
+    let session = match wish {
+        Some(w) => match session_ttl(w, v) {
+            Some(ttl) => Some(ttl),
+            // The IdP session has ended: the full way says so.
+            None => return Ok(None),
+        },
+        None => None,
+    };
+    let idp_session = idp_session_of(v);
+    let write = login::ReturningLogin {
+        pending,
+        now,
+        issuer: &v.issuer,
+        assertion_id: &v.assertion_id,
+        replay_until: v.replay_until.timestamp(),
+        subject: &subject,
+        account_id: &account.account_id,
+        school_code: &account.school_code,
+        trust_listed: !trusted_by_config(idp, school),
+        replaces: wish.and_then(|w| w.replaces.as_deref()),
+        session: session.map(|ttl| (&idp_session, ttl)),
+    };
+    let mut tx = svc.begin_write().await?;
+    let Some(token) = login::write_returning(&mut tx, &write).await? else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    tx.commit().await?;
+    store::note_written();
+    svc.short_logins
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let opened = token
+        .zip(session)
+        .map(|(token, ttl)| Opened::Session { token, ttl });
+    Ok(Some((resolved(v, account.account_id, relay_state), opened)))
+}
