@@ -6,7 +6,9 @@
 //! re-checks the mapping, the account, the school and its trust, and opens
 //! the session, in one commit. Any other login, and any re-check that
 //! fails, goes the full way (`steps`), which decides and records alone:
-//! this path never refuses, it only accepts what the full way would.
+//! this path never refuses, it only accepts what the full way would. An
+//! error of the database here is the login's error (503 when it is
+//! unavailable), as it would be on the full way.
 
 use super::claims::{subject_of, MAX_SUBJECT_BYTES};
 use super::steps::{answered_by, trusted_by_config, trusted_schools};
@@ -26,18 +28,20 @@ pub(super) async fn returning(
     if v.in_response_to.len() > 1 {
         return Ok(None);
     }
-    let now = chrono::Utc::now().timestamp();
     let mut conn = svc.pool.acquire().await?;
     let (pending, relay_state) = match v.in_response_to.iter().next() {
         None if idp.config.allow_idp_initiated => (None, ctx.relay_state.clone()),
         None => return Ok(None),
-        Some(id) => match replay::peek_pending(&mut conn, id, now).await? {
-            Some(p) => match answered_by(p, v, ctx) {
-                Ok(relay_state) => (Some(id.as_str()), relay_state),
-                Err(_) => return Ok(None),
-            },
-            None => return Ok(None),
-        },
+        Some(id) => {
+            let now = chrono::Utc::now().timestamp();
+            match replay::peek_pending(&mut conn, id, now).await? {
+                Some(p) => match answered_by(p.clone(), v, ctx) {
+                    Ok(relay_state) => (Some((id.as_str(), p)), relay_state),
+                    Err(_) => return Ok(None),
+                },
+                None => return Ok(None),
+            }
+        }
     };
     let subject = match subject_of(&v.claims, &idp.config.subject) {
         Ok(s) if s.len() <= MAX_SUBJECT_BYTES => s,
@@ -60,17 +64,24 @@ pub(super) async fn returning(
         return Ok(None);
     }
     drop(conn);
+    let idp_session = idp_session_of(v);
+    let mut tx = svc.begin_write().await?;
+    // Times are taken once the writer's turn has come, as the full way
+    // takes them inside its transaction.
+    let now = chrono::Utc::now().timestamp();
     let session = match wish {
         Some(w) => match session_ttl(w, v) {
             Some(ttl) => Some(ttl),
             // The IdP session has ended: the full way says so.
-            None => return Ok(None),
+            None => {
+                tx.rollback().await?;
+                return Ok(None);
+            }
         },
         None => None,
     };
-    let idp_session = idp_session_of(v);
     let write = login::ReturningLogin {
-        pending,
+        pending: pending.as_ref().map(|(id, p)| (*id, p)),
         now,
         issuer: &v.issuer,
         assertion_id: &v.assertion_id,
@@ -82,7 +93,6 @@ pub(super) async fn returning(
         replaces: wish.and_then(|w| w.replaces.as_deref()),
         session: session.map(|ttl| (&idp_session, ttl)),
     };
-    let mut tx = svc.begin_write().await?;
     let Some(token) = login::write_returning(&mut tx, &write).await? else {
         tx.rollback().await?;
         return Ok(None);

@@ -42,9 +42,9 @@ pub async fn mapped_account(
 
 /// The writes of a returning user's login, and what they re-check.
 pub struct ReturningLogin<'a> {
-    /// The pending request answered (consumed here; it must still be
-    /// there and unexpired at `now`).
-    pub pending: Option<&'a str>,
+    /// The pending request answered, by ID, as it was read: consumed here,
+    /// it must still be there, unexpired at `now`, and the same.
+    pub pending: Option<(&'a str, &'a replay::Pending)>,
     pub now: i64,
     pub issuer: &'a str,
     pub assertion_id: &'a str,
@@ -71,8 +71,7 @@ pub async fn write_returning(
     conn: &mut SqliteConnection,
     w: &ReturningLogin<'_>,
 ) -> Result<Option<Option<String>>, sqlx::Error> {
-    // Each statement gives one row when it holds, named by its `step`
-    // (the consumed request is the row without one).
+    // Each statement gives one row when it holds, named by its `step`.
     let mut sql: Vec<String> = Vec::new();
     let mut want: Vec<&str> = Vec::new();
     if w.pending.is_some() {
@@ -101,7 +100,7 @@ pub async fn write_returning(
     }
     let sql = sql.join(";\n");
     let mut q = sqlx::query(&sql);
-    if let Some(id) = w.pending {
+    if let Some((id, _)) = w.pending {
         q = q.bind(id).bind(w.now);
     }
     q = q
@@ -126,9 +125,18 @@ pub async fn write_returning(
     let rows = q.fetch_all(&mut *conn).await?;
     let got: Vec<&str> = rows
         .iter()
-        .map(|r| r.try_get::<&str, _>("step").unwrap_or("pending"))
+        .map(|r| r.try_get::<&str, _>("step").unwrap_or("?"))
         .collect();
-    Ok((got == want).then_some(token))
+    if got != want {
+        return Ok(None);
+    }
+    // The consumed request (then the first row) is the one read: its rows
+    // are never updated, this only keeps it so.
+    let same = match w.pending {
+        Some((_, read)) => replay::pending_of(&rows[0]) == *read,
+        None => true,
+    };
+    Ok(same.then_some(token))
 }
 
 #[cfg(test)]
@@ -188,8 +196,13 @@ mod tests {
     #[tokio::test]
     async fn a_login_writes_together_and_each_re_check_voids_it_all() {
         let s = idp_session();
+        let read = replay::Pending {
+            idp_entity_id: IDP.into(),
+            relay_state: None,
+            browser_hash: None,
+        };
         let login = |assertion_id| ReturningLogin {
-            pending: Some("_req"),
+            pending: Some(("_req", &read)),
             now: 1000,
             issuer: IDP,
             assertion_id,
@@ -218,6 +231,17 @@ mod tests {
             sqlx::query(mend).execute(&pool).await.expect(mend);
         }
         assert_eq!(count(&pool, "seen_assertions").await, 0);
+        // A request that is not the one read (another IdP's) is not taken.
+        let other = replay::Pending {
+            idp_entity_id: "https://other.test".into(),
+            ..read.clone()
+        };
+        let not_read = ReturningLogin {
+            pending: Some(("_req", &other)),
+            ..login("_a1")
+        };
+        assert_eq!(write(&pool, &not_read).await, None);
+        assert_eq!(count(&pool, "pending_requests").await, 1);
         // All fresh: one commit writes it all.
         let token = write(&pool, &login("_a1"))
             .await

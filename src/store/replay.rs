@@ -77,11 +77,12 @@ pub async fn add_pending(
     Ok(true)
 }
 
-/// Consumes a pending request (ID, now) that has not expired, returning it.
+/// Consumes a pending request (ID, now) that has not expired, returning it
+/// (and its `step` name in a statement list of `store::login`).
 pub(super) const TAKE_PENDING: &str = "DELETE FROM pending_requests WHERE id = ? AND expires_at > ?
-   RETURNING idp_entity_id, relay_state, browser_hash";
+   RETURNING idp_entity_id, relay_state, browser_hash, 'pending' AS step";
 
-fn pending_of(r: &sqlx::sqlite::SqliteRow) -> Pending {
+pub(super) fn pending_of(r: &sqlx::sqlite::SqliteRow) -> Pending {
     Pending {
         idp_entity_id: r.get("idp_entity_id"),
         relay_state: r.get("relay_state"),
