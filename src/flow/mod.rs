@@ -314,15 +314,11 @@ fn resolved(v: &Verified, account_id: String, relay_state: Option<String>) -> Ou
 /// How long a login's session may live: the wished longest life, cut to
 /// the IdP's SessionNotOnOrAfter; `None` when the IdP session has ended.
 fn session_ttl(wish: &SessionWish, v: &Verified) -> Option<i64> {
-    let mut ttl = wish.max_seconds;
-    if let Some(end) = v.session.not_on_or_after {
-        let left = (end - chrono::Utc::now()).num_seconds();
-        if left <= 0 {
-            return None;
-        }
-        ttl = ttl.min(left);
-    }
-    Some(ttl)
+    store::sessions::life(
+        wish.max_seconds,
+        v.session.not_on_or_after.map(|t| t.timestamp()),
+        chrono::Utc::now().timestamp(),
+    )
 }
 
 /// The IdP session a user session keeps, for single logout.

@@ -1,10 +1,11 @@
 //! The short way of a returning user: a verified login whose identity is
 //! already mapped to an active account of a school the IdP may speak for
 //! (most logins of a school day). Everything it needs is read on a reader,
-//! beside other logins; the writer then takes one list of statements
-//! (`store::login`) that consumes the request, remembers the assertion,
-//! re-checks the mapping, the account, the school and its trust, and opens
-//! the session, in one commit. Any other login, and any re-check that
+//! beside other logins; the writer's login queue then runs one list of
+//! statements (`store::login`) that consumes the request, remembers the
+//! assertion, re-checks the mapping, the account, the school and its
+//! trust, and opens the session, with the other logins queued meanwhile in
+//! one transaction and one commit (`Writer::write_returning`). Any other login, and any re-check that
 //! fails, goes the full way (`steps`), which decides and records alone:
 //! this path never refuses, it only accepts what the full way would. An
 //! error of the database here is the login's error (503 when it is
@@ -12,10 +13,10 @@
 
 use super::claims::{subject_of, MAX_SUBJECT_BYTES};
 use super::steps::{answered_by, trusted_by_config, trusted_schools};
-use super::{idp_session_of, resolved, session_ttl, Context, Known, Opened, Outcome, SessionWish};
+use super::{idp_session_of, resolved, Context, Known, Opened, Outcome, SessionWish};
 use crate::saml::Verified;
 use crate::service::Service;
-use crate::store::{self, login, replay};
+use crate::store::{login, replay};
 
 /// The login, done, when it is a returning user's; `None` for the full way.
 pub(super) async fn returning(
@@ -64,45 +65,29 @@ pub(super) async fn returning(
         return Ok(None);
     }
     drop(conn);
-    let idp_session = idp_session_of(v);
-    let mut tx = svc.begin_write().await?;
-    // Times are taken once the writer's turn has come, as the full way
-    // takes them inside its transaction.
-    let now = chrono::Utc::now().timestamp();
-    let session = match wish {
-        Some(w) => match session_ttl(w, v) {
-            Some(ttl) => Some(ttl),
-            // The IdP session has ended: the full way says so.
-            None => {
-                tx.rollback().await?;
-                return Ok(None);
-            }
-        },
-        None => None,
-    };
     let write = login::ReturningLogin {
-        pending: pending.as_ref().map(|(id, p)| (*id, p)),
-        now,
-        issuer: &v.issuer,
-        assertion_id: &v.assertion_id,
+        pending: pending.map(|(id, p)| (id.to_string(), p)),
+        issuer: v.issuer.clone(),
+        assertion_id: v.assertion_id.clone(),
         replay_until: v.replay_until.timestamp(),
-        subject: &subject,
-        account_id: &account.account_id,
-        school_code: &account.school_code,
+        subject,
+        account_id: account.account_id.clone(),
+        school_code: account.school_code.clone(),
         trust_listed: !trusted_by_config(idp, school),
-        replaces: wish.and_then(|w| w.replaces.as_deref()),
-        session: session.map(|ttl| (&idp_session, ttl)),
+        replaces: wish.and_then(|w| w.replaces.clone()),
+        session: wish.map(|w| {
+            (
+                idp_session_of(v),
+                w.max_seconds,
+                v.session.not_on_or_after.map(|t| t.timestamp()),
+            )
+        }),
     };
-    let Some(token) = login::write_returning(&mut tx, &write).await? else {
-        tx.rollback().await?;
+    let Some(written) = svc.writer.write_returning(write).await? else {
         return Ok(None);
     };
-    tx.commit().await?;
-    store::note_written();
     svc.short_logins
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let opened = token
-        .zip(session)
-        .map(|(token, ttl)| Opened::Session { token, ttl });
+    let opened = written.map(|(token, ttl)| Opened::Session { token, ttl });
     Ok(Some((resolved(v, account.account_id, relay_state), opened)))
 }

@@ -40,54 +40,61 @@ pub async fn mapped_account(
     }))
 }
 
-/// The writes of a returning user's login, and what they re-check.
-pub struct ReturningLogin<'a> {
+/// The writes of a returning user's login, and what they re-check. Owned:
+/// it travels to the writer's login queue (`Writer::write_returning`).
+#[derive(Debug, Clone)]
+pub struct ReturningLogin {
     /// The pending request answered, by ID, as it was read: consumed here,
-    /// it must still be there, unexpired at `now`, and the same.
-    pub pending: Option<(&'a str, &'a replay::Pending)>,
-    pub now: i64,
-    pub issuer: &'a str,
-    pub assertion_id: &'a str,
+    /// it must still be there, unexpired, and the same.
+    pub pending: Option<(String, replay::Pending)>,
+    pub issuer: String,
+    pub assertion_id: String,
     /// Until when the assertion ID is remembered (it must be new).
     pub replay_until: i64,
     /// The mapping that carries the login: still there, to this account,
     /// still active, in this registered school.
-    pub subject: &'a str,
-    pub account_id: &'a str,
-    pub school_code: &'a str,
+    pub subject: String,
+    pub account_id: String,
+    pub school_code: String,
     /// The school trusts the IdP through its own `idp_entity_ids` (then
     /// re-checked), not through the IdP's configured `schools`.
     pub trust_listed: bool,
     /// The browser's previous session, ended.
-    pub replaces: Option<&'a str>,
-    /// The session to open: the IdP session and its life in seconds.
-    pub session: Option<(&'a sessions::IdpSession, i64)>,
+    pub replaces: Option<String>,
+    /// The session to open: the IdP session, and its longest life in
+    /// seconds; `not_on_or_after` (Unix time), the IdP session's end, cuts
+    /// it when the writer's turn comes (past it, the login goes the full
+    /// way, which says the IdP session ended).
+    pub session: Option<(sessions::IdpSession, i64, Option<i64>)>,
 }
 
-/// Writes a returning user's login. `Some(token)` (the new session's, if
-/// one was asked) when every re-check held; `None` when one did not: the
-/// caller must roll the transaction back.
-pub async fn write_returning(
-    conn: &mut SqliteConnection,
-    w: &ReturningLogin<'_>,
-) -> Result<Option<Option<String>>, sqlx::Error> {
-    // Each statement gives one row when it holds, named by its `step`.
-    let mut sql: Vec<String> = Vec::new();
-    let mut want: Vec<&str> = Vec::new();
+/// The statements of one login, each re-check an error when it fails (a
+/// CHECK constraint on a temporary table), so that a stale read stops the
+/// list at once; the caller undoes what ran before with its savepoint.
+/// Returns the SQL and the steps its rows must name.
+fn statements(w: &ReturningLogin) -> (String, Vec<&'static str>) {
+    let mut sql: Vec<String> = vec!["SAVEPOINT returning_login".into()];
+    let mut want = Vec::new();
+    let check = |condition: &str| format!("INSERT INTO temp.login_checks (ok) SELECT {condition}");
     if w.pending.is_some() {
-        sql.push(replay::TAKE_PENDING.into());
+        sql.push(format!(
+            "{} AND idp_entity_id = ? AND relay_state IS ? AND browser_hash IS ? {}",
+            replay::TAKE_PENDING_WHERE,
+            replay::TAKE_PENDING_RETURNING
+        ));
         want.push("pending");
+        sql.push(check("changes() = 1"));
     }
+    // The primary key refuses a replay: an error too.
     sql.push(format!("{} RETURNING 'replay' AS step", replay::REMEMBER));
     want.push("replay");
-    sql.push(format!(
-        "SELECT 'mapping' AS step FROM mappings m JOIN accounts a ON a.account_id = m.account_id
+    sql.push(check(&format!(
+        "EXISTS (SELECT 1 FROM mappings m JOIN accounts a ON a.account_id = m.account_id
            JOIN schools ON schools.code = a.school_code
           WHERE m.idp_entity_id = ? AND m.subject = ? AND m.account_id = ? AND a.active = 1
-            AND a.school_code = ? AND (? = 0 OR {})",
+            AND a.school_code = ? AND (? = 0 OR {}))",
         schools::LISTS_IDP
-    ));
-    want.push("mapping");
+    )));
     if w.replaces.is_some() {
         sql.push(sessions::DELETE.into());
     }
@@ -98,45 +105,113 @@ pub async fn write_returning(
         ));
         want.push("session");
     }
-    let sql = sql.join(";\n");
-    let mut q = sqlx::query(&sql);
-    if let Some((id, _)) = w.pending {
-        q = q.bind(id).bind(w.now);
+    sql.push("RELEASE returning_login".into());
+    (sql.join(";\n"), want)
+}
+
+/// A re-check that failed (the CHECK) or an assertion already seen (the
+/// primary key): the login's own refusal, not the database's trouble.
+fn is_stale(e: &sqlx::Error) -> bool {
+    use sqlx::error::ErrorKind;
+    e.as_database_error().is_some_and(|d| {
+        matches!(
+            d.kind(),
+            ErrorKind::CheckViolation | ErrorKind::UniqueViolation
+        )
+    })
+}
+
+/// The table whose CHECK turns a failed re-check into an error.
+const CHECKS: &str =
+    "CREATE TEMP TABLE IF NOT EXISTS login_checks (ok INTEGER NOT NULL CHECK (ok = 1))";
+
+/// A returning login written: the new session's token and life, when one
+/// was asked.
+pub type Written = Option<(String, i64)>;
+
+/// Writes returning users' logins, in turn, inside the caller's
+/// transaction, one trip each: for each, `Some` when every re-check held,
+/// `None` when one did not (nothing of that login stays: the full way then
+/// decides). An error other than a login's own voids the whole
+/// transaction.
+pub async fn write_returning(
+    conn: &mut SqliteConnection,
+    logins: &[ReturningLogin],
+) -> Result<Vec<Option<Written>>, sqlx::Error> {
+    sqlx::query(CHECKS).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM temp.login_checks")
+        .execute(&mut *conn)
+        .await?;
+    let now = chrono::Utc::now().timestamp();
+    let mut out = Vec::with_capacity(logins.len());
+    for w in logins {
+        let ttl = match &w.session {
+            Some((_, max, end)) => match sessions::life(*max, *end, now) {
+                Some(ttl) => Some(ttl),
+                // The IdP session has ended: the full way says so.
+                None => {
+                    out.push(None);
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let (sql, want) = statements(w);
+        let mut q = sqlx::query(&sql);
+        if let Some((id, p)) = &w.pending {
+            q = q
+                .bind(id)
+                .bind(now)
+                .bind(&p.idp_entity_id)
+                .bind(&p.relay_state)
+                .bind(&p.browser_hash);
+        }
+        q = q
+            .bind(&w.issuer)
+            .bind(&w.assertion_id)
+            .bind(w.replay_until)
+            .bind(&w.issuer)
+            .bind(&w.subject)
+            .bind(&w.account_id)
+            .bind(&w.school_code)
+            .bind(w.trust_listed)
+            .bind(&w.issuer);
+        if let Some(old) = &w.replaces {
+            q = q.bind(sessions::hash_token(old));
+        }
+        let mut opened = None;
+        if let (Some((idp_session, _, _)), Some(ttl)) = (&w.session, ttl) {
+            let (token, bound) = sessions::bind_user(q, &w.account_id, idp_session, ttl, now);
+            opened = Some((token, ttl));
+            q = bound;
+        }
+        match q.fetch_all(&mut *conn).await {
+            Ok(rows) => {
+                let got: Vec<&str> = rows
+                    .iter()
+                    .map(|r| r.try_get::<&str, _>("step").unwrap_or("?"))
+                    .collect();
+                if got != want {
+                    // Every re-check is an error: this cannot happen, and
+                    // if it does, nothing of the batch is kept.
+                    return Err(sqlx::Error::Protocol(format!(
+                        "a returning login's statements gave {got:?}, not {want:?}"
+                    )));
+                }
+                out.push(Some(opened));
+            }
+            Err(e) if !is_stale(&e) => return Err(e),
+            Err(_) => {
+                // A re-check failed (or the assertion was seen): undo this
+                // login's statements; the others stand.
+                sqlx::query("ROLLBACK TO returning_login; RELEASE returning_login")
+                    .execute(&mut *conn)
+                    .await?;
+                out.push(None);
+            }
+        }
     }
-    q = q
-        .bind(w.issuer)
-        .bind(w.assertion_id)
-        .bind(w.replay_until)
-        .bind(w.issuer)
-        .bind(w.subject)
-        .bind(w.account_id)
-        .bind(w.school_code)
-        .bind(w.trust_listed)
-        .bind(w.issuer);
-    if let Some(old) = w.replaces {
-        q = q.bind(sessions::hash_token(old));
-    }
-    let mut token = None;
-    if let Some((idp_session, ttl)) = w.session {
-        let (t, bound) = sessions::bind_user(q, w.account_id, idp_session, ttl);
-        token = Some(t);
-        q = bound;
-    }
-    let rows = q.fetch_all(&mut *conn).await?;
-    let got: Vec<&str> = rows
-        .iter()
-        .map(|r| r.try_get::<&str, _>("step").unwrap_or("?"))
-        .collect();
-    if got != want {
-        return Ok(None);
-    }
-    // The consumed request (then the first row) is the one read: its rows
-    // are never updated, this only keeps it so.
-    let same = match w.pending {
-        Some((_, read)) => replay::pending_of(&rows[0]) == *read,
-        None => true,
-    };
-    Ok(same.then_some(token))
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -157,7 +232,7 @@ mod tests {
             "INSERT INTO schools (code, name, created_at, updated_at, idp_entity_ids) VALUES ('0751234J', 'A', '', '', 'https://idp.test/saml')",
             "INSERT INTO accounts (account_id, school_code, last_name, first_name, role, folded_last, folded_first, created_at, updated_at) VALUES ('A-1', '0751234J', 'X', 'Y', 'student', 'x', 'y', '', '')",
             "INSERT INTO mappings (idp_entity_id, subject, account_id, source, created_at) VALUES ('https://idp.test/saml', 'sub', 'A-1', 'admin', '')",
-            "INSERT INTO pending_requests (id, idp_entity_id, expires_at) VALUES ('_req', 'https://idp.test/saml', 2000)",
+            "INSERT INTO pending_requests (id, idp_entity_id, expires_at) VALUES ('_req', 'https://idp.test/saml', 4000000000)",
         ] {
             sqlx::query(sql).execute(&pool).await.expect(sql);
         }
@@ -175,15 +250,18 @@ mod tests {
         }
     }
 
-    /// Writes the login in a transaction, committed when it held.
-    async fn write(pool: &sqlx::SqlitePool, w: &ReturningLogin<'_>) -> Option<Option<String>> {
+    /// Writes logins in one transaction, committed.
+    async fn write(pool: &sqlx::SqlitePool, logins: &[ReturningLogin]) -> Vec<Option<Written>> {
         let mut conn = pool.acquire().await.expect("conn");
         let mut tx = conn.begin().await.expect("tx");
-        let done = write_returning(&mut tx, w).await.expect("write");
-        if done.is_some() {
-            tx.commit().await.expect("commit");
-        }
+        let done = write_returning(&mut tx, logins).await.expect("write");
+        tx.commit().await.expect("commit");
         done
+    }
+
+    /// One login's outcome.
+    async fn one(pool: &sqlx::SqlitePool, login: &ReturningLogin) -> Option<Written> {
+        write(pool, std::slice::from_ref(login)).await.remove(0)
     }
 
     async fn count(pool: &sqlx::SqlitePool, table: &str) -> i64 {
@@ -195,24 +273,22 @@ mod tests {
 
     #[tokio::test]
     async fn a_login_writes_together_and_each_re_check_voids_it_all() {
-        let s = idp_session();
         let read = replay::Pending {
             idp_entity_id: IDP.into(),
             relay_state: None,
             browser_hash: None,
         };
-        let login = |assertion_id| ReturningLogin {
-            pending: Some(("_req", &read)),
-            now: 1000,
-            issuer: IDP,
-            assertion_id,
+        let login = |assertion_id: &str| ReturningLogin {
+            pending: Some(("_req".into(), read.clone())),
+            issuer: IDP.into(),
+            assertion_id: assertion_id.into(),
             replay_until: 3000,
-            subject: "sub",
-            account_id: "A-1",
-            school_code: "0751234J",
+            subject: "sub".into(),
+            account_id: "A-1".into(),
+            school_code: "0751234J".into(),
             trust_listed: true,
             replaces: None,
-            session: Some((&s, 600)),
+            session: Some((idp_session(), 600, None)),
         };
         // Each stale read, one at a time: nothing is written.
         let pool = memory().await;
@@ -220,35 +296,43 @@ mod tests {
             ("UPDATE accounts SET active = 0", "UPDATE accounts SET active = 1"),
             ("DELETE FROM mappings", "INSERT INTO mappings (idp_entity_id, subject, account_id, source, created_at) VALUES ('https://idp.test/saml', 'sub', 'A-1', 'admin', '')"),
             ("UPDATE schools SET idp_entity_ids = ''", "UPDATE schools SET idp_entity_ids = 'https://idp.test/saml'"),
-            ("UPDATE pending_requests SET expires_at = 1000", "UPDATE pending_requests SET expires_at = 2000"),
+            ("UPDATE pending_requests SET expires_at = 1000", "UPDATE pending_requests SET expires_at = 4000000000"),
             ("INSERT INTO seen_assertions VALUES ('https://idp.test/saml', '_a1', 3000)", "DELETE FROM seen_assertions"),
         ];
         for (spoil, mend) in stale {
             sqlx::query(spoil).execute(&pool).await.expect(spoil);
-            assert_eq!(write(&pool, &login("_a1")).await, None, "{spoil}");
+            assert_eq!(one(&pool, &login("_a1")).await, None, "{spoil}");
             assert_eq!(count(&pool, "sessions").await, 0, "{spoil}");
             assert_eq!(count(&pool, "pending_requests").await, 1, "{spoil}");
             sqlx::query(mend).execute(&pool).await.expect(mend);
         }
         assert_eq!(count(&pool, "seen_assertions").await, 0);
-        // A request that is not the one read (another IdP's) is not taken.
-        let other = replay::Pending {
-            idp_entity_id: "https://other.test".into(),
-            ..read.clone()
-        };
-        let not_read = ReturningLogin {
-            pending: Some(("_req", &other)),
-            ..login("_a1")
-        };
-        assert_eq!(write(&pool, &not_read).await, None);
+        // A request that is not the one read (another IdP's) is not taken;
+        // nor is a login whose IdP session has ended.
+        let mut not_read = login("_a1");
+        not_read.pending = Some((
+            "_req".into(),
+            replay::Pending {
+                idp_entity_id: "https://other.test".into(),
+                ..read.clone()
+            },
+        ));
+        let mut ended = login("_a1");
+        ended.session = Some((idp_session(), 600, Some(1000)));
+        assert_eq!(write(&pool, &[not_read, ended]).await, vec![None, None]);
         assert_eq!(count(&pool, "pending_requests").await, 1);
-        // All fresh: one commit writes it all.
-        let token = write(&pool, &login("_a1"))
-            .await
-            .expect("held")
-            .expect("a session");
-        assert_eq!(count(&pool, "sessions").await, 1);
-        assert_eq!(count(&pool, "seen_assertions").await, 1);
+        assert_eq!(count(&pool, "seen_assertions").await, 0);
+        // All fresh: it is all written; in the same batch a replay of it is
+        // undone alone, and an unsolicited one (no request) stands.
+        let mut unsolicited = login("_a3");
+        unsolicited.pending = None;
+        let done = write(&pool, &[login("_a1"), login("_a1"), unsolicited]).await;
+        assert_eq!(done[1], None, "the replay in the same batch");
+        let (token, ttl) = done[0].clone().expect("held").expect("a session");
+        assert_eq!(ttl, 600);
+        assert!(done[2].is_some());
+        assert_eq!(count(&pool, "sessions").await, 2);
+        assert_eq!(count(&pool, "seen_assertions").await, 2);
         assert_eq!(
             count(&pool, "pending_requests").await,
             0,
@@ -267,30 +351,12 @@ mod tests {
             .execute(&pool)
             .await
             .expect("unlist");
-        let again = ReturningLogin {
-            pending: None,
-            trust_listed: false,
-            replaces: Some(&token),
-            ..login("_a2")
-        };
-        let second = write(&pool, &again)
-            .await
-            .expect("held")
-            .expect("a session");
+        let mut again = login("_a2");
+        again.pending = None;
+        again.trust_listed = false;
+        again.replaces = Some(token.clone());
+        let (second, _) = one(&pool, &again).await.expect("held").expect("a session");
         assert_ne!(second, token);
-        assert_eq!(count(&pool, "sessions").await, 1, "the old one ended");
-        // The same assertion again is a replay.
-        assert_eq!(
-            write(
-                &pool,
-                &ReturningLogin {
-                    pending: None,
-                    trust_listed: false,
-                    ..login("_a2")
-                }
-            )
-            .await,
-            None
-        );
+        assert_eq!(count(&pool, "sessions").await, 2, "the old one ended");
     }
 }

@@ -2,11 +2,10 @@
 
 use sqlx::{Row, SqliteConnection};
 
-/// Remembers an assertion ID (IdP, ID, expiry): one row written when it is
-/// new, none when it was already there (a replay).
+/// Remembers an assertion ID (IdP, ID, expiry); the primary key refuses
+/// one already there (a replay).
 pub(super) const REMEMBER: &str =
-    "INSERT INTO seen_assertions (idp_entity_id, assertion_id, expires_at) VALUES (?, ?, ?)
-   ON CONFLICT (idp_entity_id, assertion_id) DO NOTHING";
+    "INSERT INTO seen_assertions (idp_entity_id, assertion_id, expires_at) VALUES (?, ?, ?)";
 
 /// Remembers an assertion ID until `expires_at`; `false` if it was already
 /// there (a replay). The primary key makes this atomic.
@@ -21,8 +20,8 @@ pub async fn remember_assertion(
         .bind(assertion_id)
         .bind(expires_at)
         .execute(&mut *conn)
-        .await?;
-    Ok(r.rows_affected() == 1)
+        .await;
+    super::inserted(r)
 }
 
 /// An AuthnRequest we sent and may be answered.
@@ -78,9 +77,12 @@ pub async fn add_pending(
 }
 
 /// Consumes a pending request (ID, now) that has not expired, returning it
-/// (and its `step` name in a statement list of `store::login`).
-pub(super) const TAKE_PENDING: &str = "DELETE FROM pending_requests WHERE id = ? AND expires_at > ?
-   RETURNING idp_entity_id, relay_state, browser_hash, 'pending' AS step";
+/// (and its `step` name in a statement list of `store::login`): the two
+/// halves, between which `store::login` adds its own conditions.
+pub(super) const TAKE_PENDING_WHERE: &str =
+    "DELETE FROM pending_requests WHERE id = ? AND expires_at > ?";
+pub(super) const TAKE_PENDING_RETURNING: &str =
+    "RETURNING idp_entity_id, relay_state, browser_hash, 'pending' AS step";
 
 pub(super) fn pending_of(r: &sqlx::sqlite::SqliteRow) -> Pending {
     Pending {
@@ -96,7 +98,7 @@ pub async fn take_pending(
     id: &str,
     now: i64,
 ) -> Result<Option<Pending>, sqlx::Error> {
-    let row = sqlx::query(TAKE_PENDING)
+    let row = sqlx::query(&format!("{TAKE_PENDING_WHERE} {TAKE_PENDING_RETURNING}"))
         .bind(id)
         .bind(now)
         .fetch_optional(&mut *conn)

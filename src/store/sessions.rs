@@ -115,9 +115,21 @@ pub async fn create_user(
     idp: &IdpSession,
     ttl_seconds: i64,
 ) -> Result<String, sqlx::Error> {
-    let (token, q) = bind_user(sqlx::query(INSERT_USER), account_id, idp, ttl_seconds);
+    let now = chrono::Utc::now().timestamp();
+    let (token, q) = bind_user(sqlx::query(INSERT_USER), account_id, idp, ttl_seconds, now);
     q.execute(&mut *conn).await?;
     Ok(token)
+}
+
+/// How long a user session may live, `now` (Unix time): at most
+/// `max_seconds`, and never past the IdP session's end (`not_on_or_after`);
+/// `None` when that end has come.
+pub fn life(max_seconds: i64, not_on_or_after: Option<i64>, now: i64) -> Option<i64> {
+    match not_on_or_after {
+        Some(end) if end <= now => None,
+        Some(end) => Some(max_seconds.min(end - now)),
+        None => Some(max_seconds),
+    }
 }
 
 /// Opens a user session: its values are bound by `bind_user`.
@@ -126,18 +138,19 @@ pub(super) const INSERT_USER: &str = "INSERT INTO sessions (token_hash, kind, pr
  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /// Binds a new user session's values for `INSERT_USER` onto `q`: a fresh
-/// token (returned; only its hash is stored) and CSRF token.
+/// token (returned; only its hash is stored) and CSRF token, created
+/// `now` (Unix time).
 pub(super) fn bind_user<'q>(
     q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
     account_id: &'q str,
     idp: &'q IdpSession,
     ttl_seconds: i64,
+    now: i64,
 ) -> (
     String,
     sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
 ) {
     let token = random_token();
-    let now = chrono::Utc::now().timestamp();
     let q = q
         .bind(hash_token(&token))
         .bind(SessionKind::User.as_str())

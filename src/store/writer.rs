@@ -5,6 +5,7 @@
 //! for the writer, so the desk's pages keep answering while a write (or
 //! another process) holds the lock.
 
+use super::login::{ReturningLogin, Written};
 use super::{migrate, options, pool_options};
 use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteTransactionManager};
 use sqlx::{Connection, TransactionManager};
@@ -32,7 +33,22 @@ pub struct Db {
 pub struct Writer {
     pool: SqlitePool,
     wait: Duration,
+    /// Returning users' logins, written in batches (`run_logins`).
+    logins: tokio::sync::mpsc::Sender<LoginJob>,
 }
+
+/// A returning user's login waiting for the writer, and who waits for it.
+#[derive(Debug)]
+struct LoginJob {
+    login: ReturningLogin,
+    deadline: Instant,
+    reply: tokio::sync::oneshot::Sender<Result<Option<Written>, sqlx::Error>>,
+}
+
+/// Logins written in one transaction at most.
+const LOGIN_BATCH: usize = 64;
+/// Logins waiting at most; past it, a login waits to be queued.
+const LOGIN_QUEUE: usize = 4096;
 
 impl Db {
     /// Opens the file (creating it and its directory when missing), applies
@@ -50,8 +66,14 @@ impl Db {
         let read = pool_options(READERS)
             .connect_with(options(path, wait)?)
             .await?;
-        let writer = Writer { pool: writer, wait };
+        let (logins, queue) = tokio::sync::mpsc::channel(LOGIN_QUEUE);
+        let writer = Writer {
+            pool: writer,
+            wait,
+            logins,
+        };
         writer.check_writable().await?;
+        tokio::spawn(run_logins(writer.clone(), queue));
         // A large import's build that a crash interrupted (nothing of it
         // was visible): its table goes.
         let mut conn = writer.pool.acquire().await?;
@@ -92,6 +114,28 @@ impl Writer {
         }
     }
 
+    /// Writes a returning user's login (`store::login`), with the others
+    /// that queue meanwhile: one transaction and one commit for all of
+    /// them, one trip to the connection each. Waits at most `db_wait_ms`,
+    /// then fails as `begin` does. `None`: a re-check failed, nothing of
+    /// this login was written.
+    pub async fn write_returning(
+        &self,
+        login: ReturningLogin,
+    ) -> Result<Option<Written>, sqlx::Error> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = LoginJob {
+            login,
+            deadline: Instant::now() + self.wait,
+            reply,
+        };
+        self.logins
+            .send(job)
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        answer.await.map_err(|_| sqlx::Error::PoolClosed)?
+    }
+
     /// The writer's pool itself, for work that must not run beside another
     /// write (a checkpoint).
     pub fn pool(&self) -> &SqlitePool {
@@ -119,6 +163,56 @@ impl Writer {
             .execute(&mut *tx)
             .await?;
         tx.rollback().await
+    }
+}
+
+/// Writes the queued returning logins, all those waiting at once (up to
+/// `LOGIN_BATCH`), in one write transaction taken in turn with every other
+/// writer. A login whose caller has stopped waiting is not written; a
+/// batch that cannot be written fails each of its logins as the
+/// transaction did (503 when the database is unavailable).
+async fn run_logins(writer: Writer, mut queue: tokio::sync::mpsc::Receiver<LoginJob>) {
+    let mut taken = Vec::with_capacity(LOGIN_BATCH);
+    while queue.recv_many(&mut taken, LOGIN_BATCH).await > 0 {
+        let now = Instant::now();
+        let (jobs, late): (Vec<LoginJob>, Vec<LoginJob>) = taken
+            .drain(..)
+            .partition(|j| j.deadline > now && !j.reply.is_closed());
+        for j in late {
+            let _ = j.reply.send(Err(sqlx::Error::PoolTimedOut));
+        }
+        let Some(first) = jobs.iter().map(|j| j.deadline).min() else {
+            continue;
+        };
+        let logins: Vec<ReturningLogin> = jobs.iter().map(|j| j.login.clone()).collect();
+        let written = async {
+            let mut tx = writer.begin_within(first - now).await?;
+            let out = super::login::write_returning(&mut tx, &logins).await?;
+            tx.commit().await?;
+            super::note_written();
+            Ok::<_, sqlx::Error>(out)
+        }
+        .await;
+        match written {
+            Ok(out) => {
+                for (j, o) in jobs.into_iter().zip(out) {
+                    let _ = j.reply.send(Ok(o));
+                }
+            }
+            Err(e) => {
+                let unavailable = super::is_unavailable(&e);
+                if !unavailable {
+                    tracing::error!(error = %e, "returning logins could not be written");
+                }
+                for j in jobs {
+                    let _ = j.reply.send(Err(if unavailable {
+                        sqlx::Error::PoolTimedOut
+                    } else {
+                        sqlx::Error::Protocol(format!("returning logins: {e}"))
+                    }));
+                }
+            }
+        }
     }
 }
 
