@@ -311,13 +311,14 @@ fn resolved(v: &Verified, account_id: String, relay_state: Option<String>) -> Ou
     }
 }
 
-/// How long a login's session may live: the wished longest life, cut to
-/// the IdP's SessionNotOnOrAfter; `None` when the IdP session has ended.
-fn session_ttl(wish: &SessionWish, v: &Verified) -> Option<i64> {
+/// How long a login's session may live from `now`: the wished longest
+/// life, cut to the IdP's SessionNotOnOrAfter; `None` when the IdP session
+/// has ended.
+fn session_ttl(wish: &SessionWish, v: &Verified, now: i64) -> Option<i64> {
     store::sessions::life(
         wish.max_seconds,
         v.session.not_on_or_after.map(|t| t.timestamp()),
-        chrono::Utc::now().timestamp(),
+        now,
     )
 }
 
@@ -343,12 +344,15 @@ async fn open_session(
     account_id: &str,
     v: &Verified,
 ) -> Result<Opened, sqlx::Error> {
-    let Some(ttl) = session_ttl(wish, v) else {
+    // One clock reading for the life and the session's times.
+    let now = chrono::Utc::now().timestamp();
+    let Some(ttl) = session_ttl(wish, v, now) else {
         return Ok(Opened::IdpSessionEnded);
     };
     if let Some(old) = &wish.replaces {
         store::sessions::delete(conn, old).await?;
     }
-    let token = store::sessions::create_user(conn, account_id, &idp_session_of(v), ttl).await?;
+    let token =
+        store::sessions::create_user(conn, account_id, &idp_session_of(v), ttl, now).await?;
     Ok(Opened::Session { token, ttl })
 }

@@ -1,9 +1,9 @@
 //! A returning user's login (an identity already mapped to an active
 //! account) in one trip to the writer: what it needs is read first on a
 //! reader, and its writes go to the writer as one list of statements
-//! inside the caller's transaction, each re-checking what was read. Any
-//! re-check that fails makes the whole list void (the caller rolls back and
-//! takes the full path, which decides and records alone).
+//! inside the writer's transaction, each re-checking what was read. A
+//! re-check that fails undoes that login's statements (a savepoint), and
+//! the login takes the full path, which decides and records alone.
 //!
 //! The statements are those of `replay` and `sessions`, composed.
 
@@ -200,10 +200,14 @@ pub async fn write_returning(
                 }
                 out.push(Some(opened));
             }
-            Err(e) if !is_stale(&e) => return Err(e),
-            Err(_) => {
-                // A re-check failed (or the assertion was seen): undo this
-                // login's statements; the others stand.
+            Err(e) if super::is_unavailable(&e) => return Err(e),
+            Err(e) => {
+                // A re-check failed (or the assertion was seen), or this
+                // login's own statement did: undo its statements, the
+                // others stand, and the full way decides.
+                if !is_stale(&e) {
+                    tracing::warn!(error = %e, "a returning login goes the full way");
+                }
                 sqlx::query("ROLLBACK TO returning_login; RELEASE returning_login")
                     .execute(&mut *conn)
                     .await?;
@@ -323,14 +327,19 @@ mod tests {
         assert_eq!(count(&pool, "pending_requests").await, 1);
         assert_eq!(count(&pool, "seen_assertions").await, 0);
         // All fresh: it is all written; in the same batch a replay of it is
-        // undone alone, and an unsolicited one (no request) stands.
+        // undone alone, an identity mapped to no account fails its check
+        // alone, and an unsolicited one (no request) stands after them.
         let mut unsolicited = login("_a3");
         unsolicited.pending = None;
-        let done = write(&pool, &[login("_a1"), login("_a1"), unsolicited]).await;
+        let mut unmapped = login("_a5");
+        unmapped.pending = None;
+        unmapped.subject = "nobody".into();
+        let done = write(&pool, &[login("_a1"), login("_a1"), unmapped, unsolicited]).await;
         assert_eq!(done[1], None, "the replay in the same batch");
+        assert_eq!(done[2], None, "the unmapped identity");
         let (token, ttl) = done[0].clone().expect("held").expect("a session");
         assert_eq!(ttl, 600);
-        assert!(done[2].is_some());
+        assert!(done[3].is_some());
         assert_eq!(count(&pool, "sessions").await, 2);
         assert_eq!(count(&pool, "seen_assertions").await, 2);
         assert_eq!(

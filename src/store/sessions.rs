@@ -108,14 +108,14 @@ pub struct IdpSession {
 }
 
 /// Creates a user session for `account_id`, valid `ttl_seconds`, with the
-/// IdP session it came from; returns the token.
+/// IdP session it came from, created `now` (Unix time); returns the token.
 pub async fn create_user(
     conn: &mut SqliteConnection,
     account_id: &str,
     idp: &IdpSession,
     ttl_seconds: i64,
+    now: i64,
 ) -> Result<String, sqlx::Error> {
-    let now = chrono::Utc::now().timestamp();
     let (token, q) = bind_user(sqlx::query(INSERT_USER), account_id, idp, ttl_seconds, now);
     q.execute(&mut *conn).await?;
     Ok(token)

@@ -73,7 +73,9 @@ impl Db {
             logins,
         };
         writer.check_writable().await?;
-        tokio::spawn(run_logins(writer.clone(), queue));
+        // The task holds the pool, not the queue's sender: when the last
+        // `Writer` goes, the queue closes and the task ends.
+        tokio::spawn(run_logins(writer.pool.clone(), queue));
         // A large import's build that a crash interrupted (nothing of it
         // was visible): its table goes.
         let mut conn = writer.pool.acquire().await?;
@@ -97,21 +99,7 @@ impl Writer {
         &self,
         wait: Duration,
     ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-        let deadline = Instant::now() + wait;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let begun = tokio::time::timeout(left, self.pool.begin_with("BEGIN IMMEDIATE")).await;
-            match begun {
-                Err(_) => return Err(sqlx::Error::PoolTimedOut),
-                Ok(Ok(tx)) => return Ok(tx),
-                // Another process holds the lock: try again shortly,
-                // without holding a thread.
-                Ok(Err(e)) if is_busy(&e) && Instant::now() + RETRY_EVERY < deadline => {
-                    tokio::time::sleep(RETRY_EVERY).await;
-                }
-                Ok(Err(e)) => return Err(e),
-            }
-        }
+        begin_on(&self.pool, wait).await
     }
 
     /// Writes a returning user's login (`store::login`), with the others
@@ -129,11 +117,14 @@ impl Writer {
             deadline: Instant::now() + self.wait,
             reply,
         };
-        self.logins
-            .send(job)
-            .await
-            .map_err(|_| sqlx::Error::PoolClosed)?;
-        answer.await.map_err(|_| sqlx::Error::PoolClosed)?
+        // A full queue waits as long as the writer would; a queue that
+        // is gone (its task ended) sends the login the full way.
+        match tokio::time::timeout(self.wait, self.logins.send(job)).await {
+            Err(_) => return Err(sqlx::Error::PoolTimedOut),
+            Ok(Err(_)) => return Ok(None),
+            Ok(Ok(())) => {}
+        }
+        answer.await.unwrap_or(Ok(None))
     }
 
     /// The writer's pool itself, for work that must not run beside another
@@ -166,27 +157,57 @@ impl Writer {
     }
 }
 
+/// A write transaction on the writer's pool, waiting at most `wait` for
+/// it (see `Writer::begin_within`).
+async fn begin_on(
+    pool: &SqlitePool,
+    wait: Duration,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let begun = tokio::time::timeout(left, pool.begin_with("BEGIN IMMEDIATE")).await;
+        match begun {
+            Err(_) => return Err(sqlx::Error::PoolTimedOut),
+            Ok(Ok(tx)) => return Ok(tx),
+            // Another process holds the lock: try again shortly,
+            // without holding a thread.
+            Ok(Err(e)) if is_busy(&e) && Instant::now() + RETRY_EVERY < deadline => {
+                tokio::time::sleep(RETRY_EVERY).await;
+            }
+            Ok(Err(e)) => return Err(e),
+        }
+    }
+}
+
 /// Writes the queued returning logins, all those waiting at once (up to
 /// `LOGIN_BATCH`), in one write transaction taken in turn with every other
 /// writer. A login whose caller has stopped waiting is not written; a
 /// batch that cannot be written fails each of its logins as the
 /// transaction did (503 when the database is unavailable).
-async fn run_logins(writer: Writer, mut queue: tokio::sync::mpsc::Receiver<LoginJob>) {
+async fn run_logins(pool: SqlitePool, mut queue: tokio::sync::mpsc::Receiver<LoginJob>) {
     let mut taken = Vec::with_capacity(LOGIN_BATCH);
     while queue.recv_many(&mut taken, LOGIN_BATCH).await > 0 {
-        let now = Instant::now();
-        let (jobs, late): (Vec<LoginJob>, Vec<LoginJob>) = taken
-            .drain(..)
-            .partition(|j| j.deadline > now && !j.reply.is_closed());
-        for j in late {
-            let _ = j.reply.send(Err(sqlx::Error::PoolTimedOut));
-        }
-        let Some(first) = jobs.iter().map(|j| j.deadline).min() else {
+        let waiting = |j: &LoginJob| j.deadline > Instant::now() && !j.reply.is_closed();
+        let (jobs, late): (Vec<LoginJob>, Vec<LoginJob>) = taken.drain(..).partition(waiting);
+        answer_late(late);
+        // Each login waits for the writer as long as it may: the batch as
+        // long as its most patient one; the others are answered late.
+        let Some(last) = jobs.iter().map(|j| j.deadline).max() else {
             continue;
         };
+        let mut tx = match begin_on(&pool, last.saturating_duration_since(Instant::now())).await {
+            Ok(tx) => tx,
+            Err(e) => {
+                fail(jobs, &e);
+                continue;
+            }
+        };
+        // Those that stopped waiting meanwhile are not written.
+        let (jobs, late): (Vec<LoginJob>, Vec<LoginJob>) = jobs.into_iter().partition(waiting);
+        answer_late(late);
         let logins: Vec<ReturningLogin> = jobs.iter().map(|j| j.login.clone()).collect();
         let written = async {
-            let mut tx = writer.begin_within(first - now).await?;
             let out = super::login::write_returning(&mut tx, &logins).await?;
             tx.commit().await?;
             super::note_written();
@@ -199,20 +220,33 @@ async fn run_logins(writer: Writer, mut queue: tokio::sync::mpsc::Receiver<Login
                     let _ = j.reply.send(Ok(o));
                 }
             }
-            Err(e) => {
-                let unavailable = super::is_unavailable(&e);
-                if !unavailable {
-                    tracing::error!(error = %e, "returning logins could not be written");
-                }
-                for j in jobs {
-                    let _ = j.reply.send(Err(if unavailable {
-                        sqlx::Error::PoolTimedOut
-                    } else {
-                        sqlx::Error::Protocol(format!("returning logins: {e}"))
-                    }));
-                }
-            }
+            Err(e) => fail(jobs, &e),
         }
+    }
+}
+
+/// Answers the logins whose wait is over, or whose caller has gone.
+fn answer_late(late: Vec<LoginJob>) {
+    for j in late {
+        let _ = j.reply.send(Err(sqlx::Error::PoolTimedOut));
+    }
+}
+
+/// Answers the logins of a batch that could not be written: unavailable
+/// (noted as the full way notes it, the login answers 503), or an error.
+fn fail(jobs: Vec<LoginJob>, e: &sqlx::Error) {
+    let unavailable = super::is_unavailable(e);
+    if unavailable {
+        super::note_unavailable(e);
+    } else {
+        tracing::error!(error = %e, "returning logins could not be written");
+    }
+    for j in jobs {
+        let _ = j.reply.send(Err(if unavailable {
+            sqlx::Error::PoolTimedOut
+        } else {
+            sqlx::Error::Protocol(format!("returning logins: {e}"))
+        }));
     }
 }
 
