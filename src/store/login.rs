@@ -226,12 +226,7 @@ mod tests {
     const IDP: &str = "https://idp.test/saml";
 
     async fn memory() -> sqlx::SqlitePool {
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .expect("memory db");
-        crate::store::migrate(&pool).await.expect("migrations");
+        let pool = crate::store::memory().await;
         for sql in [
             "INSERT INTO schools (code, name, created_at, updated_at, idp_entity_ids) VALUES ('0751234J', 'A', '', '', 'https://idp.test/saml')",
             "INSERT INTO accounts (account_id, school_code, last_name, first_name, role, folded_last, folded_first, created_at, updated_at) VALUES ('A-1', '0751234J', 'X', 'Y', 'student', 'x', 'y', '', '')",

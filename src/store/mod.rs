@@ -131,6 +131,18 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
     health::cause(e).is_some()
 }
 
+/// A migrated database in memory, on one connection, for tests.
+#[cfg(test)]
+pub(crate) async fn memory() -> SqlitePool {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect("sqlite::memory:")
+        .await
+        .expect("memory db");
+    migrate(&pool).await.expect("migrations");
+    pool
+}
+
 /// A real SQLite refusal, for tests: a write to a database that only reads.
 #[cfg(test)]
 pub(crate) async fn read_only_error() -> sqlx::Error {

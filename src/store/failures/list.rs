@@ -572,15 +572,7 @@ mod tests {
     use super::*;
     use crate::store::Scope;
 
-    async fn memory() -> sqlx::SqlitePool {
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .expect("memory db");
-        crate::store::migrate(&pool).await.expect("migrations");
-        pool
-    }
+    use crate::store::memory;
 
     async fn plan(
         pool: &sqlx::SqlitePool,
