@@ -417,23 +417,29 @@ async fn serve_answers_health_checks_with_a_request_id_and_stops_cleanly_on_sigt
     use std::io::BufRead;
     let app = TestApp::spawn().await;
     let config = write_config(app.dir.path());
+    let log = app.dir.path().join("serve.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_jointure"))
         .args(["--config", &config, "serve"])
         .env("JOINTURE_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
         .spawn()
         .expect("serve");
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut line)
         .expect("first line");
-    let port: u16 = line
+    let port: Option<u16> = line
         .split("port ")
         .nth(1)
         .and_then(|r| r.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
+        .and_then(|p| p.parse().ok());
+    let Some(port) = port else {
+        // Say why: what the server wrote on stderr before it stopped.
+        let _ = child.kill();
+        let why = std::fs::read_to_string(&log).unwrap_or_default();
+        panic!("no port in {line:?}; stderr: {why}");
+    };
     let base = format!("http://127.0.0.1:{port}");
     let res = client()
         .get(format!("{base}/healthz"))
