@@ -76,12 +76,9 @@ fn push_filter<'q>(
     f: &'q Filter,
     walk: bool,
 ) {
-    let text = f.text.as_ref().map(|t| t.trim()).filter(|t| !t.is_empty());
-    let words = text
-        .filter(|t| support_code_prefix(t).is_none())
-        .and_then(words_query);
-    let by_words = !walk && words.is_some();
-    let plus = |col: &'static str| {
+    let searched = search(f);
+    let by_words = !walk && matches!(searched, Search::Text { words: Some(_), .. });
+    let plus = |col: &str| {
         if by_words {
             format!("+{col}")
         } else {
@@ -91,49 +88,46 @@ fn push_filter<'q>(
     scope.push_condition(q, &plus("school_code"));
     let one_school = f.school.as_deref().is_some_and(|s| !s.is_empty())
         || matches!(scope, crate::store::Scope::Schools(s) if s.len() == 1);
-    let status = if walk && one_school {
-        "+status".to_string()
-    } else {
-        plus("status")
-    };
-    let equal = [
-        (status, f.status.map(|s| s.as_str())),
-        (plus("kind"), f.kind.as_deref()),
-        (plus("school_code"), f.school.as_deref()),
-        (plus("idp_entity_id"), f.idp.as_deref()),
-    ];
-    for (col, v) in equal {
-        if let Some(v) = v.filter(|v| !v.is_empty()) {
-            q.push(format_args!(" AND {col} = ")).push_bind(v);
-        }
+    for (col, v) in equalities(f) {
+        let Some(v) = v else { continue };
+        let col = if col == "status" && walk && one_school {
+            "+status".to_string()
+        } else {
+            plus(col)
+        };
+        q.push(format_args!(" AND {col} = ")).push_bind(v);
     }
-    if let Some(code) = text.and_then(support_code_prefix) {
-        // A support code, whole or its beginning (read over the phone): a
-        // range of its unique index, not a scan of every failure.
-        q.push(" AND support_code >= ")
-            .push_bind(code.clone())
-            .push(" AND support_code < ")
-            .push_bind(format!("{code}\u{10FFFF}"));
-    } else if let Some(t) = text {
-        // A reference exactly (pasted from a log), or words of a name, an
-        // e-mail address, a NameID, the form's message: each word the
-        // beginning of one of the failure's words (migration 0017).
-        // Walking an order's index, the words only filter what is walked
-        // (`+`: no index serves them); otherwise the planner reads the
-        // matches by rowid and sorts them.
-        let plus = if walk { "+" } else { "" };
-        q.push(format_args!(" AND ({plus}reference = "))
-            .push_bind(t);
-        // The words' matches are taken within the scope and the filter's
-        // tags: the fewest rowids to read.
-        if let Some(m) = words.and_then(|w| tagged(scope, f, w)) {
-            q.push(format_args!(
-                " OR {plus}id IN (SELECT rowid FROM failure_words WHERE failure_words MATCH "
-            ))
-            .push_bind(m)
-            .push(")");
+    match searched {
+        Search::Nothing => {}
+        Search::Code(code) => {
+            // A support code, whole or its beginning (read over the phone):
+            // a range of its unique index, not a scan of every failure.
+            q.push(" AND support_code >= ")
+                .push_bind(code.clone())
+                .push(" AND support_code < ")
+                .push_bind(format!("{code}\u{10FFFF}"));
         }
-        q.push(")");
+        Search::Text { text, words } => {
+            // A reference exactly (pasted from a log), or words of a name,
+            // an e-mail address, a NameID, the form's message: each word the
+            // beginning of one of the failure's words (migration 0017).
+            // Walking an order's index, the words only filter what is
+            // walked (`+`: no index serves them); otherwise the planner
+            // reads the matches by rowid and sorts them.
+            let filter_only = if walk { "+" } else { "" };
+            q.push(format_args!(" AND ({filter_only}reference = "))
+                .push_bind(text);
+            // The words' matches are taken within the scope and the
+            // filter's tags: the fewest rowids to read.
+            if let Some(m) = words.and_then(|w| tagged(scope, f, w)) {
+                q.push(format_args!(
+                    " OR {filter_only}id IN (SELECT rowid FROM failure_words WHERE failure_words MATCH "
+                ))
+                .push_bind(m)
+                .push(")");
+            }
+            q.push(")");
+        }
     }
     if let Some(d) = f.from.as_ref().filter(|d| !d.is_empty()) {
         q.push(" AND last_seen >= ")
@@ -154,6 +148,46 @@ fn support_code_prefix(text: &str) -> Option<String> {
     let upper = text.to_ascii_uppercase();
     let rest = upper.strip_prefix("JNT-")?;
     (rest.len() <= 6 && rest.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(upper)
+}
+
+/// What a filter's text searches, read once for every query of the list.
+enum Search<'a> {
+    /// No text.
+    Nothing,
+    /// A support code or its beginning (`support_code_prefix`).
+    Code(String),
+    /// A reference exactly, or words (`words_query`; `None` when the text
+    /// has none, punctuation alone).
+    Text {
+        text: &'a str,
+        words: Option<String>,
+    },
+}
+
+fn search(f: &Filter) -> Search<'_> {
+    match f.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        None => Search::Nothing,
+        Some(t) => match support_code_prefix(t) {
+            Some(code) => Search::Code(code),
+            None => Search::Text {
+                text: t,
+                words: words_query(t),
+            },
+        },
+    }
+}
+
+/// The filter's equality conditions on stored columns, each with its
+/// value when given: the list's rows and the totals' counters (0018) have
+/// the same columns.
+fn equalities(f: &Filter) -> [(&'static str, Option<&str>); 4] {
+    [
+        ("status", f.status.map(|s| s.as_str())),
+        ("kind", f.kind.as_deref()),
+        ("school_code", f.school.as_deref()),
+        ("idp_entity_id", f.idp.as_deref()),
+    ]
+    .map(|(col, v)| (col, v.filter(|v| !v.is_empty())))
 }
 
 /// Words searched at most: more say nothing more about whom is searched.
@@ -307,10 +341,10 @@ async fn read_for(
     scope: &crate::store::Scope,
     f: &Filter,
 ) -> Result<Read, sqlx::Error> {
-    let text = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    if let Some(words) = text
-        .filter(|t| support_code_prefix(t).is_none())
-        .and_then(words_query)
+    let searched = search(f);
+    if let Search::Text {
+        words: Some(words), ..
+    } = searched
     {
         // The failures with these words (in scope, with the filter's tags),
         // counted up to the threshold in the full-text index.
@@ -326,7 +360,7 @@ async fn read_for(
     }
     let counted = f.status == Some(FailureStatus::Open)
         && f.idp.is_none()
-        && text.is_none()
+        && matches!(searched, Search::Nothing)
         && f.from.as_deref().is_none_or(str::is_empty)
         && f.to.as_deref().is_none_or(str::is_empty);
     if !counted {
@@ -465,8 +499,9 @@ async fn searched_totals(
     scope: &crate::store::Scope,
     f: &Filter,
     text: &str,
+    words: Option<String>,
 ) -> Result<(i64, i64), sqlx::Error> {
-    let matching = words_query(text).and_then(|w| tagged(scope, f, w));
+    let matching = words.and_then(|w| tagged(scope, f, w));
     let (mut all, mut unverified) = match &matching {
         Some(m) => (
             count_matches(conn, m, i64::MAX).await?,
@@ -519,41 +554,36 @@ pub async fn totals(
     f: &Filter,
 ) -> Result<Totals, sqlx::Error> {
     let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
-    let text = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    let words = text.filter(|t| support_code_prefix(t).is_none());
-    let (all, unverified, capped) = if let Some(t) =
-        words.filter(|_| !given(&f.idp) && !given(&f.from) && !given(&f.to))
-    {
-        let (all, unverified) = searched_totals(conn, scope, f, t).await?;
-        (all, unverified, false)
-    } else if text.is_none() && !given(&f.from) && !given(&f.to) {
-        let n = if f.form_sent { "reported" } else { "n" };
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT COALESCE(SUM({n}), 0), COALESCE(SUM({n}) FILTER (WHERE verified = 0), 0) FROM failure_counts WHERE 1=1"
-        ));
-        scope.push_condition(&mut q, "school_code");
-        let equal = [
-            ("status", f.status.map(|s| s.as_str())),
-            ("kind", f.kind.as_deref()),
-            ("school_code", f.school.as_deref()),
-            ("idp_entity_id", f.idp.as_deref()),
-        ];
-        for (col, v) in equal {
-            if let Some(v) = v.filter(|v| !v.is_empty()) {
-                q.push(format_args!(" AND {col} = ")).push_bind(v);
-            }
+    let dated = given(&f.from) || given(&f.to);
+    let (all, unverified, capped) = match search(f) {
+        Search::Text { text, words } if !dated && !given(&f.idp) => {
+            let (all, unverified) = searched_totals(conn, scope, f, text, words).await?;
+            (all, unverified, false)
         }
-        let row = q.build().fetch_one(&mut *conn).await?;
-        (row.get::<i64, _>(0), row.get::<i64, _>(1), false)
-    } else {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT COUNT(*), COALESCE(SUM(asserted_verified = 0), 0) FROM (SELECT asserted_verified FROM failures WHERE 1=1",
-        );
-        push_filter(&mut q, scope, f, false);
-        q.push(" LIMIT ").push_bind(TOTALS_CAP + 1).push(")");
-        let row = q.build().fetch_one(&mut *conn).await?;
-        let all: i64 = row.get(0);
-        (all.min(TOTALS_CAP), row.get::<i64, _>(1), all > TOTALS_CAP)
+        Search::Nothing if !dated => {
+            let n = if f.form_sent { "reported" } else { "n" };
+            let mut q = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT COALESCE(SUM({n}), 0), COALESCE(SUM({n}) FILTER (WHERE verified = 0), 0) FROM failure_counts WHERE 1=1"
+            ));
+            scope.push_condition(&mut q, "school_code");
+            for (col, v) in equalities(f) {
+                if let Some(v) = v {
+                    q.push(format_args!(" AND {col} = ")).push_bind(v);
+                }
+            }
+            let row = q.build().fetch_one(&mut *conn).await?;
+            (row.get::<i64, _>(0), row.get::<i64, _>(1), false)
+        }
+        _ => {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT COUNT(*), COALESCE(SUM(asserted_verified = 0), 0) FROM (SELECT asserted_verified FROM failures WHERE 1=1",
+            );
+            push_filter(&mut q, scope, f, false);
+            q.push(" LIMIT ").push_bind(TOTALS_CAP + 1).push(")");
+            let row = q.build().fetch_one(&mut *conn).await?;
+            let all: i64 = row.get(0);
+            (all.min(TOTALS_CAP), row.get::<i64, _>(1), all > TOTALS_CAP)
+        }
     };
     Ok(Totals {
         shown: if f.verified_only {
