@@ -5,11 +5,11 @@
 //! statements (`store::login`) that consumes the request, remembers the
 //! assertion, re-checks the mapping, the account, the school and its
 //! trust, and opens the session, with the other logins queued meanwhile in
-//! one transaction and one commit (`Writer::write_returning`). Any other login, and any re-check that
-//! fails, goes the full way (`steps`), which decides and records alone:
-//! this path never refuses, it only accepts what the full way would. An
-//! error of the database here is the login's error (503 when it is
-//! unavailable), as it would be on the full way.
+//! one transaction and one commit (`Writer::write_returning`). Any other
+//! login, and any re-check that fails, goes the full way (`steps`), which
+//! decides and records alone: this path never refuses, it only accepts
+//! what the full way would. An error of the database here is the login's
+//! error (503 when it is unavailable), as it would be on the full way.
 
 use super::claims::{subject_of, MAX_SUBJECT_BYTES};
 use super::steps::{answered_by, trusted_by_config, trusted_schools};
@@ -36,7 +36,7 @@ pub(super) async fn returning(
         Some(id) => {
             let now = chrono::Utc::now().timestamp();
             match replay::peek_pending(&mut conn, id, now).await? {
-                Some(p) => match answered_by(p.clone(), v, ctx) {
+                Some(p) => match answered_by(&p, v, ctx) {
                     Ok(relay_state) => (Some((id.as_str(), p)), relay_state),
                     Err(_) => return Ok(None),
                 },

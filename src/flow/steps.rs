@@ -86,7 +86,7 @@ async fn solicited(
             "InResponseTo names no pending request of ours (unknown, used or expired)",
         );
     };
-    match answered_by(p, v, ctx) {
+    match answered_by(&p, v, ctx) {
         Ok(relay_state) => Ok(Ok(relay_state)),
         Err(why) => replayed(why),
     }
@@ -95,7 +95,7 @@ async fn solicited(
 /// Whether our pending request `p` is answered by this response from this
 /// browser: the RelayState to honour, or why not.
 pub(super) fn answered_by(
-    p: replay::Pending,
+    p: &replay::Pending,
     v: &Verified,
     ctx: &Context,
 ) -> Result<Option<String>, &'static str> {
@@ -109,7 +109,7 @@ pub(super) fn answered_by(
     if p.idp_entity_id != v.issuer {
         return Err("InResponseTo names a request sent to another IdP");
     }
-    Ok(p.relay_state.or_else(|| ctx.relay_state.clone()))
+    Ok(p.relay_state.clone().or_else(|| ctx.relay_state.clone()))
 }
 
 /// Whether the IdP's configuration (`[[idp]] schools`) trusts it for a

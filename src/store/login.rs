@@ -75,7 +75,9 @@ pub struct ReturningLogin {
 fn statements(w: &ReturningLogin) -> (String, Vec<&'static str>) {
     let mut sql: Vec<String> = vec!["SAVEPOINT returning_login".into()];
     let mut want = Vec::new();
-    let check = |condition: &str| format!("INSERT INTO temp.login_checks (ok) SELECT {condition}");
+    let check = |condition: &str| {
+        format!("INSERT OR REPLACE INTO temp.login_checks (one, ok) SELECT 1, {condition}")
+    };
     if w.pending.is_some() {
         sql.push(format!(
             "{} AND idp_entity_id = ? AND relay_state IS ? AND browser_hash IS ? {}",
@@ -121,9 +123,11 @@ fn is_stale(e: &sqlx::Error) -> bool {
     })
 }
 
-/// The table whose CHECK turns a failed re-check into an error.
-const CHECKS: &str =
-    "CREATE TEMP TABLE IF NOT EXISTS login_checks (ok INTEGER NOT NULL CHECK (ok = 1))";
+/// The table whose CHECK turns a failed re-check into an error: one row
+/// at most, each check replacing the last (REPLACE resolves the key, never
+/// the CHECK), so nothing piles up and nothing needs clearing.
+const CHECKS: &str = "CREATE TEMP TABLE IF NOT EXISTS login_checks
+   (one INTEGER PRIMARY KEY, ok INTEGER NOT NULL CHECK (ok = 1))";
 
 /// A returning login written: the new session's token and life, when one
 /// was asked.
@@ -136,15 +140,12 @@ pub type Written = Option<(String, i64)>;
 /// transaction.
 pub async fn write_returning(
     conn: &mut SqliteConnection,
-    logins: &[ReturningLogin],
+    logins: &[&ReturningLogin],
 ) -> Result<Vec<Option<Written>>, sqlx::Error> {
     sqlx::query(CHECKS).execute(&mut *conn).await?;
-    sqlx::query("DELETE FROM temp.login_checks")
-        .execute(&mut *conn)
-        .await?;
     let now = chrono::Utc::now().timestamp();
     let mut out = Vec::with_capacity(logins.len());
-    for w in logins {
+    for &w in logins {
         let ttl = match &w.session {
             Some((_, max, end)) => match sessions::life(*max, *end, now) {
                 Some(ttl) => Some(ttl),
@@ -250,7 +251,7 @@ mod tests {
     }
 
     /// Writes logins in one transaction, committed.
-    async fn write(pool: &sqlx::SqlitePool, logins: &[ReturningLogin]) -> Vec<Option<Written>> {
+    async fn write(pool: &sqlx::SqlitePool, logins: &[&ReturningLogin]) -> Vec<Option<Written>> {
         let mut conn = pool.acquire().await.expect("conn");
         let mut tx = conn.begin().await.expect("tx");
         let done = write_returning(&mut tx, logins).await.expect("write");
@@ -260,7 +261,7 @@ mod tests {
 
     /// One login's outcome.
     async fn one(pool: &sqlx::SqlitePool, login: &ReturningLogin) -> Option<Written> {
-        write(pool, std::slice::from_ref(login)).await.remove(0)
+        write(pool, &[login]).await.remove(0)
     }
 
     async fn count(pool: &sqlx::SqlitePool, table: &str) -> i64 {
@@ -318,7 +319,7 @@ mod tests {
         ));
         let mut ended = login("_a1");
         ended.session = Some((idp_session(), 600, Some(1000)));
-        assert_eq!(write(&pool, &[not_read, ended]).await, vec![None, None]);
+        assert_eq!(write(&pool, &[&not_read, &ended]).await, vec![None, None]);
         assert_eq!(count(&pool, "pending_requests").await, 1);
         assert_eq!(count(&pool, "seen_assertions").await, 0);
         // All fresh: it is all written; in the same batch a replay of it is
@@ -329,7 +330,8 @@ mod tests {
         let mut unmapped = login("_a5");
         unmapped.pending = None;
         unmapped.subject = "nobody".into();
-        let done = write(&pool, &[login("_a1"), login("_a1"), unmapped, unsolicited]).await;
+        let (first, again) = (login("_a1"), login("_a1"));
+        let done = write(&pool, &[&first, &again, &unmapped, &unsolicited]).await;
         assert_eq!(done[1], None, "the replay in the same batch");
         assert_eq!(done[2], None, "the unmapped identity");
         let (token, ttl) = done[0].clone().expect("held").expect("a session");

@@ -206,7 +206,7 @@ async fn run_logins(pool: SqlitePool, mut queue: tokio::sync::mpsc::Receiver<Log
         // Those that stopped waiting meanwhile are not written.
         let (jobs, late): (Vec<LoginJob>, Vec<LoginJob>) = jobs.into_iter().partition(waiting);
         answer_late(late);
-        let logins: Vec<ReturningLogin> = jobs.iter().map(|j| j.login.clone()).collect();
+        let logins: Vec<&ReturningLogin> = jobs.iter().map(|j| &j.login).collect();
         let written = async {
             let out = super::login::write_returning(&mut tx, &logins).await?;
             tx.commit().await?;
