@@ -1,9 +1,11 @@
-//! A returning user's login (an identity already mapped to an active
-//! account) in one trip to the writer: what it needs is read first on a
-//! reader, and its writes go to the writer as one list of statements
-//! inside the writer's transaction, each re-checking what was read. A
-//! re-check that fails undoes that login's statements (a savepoint), and
-//! the login takes the full path, which decides and records alone.
+//! Returning users' logins (identities already mapped to an active
+//! account), written together: what each needs is read first on a reader;
+//! then the writer runs, in one trip to its connection, one list of
+//! statements for all the logins waiting: `BEGIN IMMEDIATE`, for each
+//! login its re-checks of what was read and its writes, each write done
+//! only when the re-checks held, and `COMMIT`. A login whose re-checks did
+//! not hold writes nothing and takes the full path, which decides and
+//! records alone; the others stand.
 //!
 //! The statements are those of `replay` and `sessions`, composed.
 
@@ -68,161 +70,210 @@ pub struct ReturningLogin {
     pub session: Option<(sessions::IdpSession, i64, Option<i64>)>,
 }
 
-/// The statements of one login, each re-check an error when it fails (a
-/// CHECK constraint on a temporary table), so that a stale read stops the
-/// list at once; the caller undoes what ran before with its savepoint.
-/// Returns the SQL and the steps its rows must name.
-fn statements(w: &ReturningLogin) -> (String, Vec<&'static str>) {
-    let mut sql: Vec<String> = vec!["SAVEPOINT returning_login".into()];
-    let mut want = Vec::new();
-    let check = |condition: &str| {
-        format!("INSERT OR REPLACE INTO temp.login_checks (one, ok) SELECT 1, {condition}")
-    };
-    if w.pending.is_some() {
-        sql.push(format!(
-            "{} AND idp_entity_id = ? AND relay_state IS ? AND browser_hash IS ? {}",
-            replay::TAKE_PENDING_WHERE,
-            replay::TAKE_PENDING_RETURNING
-        ));
-        want.push("pending");
-        sql.push(check("changes() = 1"));
-    }
-    // The primary key refuses a replay: an error too.
-    sql.push(format!("{} RETURNING 'replay' AS step", replay::REMEMBER));
-    want.push("replay");
-    sql.push(check(&format!(
-        "EXISTS (SELECT 1 FROM mappings m JOIN accounts a ON a.account_id = m.account_id
-           JOIN schools ON schools.code = a.school_code
-          WHERE m.idp_entity_id = ? AND m.subject = ? AND m.account_id = ? AND a.active = 1
-            AND a.school_code = ? AND (? = 0 OR {}))",
-        schools::LISTS_IDP
-    )));
-    if w.replaces.is_some() {
-        sql.push(sessions::DELETE.into());
-    }
-    if w.session.is_some() {
-        sql.push(format!(
-            "{} RETURNING 'session' AS step",
-            sessions::INSERT_USER
-        ));
-        want.push("session");
-    }
-    sql.push("RELEASE returning_login".into());
-    (sql.join(";\n"), want)
+/// Logins in one transaction at most: a batch's list holds a power of two
+/// of slots up to this (`slots`), so that a few lists, each prepared once,
+/// serve every batch size.
+pub const MAX_BATCH: usize = 64;
+
+/// The one-row table a login's re-checks are written to, and its writes
+/// read: `ok` is 1 when every re-check held. Each login replaces the row,
+/// so nothing piles up and nothing needs clearing.
+const HELD: &str =
+    "CREATE TEMP TABLE IF NOT EXISTS login_held (one INTEGER PRIMARY KEY, ok INTEGER NOT NULL)";
+
+/// The statements of one login's slot, the same text for every login (what
+/// a login does not need is bound to nothing: no request, no session to
+/// end or to open; an unused slot is not `present`). First the re-checks,
+/// all reads, into `login_held`: the request is still there, unexpired and
+/// the same as read; the assertion is new; the mapping is still there, to
+/// this account, active, in this registered school that still lists the
+/// IdP when its trust came from the list. Then each write, only when they
+/// held: the request consumed, the assertion remembered, the previous
+/// session ended, the new one opened. Last the outcome, one row.
+fn slot() -> String {
+    let ok = "(SELECT ok FROM temp.login_held)";
+    [
+        format!(
+            "INSERT OR REPLACE INTO temp.login_held (one, ok) SELECT 1, EXISTS (SELECT 1 WHERE ?
+               AND (? IS NULL OR EXISTS (SELECT 1 FROM pending_requests WHERE id = ? AND expires_at > ?
+                      AND idp_entity_id = ? AND relay_state IS ? AND browser_hash IS ?))
+               AND NOT EXISTS (SELECT 1 FROM seen_assertions WHERE idp_entity_id = ? AND assertion_id = ?)
+               AND EXISTS (SELECT 1 FROM mappings m JOIN accounts a ON a.account_id = m.account_id
+                      JOIN schools ON schools.code = a.school_code
+                     WHERE m.idp_entity_id = ? AND m.subject = ? AND m.account_id = ? AND a.active = 1
+                       AND a.school_code = ? AND (? = 0 OR {})))",
+            schools::LISTS_IDP
+        ),
+        format!("DELETE FROM pending_requests WHERE id = ? AND {ok}"),
+        format!("{} SELECT ?, ?, ? WHERE {ok}", replay::REMEMBER_INTO),
+        format!("{} AND {ok}", sessions::DELETE),
+        format!("{} WHERE ? AND {ok}", sessions::INSERT_USER_SELECT),
+        "SELECT ok AS held FROM temp.login_held".into(),
+    ]
+    .join(";\n")
 }
 
-/// A re-check that failed (the CHECK) or an assertion already seen (the
-/// primary key): the login's own refusal, not the database's trouble.
-fn is_stale(e: &sqlx::Error) -> bool {
-    use sqlx::error::ErrorKind;
-    e.as_database_error().is_some_and(|d| {
-        matches!(
-            d.kind(),
-            ErrorKind::CheckViolation | ErrorKind::UniqueViolation
-        )
+/// The slots of the list a batch of `n` logins runs in: the next power
+/// of two.
+fn slots(n: usize) -> usize {
+    n.next_power_of_two().min(MAX_BATCH)
+}
+
+/// The list for `slots` logins, built once: its own write transaction,
+/// begun and committed in the same trip to the connection.
+fn batch_sql(slots: usize) -> &'static str {
+    static LISTS: [std::sync::OnceLock<String>; MAX_BATCH.trailing_zeros() as usize + 1] =
+        [const { std::sync::OnceLock::new() }; MAX_BATCH.trailing_zeros() as usize + 1];
+    LISTS[slots.trailing_zeros() as usize].get_or_init(|| {
+        let one = slot();
+        let mut sql = vec!["BEGIN IMMEDIATE".to_string(), HELD.to_string()];
+        sql.extend(std::iter::repeat_n(one, slots));
+        sql.push("COMMIT".into());
+        sql.join(";\n")
     })
 }
-
-/// The table whose CHECK turns a failed re-check into an error: one row
-/// at most, each check replacing the last (REPLACE resolves the key, never
-/// the CHECK), so nothing piles up and nothing needs clearing.
-const CHECKS: &str = "CREATE TEMP TABLE IF NOT EXISTS login_checks
-   (one INTEGER PRIMARY KEY, ok INTEGER NOT NULL CHECK (ok = 1))";
 
 /// A returning login written: the new session's token and life, when one
 /// was asked.
 pub type Written = Option<(String, i64)>;
 
-/// Writes returning users' logins, in turn, inside the caller's
-/// transaction, one trip each: for each, `Some` when every re-check held,
-/// `None` when one did not (nothing of that login stays: the full way then
-/// decides). An error other than a login's own voids the whole
-/// transaction.
+/// Binds one slot's values onto `q`: `login`'s, or nothing (an unused
+/// slot). Returns the session opened when the re-checks hold.
+fn bind_slot<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    login: Option<(&'q ReturningLogin, Option<i64>)>,
+    now: i64,
+) -> (
+    sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    Written,
+) {
+    let none = None::<&str>;
+    let Some((w, ttl)) = login else {
+        q = q.bind(false).bind(none).bind(none).bind(now);
+        for _ in 0..16 {
+            q = q.bind(none);
+        }
+        for _ in 0..sessions::USER_VALUES {
+            q = q.bind(none);
+        }
+        return (q.bind(false), None);
+    };
+    let pending_id = w.pending.as_ref().map(|(id, _)| id.as_str());
+    let read = w.pending.as_ref().map(|(_, p)| p);
+    q = q
+        .bind(true)
+        .bind(pending_id)
+        .bind(pending_id)
+        .bind(now)
+        .bind(read.map(|p| p.idp_entity_id.as_str()))
+        .bind(read.and_then(|p| p.relay_state.as_deref()))
+        .bind(read.and_then(|p| p.browser_hash.as_deref()))
+        .bind(&w.issuer)
+        .bind(&w.assertion_id)
+        .bind(&w.issuer)
+        .bind(&w.subject)
+        .bind(&w.account_id)
+        .bind(&w.school_code)
+        .bind(w.trust_listed)
+        .bind(&w.issuer)
+        .bind(pending_id)
+        .bind(&w.issuer)
+        .bind(&w.assertion_id)
+        .bind(w.replay_until)
+        .bind(w.replaces.as_deref().map(sessions::hash_token));
+    match (&w.session, ttl) {
+        (Some((idp_session, _, _)), Some(ttl)) => {
+            let (token, bound) = sessions::bind_user(q, &w.account_id, idp_session, ttl, now);
+            (bound.bind(true), Some((token, ttl)))
+        }
+        _ => {
+            for _ in 0..sessions::USER_VALUES {
+                q = q.bind(none);
+            }
+            (q.bind(false), None)
+        }
+    }
+}
+
+/// Writes returning users' logins in write transactions of their own
+/// (`MAX_BATCH` logins each), each begun, written and committed in one
+/// trip to the connection: for each login, `Some` when every re-check
+/// held, `None` when one did not (nothing of that login is written: the
+/// full way then decides). `conn` must not be inside a transaction.
+///
+/// An error voids its transaction, all of it: when SQLite said the lock is
+/// taken, nothing was begun; otherwise the transaction is rolled back, and
+/// a connection that cannot say it is out of it is closed (the pool opens
+/// another), so that one failed batch never poisons the next writer.
 pub async fn write_returning(
-    conn: &mut SqliteConnection,
+    conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>,
     logins: &[&ReturningLogin],
 ) -> Result<Vec<Option<Written>>, sqlx::Error> {
-    sqlx::query(CHECKS).execute(&mut *conn).await?;
-    let now = chrono::Utc::now().timestamp();
     let mut out = Vec::with_capacity(logins.len());
-    for &w in logins {
-        let ttl = match &w.session {
-            Some((_, max, end)) => match sessions::life(*max, *end, now) {
-                Some(ttl) => Some(ttl),
-                // The IdP session has ended: the full way says so.
-                None => {
-                    out.push(None);
-                    continue;
-                }
-            },
-            None => None,
-        };
-        let (sql, want) = statements(w);
-        let mut q = sqlx::query(&sql);
-        if let Some((id, p)) = &w.pending {
-            q = q
-                .bind(id)
-                .bind(now)
-                .bind(&p.idp_entity_id)
-                .bind(&p.relay_state)
-                .bind(&p.browser_hash);
-        }
-        q = q
-            .bind(&w.issuer)
-            .bind(&w.assertion_id)
-            .bind(w.replay_until)
-            .bind(&w.issuer)
-            .bind(&w.subject)
-            .bind(&w.account_id)
-            .bind(&w.school_code)
-            .bind(w.trust_listed)
-            .bind(&w.issuer);
-        if let Some(old) = &w.replaces {
-            q = q.bind(sessions::hash_token(old));
-        }
-        let mut opened = None;
-        if let (Some((idp_session, _, _)), Some(ttl)) = (&w.session, ttl) {
-            let (token, bound) = sessions::bind_user(q, &w.account_id, idp_session, ttl, now);
-            opened = Some((token, ttl));
+    for batch in logins.chunks(MAX_BATCH) {
+        let now = chrono::Utc::now().timestamp();
+        let slots = slots(batch.len());
+        let mut q = sqlx::query(batch_sql(slots));
+        let mut opened = Vec::with_capacity(slots);
+        for i in 0..slots {
+            let login = batch.get(i).map(|&w| {
+                let ttl = w
+                    .session
+                    .as_ref()
+                    .map(|(_, max, end)| sessions::life(*max, *end, now));
+                (w, ttl)
+            });
+            // An IdP session that has ended: the full way says so.
+            let login = login.filter(|(_, ttl)| !matches!(ttl, Some(None)));
+            let (bound, written) = bind_slot(q, login.map(|(w, ttl)| (w, ttl.flatten())), now);
             q = bound;
+            opened.push(login.map(|_| written));
         }
-        match q.fetch_all(&mut *conn).await {
-            Ok(rows) => {
-                let got: Vec<&str> = rows
-                    .iter()
-                    .map(|r| r.try_get::<&str, _>("step").unwrap_or("?"))
-                    .collect();
-                if got != want {
-                    // Every re-check is an error: this cannot happen, and
-                    // if it does, nothing of the batch is kept.
-                    return Err(sqlx::Error::Protocol(format!(
-                        "a returning login's statements gave {got:?}, not {want:?}"
-                    )));
-                }
-                out.push(Some(opened));
-            }
-            Err(e) if super::is_unavailable(&e) => return Err(e),
+        let rows = match q.fetch_all(&mut **conn).await {
+            Ok(rows) => rows,
             Err(e) => {
-                // A re-check failed (or the assertion was seen), or this
-                // login's own statement did: undo its statements, the
-                // others stand, and the full way decides.
-                if !is_stale(&e) {
-                    tracing::warn!(error = %e, "a returning login goes the full way");
+                if !super::is_busy(&e) {
+                    undo(conn).await;
                 }
-                sqlx::query("ROLLBACK TO returning_login; RELEASE returning_login")
-                    .execute(&mut *conn)
-                    .await?;
-                out.push(None);
+                return Err(e);
             }
+        };
+        let held: Vec<bool> = rows
+            .iter()
+            .map(|r| r.try_get::<i64, _>("held").map(|h| h == 1))
+            .collect::<Result<_, _>>()?;
+        if held.len() != slots {
+            // Committed, but not as written: say so rather than guess.
+            return Err(sqlx::Error::Protocol(format!(
+                "a batch of {slots} returning logins gave {} outcomes",
+                held.len()
+            )));
+        }
+        for (written, held) in opened.into_iter().zip(held).take(batch.len()) {
+            out.push(written.filter(|_| held));
         }
     }
     Ok(out)
 }
 
+/// Ends the transaction a failed list may have left open; a connection
+/// that is still inside one afterwards (its rollback failed) is closed
+/// rather than handed to the next writer.
+async fn undo(conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>) {
+    let _ = sqlx::query("ROLLBACK").execute(&mut **conn).await;
+    // `BEGIN` fails inside a transaction: this one tells it is over.
+    if sqlx::query("BEGIN; ROLLBACK")
+        .execute(&mut **conn)
+        .await
+        .is_err()
+    {
+        conn.close_on_drop();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sqlx::Connection;
 
     const IDP: &str = "https://idp.test/saml";
 
@@ -253,10 +304,7 @@ mod tests {
     /// Writes logins in one transaction, committed.
     async fn write(pool: &sqlx::SqlitePool, logins: &[&ReturningLogin]) -> Vec<Option<Written>> {
         let mut conn = pool.acquire().await.expect("conn");
-        let mut tx = conn.begin().await.expect("tx");
-        let done = write_returning(&mut tx, logins).await.expect("write");
-        tx.commit().await.expect("commit");
-        done
+        write_returning(&mut conn, logins).await.expect("write")
     }
 
     /// One login's outcome.
@@ -364,5 +412,75 @@ mod tests {
         let (second, _) = one(&pool, &again).await.expect("held").expect("a session");
         assert_ne!(second, token);
         assert_eq!(count(&pool, "sessions").await, 2, "the old one ended");
+    }
+
+    fn unsolicited(assertion_id: &str) -> ReturningLogin {
+        ReturningLogin {
+            pending: None,
+            issuer: IDP.into(),
+            assertion_id: assertion_id.into(),
+            replay_until: 3000,
+            subject: "sub".into(),
+            account_id: "A-1".into(),
+            school_code: "0751234J".into(),
+            trust_listed: true,
+            replaces: None,
+            session: Some((idp_session(), 600, None)),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_batch_size_fills_its_slots_and_a_long_one_is_cut_in_transactions() {
+        let pool = memory().await;
+        // Sizes that fill their list, leave slots unused, and pass it.
+        let mut n = 0;
+        for size in [1, 3, 4, 5, 17, MAX_BATCH + 6] {
+            let logins: Vec<ReturningLogin> = (0..size)
+                .map(|i| unsolicited(&format!("_s{size}_{i}")))
+                .collect();
+            let refs: Vec<&ReturningLogin> = logins.iter().collect();
+            let done = write(&pool, &refs).await;
+            assert_eq!(done.len(), size);
+            assert!(done.iter().all(|d| d.as_ref().is_some_and(|s| s.is_some())));
+            n += size as i64;
+            assert_eq!(count(&pool, "sessions").await, n, "size {size}");
+            assert_eq!(count(&pool, "seen_assertions").await, n, "size {size}");
+        }
+        // No session asked: the assertion is remembered, no session opened.
+        let mut quiet = unsolicited("_quiet");
+        quiet.session = None;
+        assert_eq!(one(&pool, &quiet).await, Some(None));
+        assert_eq!(count(&pool, "sessions").await, n);
+        assert_eq!(count(&pool, "seen_assertions").await, n + 1);
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_fails_leaves_nothing_and_the_connection_writes_again() {
+        let pool = memory().await;
+        // The same (only) connection as the batch: a statement of the
+        // second login fails with an error that is no re-check's.
+        sqlx::query(
+            "CREATE TEMP TRIGGER boom BEFORE INSERT ON seen_assertions WHEN NEW.assertion_id = '_boom'
+             BEGIN SELECT RAISE(ABORT, 'boom'); END",
+        )
+        .execute(&pool)
+        .await
+        .expect("trigger");
+        let (first, boom) = (unsolicited("_ok"), unsolicited("_boom"));
+        let mut conn = pool.acquire().await.expect("conn");
+        let e = write_returning(&mut conn, &[&first, &boom])
+            .await
+            .expect_err("the batch fails");
+        assert!(e.to_string().contains("boom"), "{e}");
+        drop(conn);
+        assert_eq!(
+            count(&pool, "sessions").await,
+            0,
+            "the first login undone too"
+        );
+        assert_eq!(count(&pool, "seen_assertions").await, 0);
+        // Out of the transaction: the next batch is written.
+        assert!(one(&pool, &first).await.is_some());
+        assert_eq!(count(&pool, "sessions").await, 1);
     }
 }

@@ -131,6 +131,11 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
     health::cause(e).is_some()
 }
 
+/// Whether SQLite said the lock is taken (BUSY or LOCKED).
+fn is_busy(e: &sqlx::Error) -> bool {
+    matches!(cause(e), Some(Cause::Busy))
+}
+
 /// A migrated database in memory, on one connection, for tests.
 #[cfg(test)]
 pub(crate) async fn memory() -> SqlitePool {

@@ -4,8 +4,15 @@ use sqlx::{Row, SqliteConnection};
 
 /// Remembers an assertion ID (IdP, ID, expiry); the primary key refuses
 /// one already there (a replay).
-pub(super) const REMEMBER: &str =
-    "INSERT INTO seen_assertions (idp_entity_id, assertion_id, expires_at) VALUES (?, ?, ?)";
+macro_rules! remember_into {
+    () => {
+        "INSERT INTO seen_assertions (idp_entity_id, assertion_id, expires_at)"
+    };
+}
+/// Remembers an assertion ID (its values follow: `REMEMBER`'s, or a
+/// `SELECT` with a `WHERE`).
+pub(super) const REMEMBER_INTO: &str = remember_into!();
+pub(super) const REMEMBER: &str = concat!(remember_into!(), " VALUES (?, ?, ?)");
 
 /// Remembers an assertion ID until `expires_at`; `false` if it was already
 /// there (a replay). The primary key makes this atomic.

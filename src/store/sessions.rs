@@ -133,9 +133,24 @@ pub fn life(max_seconds: i64, not_on_or_after: Option<i64>, now: i64) -> Option<
 }
 
 /// Opens a user session: its values are bound by `bind_user`.
-pub(super) const INSERT_USER: &str = "INSERT INTO sessions (token_hash, kind, principal, csrf_token, created_at, last_seen, expires_at,
-   idp_entity_id, name_id, name_id_format, name_qualifier, sp_name_qualifier, session_index)
- VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+macro_rules! insert_user {
+    () => {
+        "INSERT INTO sessions (token_hash, kind, principal, csrf_token, created_at, last_seen, expires_at,
+   idp_entity_id, name_id, name_id_format, name_qualifier, sp_name_qualifier, session_index)"
+    };
+}
+pub(super) const INSERT_USER: &str = concat!(
+    insert_user!(),
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+);
+/// `INSERT_USER` as a `SELECT` of the same values, for a caller that adds
+/// a `WHERE` (`store::login`).
+pub(super) const INSERT_USER_SELECT: &str = concat!(
+    insert_user!(),
+    " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+);
+/// How many values `bind_user` binds.
+pub(super) const USER_VALUES: usize = 13;
 
 /// Binds a new user session's values for `INSERT_USER` onto `q`: a fresh
 /// token (returned; only its hash is stored) and CSRF token, created

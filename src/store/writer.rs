@@ -172,7 +172,7 @@ async fn begin_on(
             Ok(Ok(tx)) => return Ok(tx),
             // Another process holds the lock: try again shortly,
             // without holding a thread.
-            Ok(Err(e)) if is_busy(&e) && Instant::now() + RETRY_EVERY < deadline => {
+            Ok(Err(e)) if super::is_busy(&e) && Instant::now() + RETRY_EVERY < deadline => {
                 tokio::time::sleep(RETRY_EVERY).await;
             }
             Ok(Err(e)) => return Err(e),
@@ -182,13 +182,14 @@ async fn begin_on(
 
 /// Writes the queued returning logins, all those waiting at once (up to
 /// `LOGIN_BATCH`), in one write transaction taken in turn with every other
-/// writer. A login whose caller has stopped waiting is not written; a
-/// batch that cannot be written fails each of its logins as the
-/// transaction did (503 when the database is unavailable).
+/// writer, begun, written and committed in one trip to the connection
+/// (`store::login::write_returning`). A login whose caller has stopped
+/// waiting is not written; a batch that cannot be written fails each of
+/// its logins as the transaction did (503 when the database is
+/// unavailable).
 async fn run_logins(pool: SqlitePool, mut queue: tokio::sync::mpsc::Receiver<LoginJob>) {
     let mut taken = Vec::with_capacity(LOGIN_BATCH);
     while queue.recv_many(&mut taken, LOGIN_BATCH).await > 0 {
-        let waiting = |j: &LoginJob| j.deadline > Instant::now() && !j.reply.is_closed();
         let (jobs, late): (Vec<LoginJob>, Vec<LoginJob>) = taken.drain(..).partition(waiting);
         answer_late(late);
         // Each login waits for the writer as long as it may: the batch as
@@ -196,26 +197,43 @@ async fn run_logins(pool: SqlitePool, mut queue: tokio::sync::mpsc::Receiver<Log
         let Some(last) = jobs.iter().map(|j| j.deadline).max() else {
             continue;
         };
-        let mut tx = match begin_on(&pool, last.saturating_duration_since(Instant::now())).await {
-            Ok(tx) => tx,
-            Err(e) => {
+        let left = last.saturating_duration_since(Instant::now());
+        let mut conn = match tokio::time::timeout(left, pool.acquire()).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
                 fail(jobs, &e);
                 continue;
             }
+            Err(_) => {
+                fail(jobs, &sqlx::Error::PoolTimedOut);
+                continue;
+            }
         };
-        // Those that stopped waiting meanwhile are not written.
-        let (jobs, late): (Vec<LoginJob>, Vec<LoginJob>) = jobs.into_iter().partition(waiting);
-        answer_late(late);
-        let logins: Vec<&ReturningLogin> = jobs.iter().map(|j| &j.login).collect();
-        let written = async {
-            let out = super::login::write_returning(&mut tx, &logins).await?;
-            tx.commit().await?;
-            super::note_written();
-            Ok::<_, sqlx::Error>(out)
-        }
-        .await;
+        let mut jobs = jobs;
+        let written = loop {
+            // Those that stopped waiting meanwhile are not written.
+            let (still, late): (Vec<LoginJob>, Vec<LoginJob>) = jobs.into_iter().partition(waiting);
+            answer_late(late);
+            jobs = still;
+            if jobs.is_empty() {
+                break Ok(Vec::new());
+            }
+            let logins: Vec<&ReturningLogin> = jobs.iter().map(|j| &j.login).collect();
+            match super::login::write_returning(&mut conn, &logins).await {
+                // Another process holds the lock: try again shortly,
+                // without holding a thread.
+                Err(e) if super::is_busy(&e) && Instant::now() + RETRY_EVERY < last => {
+                    tokio::time::sleep(RETRY_EVERY).await;
+                }
+                done => break done,
+            }
+        };
+        drop(conn);
         match written {
             Ok(out) => {
+                if !out.is_empty() {
+                    super::note_written();
+                }
                 for (j, o) in jobs.into_iter().zip(out) {
                     let _ = j.reply.send(Ok(o));
                 }
@@ -223,6 +241,12 @@ async fn run_logins(pool: SqlitePool, mut queue: tokio::sync::mpsc::Receiver<Log
             Err(e) => fail(jobs, &e),
         }
     }
+}
+
+/// Whether a queued login is still awaited: its wait is not over and its
+/// caller has not gone.
+fn waiting(j: &LoginJob) -> bool {
+    j.deadline > Instant::now() && !j.reply.is_closed()
 }
 
 /// Answers the logins whose wait is over, or whose caller has gone.
@@ -248,11 +272,6 @@ fn fail(jobs: Vec<LoginJob>, e: &sqlx::Error) {
             sqlx::Error::Protocol(format!("returning logins: {e}"))
         }));
     }
-}
-
-/// Whether SQLite said the lock is taken (BUSY or LOCKED).
-fn is_busy(e: &sqlx::Error) -> bool {
-    matches!(super::cause(e), Some(super::health::Cause::Busy))
 }
 
 /// Decides, as a connection comes back to its pool, whether it may be
