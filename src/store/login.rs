@@ -74,6 +74,7 @@ pub struct ReturningLogin {
 /// of slots up to this (`slots`), so that a few lists, each prepared once,
 /// serve every batch size.
 pub const MAX_BATCH: usize = 64;
+const _: () = assert!(MAX_BATCH.is_power_of_two());
 
 /// The one-row table a login's re-checks are written to, and its writes
 /// read: `ok` is 1 when every re-check held. Each login replaces the row,
@@ -113,8 +114,8 @@ fn slot() -> String {
     .join(";\n")
 }
 
-/// The slots of the list a batch of `n` logins runs in: the next power
-/// of two.
+/// The slots of the list a batch of `n` logins (1 to `MAX_BATCH`) runs
+/// in: the next power of two.
 fn slots(n: usize) -> usize {
     n.next_power_of_two().min(MAX_BATCH)
 }
@@ -195,65 +196,93 @@ fn bind_slot<'q>(
     }
 }
 
-/// Writes returning users' logins in write transactions of their own
-/// (`MAX_BATCH` logins each), each begun, written and committed in one
-/// trip to the connection: for each login, `Some` when every re-check
-/// held, `None` when one did not (nothing of that login is written: the
-/// full way then decides). `conn` must not be inside a transaction.
+/// A batch's list with every slot's values bound (`logins` first, then
+/// unused slots), and the session each login opens when its re-checks
+/// hold (`None`: the login is not written, its IdP session has ended).
+fn bind_batch<'q>(
+    logins: &[&'q ReturningLogin],
+    now: i64,
+) -> (
+    sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    Vec<Option<Written>>,
+) {
+    let slots = slots(logins.len());
+    let mut q = sqlx::query(batch_sql(slots));
+    let mut opened = Vec::with_capacity(logins.len());
+    for i in 0..slots {
+        let login = logins.get(i).map(|&w| {
+            let ttl = w
+                .session
+                .as_ref()
+                .map(|(_, max, end)| sessions::life(*max, *end, now));
+            (w, ttl)
+        });
+        // An IdP session that has ended: the full way says so.
+        let live = login.filter(|(_, ttl)| !matches!(ttl, Some(None)));
+        let (bound, written) = bind_slot(q, live.map(|(w, ttl)| (w, ttl.flatten())), now);
+        q = bound;
+        if login.is_some() {
+            opened.push(live.map(|_| written));
+        }
+    }
+    (q, opened)
+}
+
+/// Writes returning users' logins (at most `MAX_BATCH`) in one write
+/// transaction of their own, begun, written and committed in one trip to
+/// the connection: for each login, `Some` when every re-check held, `None`
+/// when one did not (nothing of that login is written: the full way then
+/// decides). `conn` must not be inside a transaction.
 ///
-/// An error voids its transaction, all of it: when SQLite said the lock is
-/// taken, nothing was begun; otherwise the transaction is rolled back, and
-/// a connection that cannot say it is out of it is closed (the pool opens
-/// another), so that one failed batch never poisons the next writer.
+/// An error voids the transaction, all of its logins (they then answer as
+/// the full way would on that error): it is rolled back, and a connection
+/// that cannot say it is out of it is closed (the pool opens another), so
+/// that one failed batch never poisons the next writer.
 pub async fn write_returning(
     conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>,
     logins: &[&ReturningLogin],
 ) -> Result<Vec<Option<Written>>, sqlx::Error> {
-    let mut out = Vec::with_capacity(logins.len());
-    for batch in logins.chunks(MAX_BATCH) {
-        let now = chrono::Utc::now().timestamp();
-        let slots = slots(batch.len());
-        let mut q = sqlx::query(batch_sql(slots));
-        let mut opened = Vec::with_capacity(slots);
-        for i in 0..slots {
-            let login = batch.get(i).map(|&w| {
-                let ttl = w
-                    .session
-                    .as_ref()
-                    .map(|(_, max, end)| sessions::life(*max, *end, now));
-                (w, ttl)
-            });
-            // An IdP session that has ended: the full way says so.
-            let login = login.filter(|(_, ttl)| !matches!(ttl, Some(None)));
-            let (bound, written) = bind_slot(q, login.map(|(w, ttl)| (w, ttl.flatten())), now);
-            q = bound;
-            opened.push(login.map(|_| written));
+    if logins.len() > MAX_BATCH {
+        return Err(sqlx::Error::Protocol(format!(
+            "{} returning logins in one batch, more than {MAX_BATCH}",
+            logins.len()
+        )));
+    }
+    if logins.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (q, opened) = bind_batch(logins, chrono::Utc::now().timestamp());
+    let rows = match q.fetch_all(&mut **conn).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            undo(conn).await;
+            return Err(e);
         }
-        let rows = match q.fetch_all(&mut **conn).await {
-            Ok(rows) => rows,
-            Err(e) => {
-                if !super::is_busy(&e) {
-                    undo(conn).await;
-                }
-                return Err(e);
-            }
-        };
-        let held: Vec<bool> = rows
-            .iter()
-            .map(|r| r.try_get::<i64, _>("held").map(|h| h == 1))
-            .collect::<Result<_, _>>()?;
-        if held.len() != slots {
-            // Committed, but not as written: say so rather than guess.
-            return Err(sqlx::Error::Protocol(format!(
-                "a batch of {slots} returning logins gave {} outcomes",
-                held.len()
-            )));
-        }
-        for (written, held) in opened.into_iter().zip(held).take(batch.len()) {
-            out.push(written.filter(|_| held));
+    };
+    let held: Result<Vec<bool>, _> = rows
+        .iter()
+        .map(|r| r.try_get::<i64, _>("held").map(|h| h == 1))
+        .collect();
+    match held {
+        Ok(held) if held.len() == slots(logins.len()) => Ok(opened
+            .into_iter()
+            .zip(held)
+            .map(|(written, held)| written.filter(|_| held))
+            .collect()),
+        // Committed, but not as written (the list and its binding are
+        // checked by the tests; this cannot happen): say so rather than
+        // guess which logins held.
+        other => {
+            tracing::error!(
+                logins = logins.len(),
+                outcomes = ?other.map(|h| h.len()),
+                "a batch of returning logins was committed with outcomes that do not match it"
+            );
+            Err(sqlx::Error::Protocol(
+                "a batch of returning logins gave outcomes that do not match it".into(),
+            ))
         }
     }
-    Ok(out)
 }
 
 /// Ends the transaction a failed list may have left open; a connection
@@ -430,11 +459,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn every_batch_size_fills_its_slots_and_a_long_one_is_cut_in_transactions() {
+    async fn every_batch_size_fills_its_slots_and_a_longer_one_is_refused_whole() {
         let pool = memory().await;
         // Sizes that fill their list, leave slots unused, and pass it.
         let mut n = 0;
-        for size in [1, 3, 4, 5, 17, MAX_BATCH + 6] {
+        for size in [1, 3, 4, 5, 17, MAX_BATCH] {
             let logins: Vec<ReturningLogin> = (0..size)
                 .map(|i| unsolicited(&format!("_s{size}_{i}")))
                 .collect();
@@ -446,6 +475,14 @@ mod tests {
             assert_eq!(count(&pool, "sessions").await, n, "size {size}");
             assert_eq!(count(&pool, "seen_assertions").await, n, "size {size}");
         }
+        let logins: Vec<ReturningLogin> = (0..=MAX_BATCH)
+            .map(|i| unsolicited(&format!("_long{i}")))
+            .collect();
+        let refs: Vec<&ReturningLogin> = logins.iter().collect();
+        let mut conn = pool.acquire().await.expect("conn");
+        assert!(write_returning(&mut conn, &refs).await.is_err());
+        drop(conn);
+        assert_eq!(count(&pool, "seen_assertions").await, n, "nothing of it");
         // No session asked: the assertion is remembered, no session opened.
         let mut quiet = unsolicited("_quiet");
         quiet.session = None;
@@ -482,5 +519,38 @@ mod tests {
         // Out of the transaction: the next batch is written.
         assert!(one(&pool, &first).await.is_some());
         assert_eq!(count(&pool, "sessions").await, 1);
+    }
+
+    /// Values are bound by position across the list's statements, and a
+    /// value missing or extra is not an error: each slot binds exactly its
+    /// placeholders, whether it holds a login, one without a request or a
+    /// session, or nothing.
+    #[test]
+    fn each_slot_binds_exactly_its_placeholders() {
+        use sqlx::{Arguments, Execute};
+        let placeholders = slot().matches('?').count();
+        assert_eq!(placeholders, 34);
+        let mut bare = unsolicited("_bare");
+        bare.session = None;
+        let full = ReturningLogin {
+            pending: Some((
+                "_req".into(),
+                replay::Pending {
+                    idp_entity_id: IDP.into(),
+                    relay_state: Some("r".into()),
+                    browser_hash: Some("b".into()),
+                },
+            )),
+            replaces: Some("old".into()),
+            ..unsolicited("_full")
+        };
+        for logins in [vec![&full], vec![&full, &bare, &full], vec![&bare]] {
+            let (mut q, opened) = bind_batch(&logins, 1000);
+            let slots = slots(logins.len());
+            let bound = q.take_arguments().expect("args").expect("bound").len();
+            assert_eq!(bound, slots * placeholders, "{} logins", logins.len());
+            assert_eq!(batch_sql(slots).matches('?').count(), bound);
+            assert_eq!(opened.len(), logins.len());
+        }
     }
 }

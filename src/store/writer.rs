@@ -16,6 +16,15 @@ use std::time::{Duration, Instant};
 /// only for the instant another process commits; longer waits are ours,
 /// asynchronous (`Writer::begin_within`).
 const WRITER_BUSY: Duration = Duration::from_millis(20);
+/// The writer's page cache: 64 MiB (negative: KiB), not SQLite's 2 MiB.
+/// Logins insert at random places of three indexes (session token hashes,
+/// assertion IDs, request IDs); with a cache smaller than those, most
+/// inserts read their page back from the file and leave one more page for
+/// the checkpoint to copy, and logins slow down as the tables grow (3,600
+/// logins/s against 4,200 at 40,000 sessions, BENCHMARKS.md). Only the
+/// writer's cache outlives a commit (a reader's is dropped whenever the
+/// file has changed), so only the writer's is raised.
+const WRITER_CACHE: &str = "-65536";
 /// How often a writer waiting on another process's lock tries again.
 const RETRY_EVERY: Duration = Duration::from_millis(25);
 /// Readers (and the odd autocommit write of a reader) in parallel.
@@ -46,7 +55,7 @@ struct LoginJob {
 }
 
 /// Logins written in one transaction at most.
-const LOGIN_BATCH: usize = 64;
+const LOGIN_BATCH: usize = super::login::MAX_BATCH;
 /// Logins waiting at most; past it, a login waits to be queued.
 const LOGIN_QUEUE: usize = 4096;
 
@@ -60,7 +69,7 @@ impl Db {
         }
         let writer = pool_options(1)
             .acquire_timeout(Duration::from_secs(3600))
-            .connect_with(options(path, WRITER_BUSY)?)
+            .connect_with(options(path, WRITER_BUSY)?.pragma("cache_size", WRITER_CACHE))
             .await?;
         migrate(&writer).await?;
         let read = pool_options(READERS)
@@ -197,20 +206,14 @@ async fn run_logins(pool: SqlitePool, mut queue: tokio::sync::mpsc::Receiver<Log
         let Some(last) = jobs.iter().map(|j| j.deadline).max() else {
             continue;
         };
-        let left = last.saturating_duration_since(Instant::now());
-        let mut conn = match tokio::time::timeout(left, pool.acquire()).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => {
-                fail(jobs, &e);
-                continue;
-            }
-            Err(_) => {
-                fail(jobs, &sqlx::Error::PoolTimedOut);
-                continue;
-            }
-        };
         let mut jobs = jobs;
         let written = loop {
+            let left = last.saturating_duration_since(Instant::now());
+            let mut conn = match tokio::time::timeout(left, pool.acquire()).await {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(e)) => break Err(e),
+                Err(_) => break Err(sqlx::Error::PoolTimedOut),
+            };
             // Those that stopped waiting meanwhile are not written.
             let (still, late): (Vec<LoginJob>, Vec<LoginJob>) = jobs.into_iter().partition(waiting);
             answer_late(late);
@@ -221,14 +224,14 @@ async fn run_logins(pool: SqlitePool, mut queue: tokio::sync::mpsc::Receiver<Log
             let logins: Vec<&ReturningLogin> = jobs.iter().map(|j| &j.login).collect();
             match super::login::write_returning(&mut conn, &logins).await {
                 // Another process holds the lock: try again shortly,
-                // without holding a thread.
+                // without holding a thread, nor the writer from the others.
                 Err(e) if super::is_busy(&e) && Instant::now() + RETRY_EVERY < last => {
+                    drop(conn);
                     tokio::time::sleep(RETRY_EVERY).await;
                 }
                 done => break done,
             }
         };
-        drop(conn);
         match written {
             Ok(out) => {
                 if !out.is_empty() {
