@@ -357,15 +357,7 @@ mod tests {
         };
         let login = |assertion_id: &str| ReturningLogin {
             pending: Some(("_req".into(), read.clone())),
-            issuer: IDP.into(),
-            assertion_id: assertion_id.into(),
-            replay_until: 3000,
-            subject: "sub".into(),
-            account_id: "A-1".into(),
-            school_code: "0751234J".into(),
-            trust_listed: true,
-            replaces: None,
-            session: Some((idp_session(), 600, None)),
+            ..unsolicited(assertion_id)
         };
         // Each stale read, one at a time: nothing is written.
         let pool = memory().await;
