@@ -234,10 +234,12 @@ fn bind_batch<'q>(
 /// when one did not (nothing of that login is written: the full way then
 /// decides). `conn` must not be inside a transaction.
 ///
-/// An error voids the transaction, all of its logins (they then answer as
-/// the full way would on that error): it is rolled back, and a connection
-/// that cannot say it is out of it is closed (the pool opens another), so
-/// that one failed batch never poisons the next writer.
+/// An error of the list voids the transaction, all of its logins (they
+/// then answer as the full way would on that error): it is rolled back,
+/// and a connection that cannot say it is out of it is closed (the pool
+/// opens another), so that one failed batch never poisons the next
+/// writer. Outcomes that do not match the batch after its commit (which
+/// the tests rule out) are an error too, though its logins stay written.
 pub async fn write_returning(
     conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>,
     logins: &[&ReturningLogin],
@@ -271,17 +273,13 @@ pub async fn write_returning(
             .collect()),
         // Committed, but not as written (the list and its binding are
         // checked by the tests; this cannot happen): say so rather than
-        // guess which logins held.
-        other => {
-            tracing::error!(
-                logins = logins.len(),
-                outcomes = ?other.map(|h| h.len()),
-                "a batch of returning logins was committed with outcomes that do not match it"
-            );
-            Err(sqlx::Error::Protocol(
-                "a batch of returning logins gave outcomes that do not match it".into(),
-            ))
-        }
+        // guess which logins held. Not the full way either, which would
+        // record the committed ones as replays.
+        other => Err(sqlx::Error::Protocol(format!(
+            "a batch of {} returning logins was committed, but its outcomes ({:?}) do not match it",
+            logins.len(),
+            other.map(|h| h.len())
+        ))),
     }
 }
 

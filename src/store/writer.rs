@@ -8,7 +8,7 @@
 use super::login::{ReturningLogin, Written};
 use super::{migrate, options, pool_options};
 use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteTransactionManager};
-use sqlx::{Connection, TransactionManager};
+use sqlx::{ConnectOptions, Connection, TransactionManager};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -21,9 +21,11 @@ const WRITER_BUSY: Duration = Duration::from_millis(20);
 /// assertion IDs, request IDs); with a cache smaller than those, most
 /// inserts read their page back from the file and leave one more page for
 /// the checkpoint to copy, and logins slow down as the tables grow (3,600
-/// logins/s against 4,200 at 40,000 sessions, BENCHMARKS.md). Only the
-/// writer's cache outlives a commit (a reader's is dropped whenever the
-/// file has changed), so only the writer's is raised.
+/// logins/s against 4,200 at 40,000 sessions, BENCHMARKS.md). A
+/// connection's cache outlives its own commits only: another connection's
+/// commit (a reader's autocommit write, an import's chunk, a command of the
+/// CLI) empties it, as logins empty a reader's every few milliseconds; the
+/// writer makes nearly all commits, so only the writer's is raised.
 const WRITER_CACHE: &str = "-65536";
 /// How often the checkpointer copies the WAL back into the file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
@@ -61,6 +63,13 @@ const LOGIN_BATCH: usize = super::login::MAX_BATCH;
 /// Logins waiting at most; past it, a login waits to be queued.
 const LOGIN_QUEUE: usize = 4096;
 
+/// A pool whose connection is kept for the life of the server, not closed
+/// after sqlx's default 30 minutes (or 10 idle): the writer's page cache,
+/// its prepared login lists and the checkpointer's connection stay warm.
+fn kept(pool: sqlx::sqlite::SqlitePoolOptions) -> sqlx::sqlite::SqlitePoolOptions {
+    pool.max_lifetime(None).idle_timeout(None)
+}
+
 impl Db {
     /// Opens the file (creating it and its directory when missing), applies
     /// the migrations, and checks it can be written: a file that cannot is
@@ -69,7 +78,7 @@ impl Db {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
         }
-        let writer = pool_options(1)
+        let writer = kept(pool_options(1))
             .acquire_timeout(Duration::from_secs(3600))
             .connect_with(options(path, WRITER_BUSY)?.pragma("cache_size", WRITER_CACHE))
             .await?;
@@ -87,7 +96,9 @@ impl Db {
         // The task holds the pool, not the queue's sender: when the last
         // `Writer` goes, the queue closes and the task ends.
         tokio::spawn(run_logins(writer.pool.clone(), queue));
-        let checkpointer = pool_options(1).connect_with(options(path, wait)?).await?;
+        let checkpointer = kept(pool_options(1))
+            .connect_with(options(path, wait)?.disable_statement_logging())
+            .await?;
         tokio::spawn(run_checkpoints(checkpointer, writer.logins.downgrade()));
         // A large import's build that a crash interrupted (nothing of it
         // was visible): its table goes.
@@ -299,7 +310,7 @@ fn fail(jobs: Vec<LoginJob>, e: &sqlx::Error) {
     if unavailable {
         super::note_unavailable(e);
     } else {
-        tracing::error!(error = %e, "returning logins could not be written");
+        tracing::error!(error = %e, "a batch of returning logins failed");
     }
     for j in jobs {
         let _ = j.reply.send(Err(if unavailable {
