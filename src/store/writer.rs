@@ -159,13 +159,24 @@ impl Writer {
 
     /// Cuts the WAL back to nothing when no reader holds it (the idle
     /// housekeeping calls this); a busy database is left for next time.
+    /// The checkpointer's passes hold the checkpoint for an instant: when
+    /// one was under way, this tries again (twice), letting the writer go
+    /// meanwhile.
     pub async fn checkpoint(&self) -> Result<(), sqlx::Error> {
-        let mut conn = tokio::time::timeout(self.wait, self.pool.acquire())
-            .await
-            .map_err(|_| sqlx::Error::PoolTimedOut)??;
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&mut *conn)
-            .await?;
+        for _ in 0..3 {
+            let mut conn = tokio::time::timeout(self.wait, self.pool.acquire())
+                .await
+                .map_err(|_| sqlx::Error::PoolTimedOut)??;
+            // (busy, frames in the WAL, frames copied back)
+            let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&mut *conn)
+                .await?;
+            if busy == 0 {
+                break;
+            }
+            drop(conn);
+            tokio::time::sleep(CHECKPOINT_EVERY / 2).await;
+        }
         Ok(())
     }
 
