@@ -83,15 +83,11 @@ pub async fn add_pending(
     Ok(true)
 }
 
-/// Consumes a pending request (ID, now) that has not expired, returning it
-/// (and its `step` name in a statement list of `store::login`): the two
-/// halves, between which `store::login` adds its own conditions.
-pub(super) const TAKE_PENDING_WHERE: &str =
-    "DELETE FROM pending_requests WHERE id = ? AND expires_at > ?";
-pub(super) const TAKE_PENDING_RETURNING: &str =
-    "RETURNING idp_entity_id, relay_state, browser_hash, 'pending' AS step";
+/// Consumes a pending request (ID, now) that has not expired, returning it.
+const TAKE_PENDING: &str = "DELETE FROM pending_requests WHERE id = ? AND expires_at > ?
+  RETURNING idp_entity_id, relay_state, browser_hash";
 
-pub(super) fn pending_of(r: &sqlx::sqlite::SqliteRow) -> Pending {
+fn pending_of(r: &sqlx::sqlite::SqliteRow) -> Pending {
     Pending {
         idp_entity_id: r.get("idp_entity_id"),
         relay_state: r.get("relay_state"),
@@ -105,7 +101,7 @@ pub async fn take_pending(
     id: &str,
     now: i64,
 ) -> Result<Option<Pending>, sqlx::Error> {
-    let row = sqlx::query(&format!("{TAKE_PENDING_WHERE} {TAKE_PENDING_RETURNING}"))
+    let row = sqlx::query(TAKE_PENDING)
         .bind(id)
         .bind(now)
         .fetch_optional(&mut *conn)
