@@ -207,12 +207,18 @@ async fn begin_on(
             Ok(Ok(tx)) => return Ok(tx),
             // Another process holds the lock: try again shortly,
             // without holding a thread.
-            Ok(Err(e)) if super::is_busy(&e) && Instant::now() + RETRY_EVERY < deadline => {
+            Ok(Err(e)) if worth_retrying(&e, deadline) => {
                 tokio::time::sleep(RETRY_EVERY).await;
             }
             Ok(Err(e)) => return Err(e),
         }
     }
+}
+
+/// Whether a write that failed on another process's lock may try again
+/// after `RETRY_EVERY` and still be done before `deadline`.
+fn worth_retrying(e: &sqlx::Error, deadline: Instant) -> bool {
+    super::is_busy(e) && Instant::now() + RETRY_EVERY < deadline
 }
 
 /// Writes the queued returning logins, all those waiting at once (up to
@@ -251,7 +257,7 @@ async fn run_logins(pool: SqlitePool, mut queue: tokio::sync::mpsc::Receiver<Log
             match super::login::write_returning(&mut conn, &logins).await {
                 // Another process holds the lock: try again shortly,
                 // without holding a thread, nor the writer from the others.
-                Err(e) if super::is_busy(&e) && Instant::now() + RETRY_EVERY < last => {
+                Err(e) if worth_retrying(&e, last) => {
                     drop(conn);
                     tokio::time::sleep(RETRY_EVERY).await;
                 }
